@@ -1,0 +1,74 @@
+//! Loading datasets from files (the CLI does the I/O; the core parses bytes).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use gpicl_core::Dataset;
+use gpicl_core::parse::{LabelColumn, parse_csv, parse_idx_pair};
+
+/// The datasets of a run: MNIST train (meta-training), MNIST test (unseen tasks) and
+/// Fashion-MNIST test (an unseen dataset).
+pub struct RunData {
+    /// Meta-training data.
+    pub train: Dataset,
+    /// Held-out MNIST examples, for unseen tasks.
+    pub test: Dataset,
+    /// A dataset never trained on.
+    pub unseen: Dataset,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Loads an IDX images/labels pair, pools it by `pool` and z-normalises it.
+pub fn load_idx(name: &str, images: &Path, labels: &Path, pool: usize) -> Result<Dataset> {
+    let d = parse_idx_pair(name, &read(images)?, &read(labels)?)
+        .with_context(|| format!("in {} / {}", images.display(), labels.display()))?;
+    prepare(d, pool)
+}
+
+/// Loads a CSV file (label in the last or first column) and z-normalises it.
+pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
+    let name = path
+        .file_name()
+        .map_or("csv".into(), |n| n.to_string_lossy().to_string());
+    let d =
+        parse_csv(&name, &read(path)?, label).with_context(|| format!("in {}", path.display()))?;
+    prepare(d, 1)
+}
+
+/// Pools square images by `pool` (when they are images and the side divides) and z-normalises.
+pub fn prepare(d: Dataset, pool: usize) -> Result<Dataset> {
+    let mut d = match d.image_side {
+        Some(side) if pool > 1 && side % pool == 0 => d.avg_pool(pool)?,
+        _ => d,
+    };
+    d.z_normalize();
+    Ok(d)
+}
+
+/// Loads the three bundles from `dir` (see `cargo xtask data`).
+pub fn load_run_data(dir: &Path, pool: usize) -> Result<RunData> {
+    let f = |name: &str| dir.join(name);
+    Ok(RunData {
+        train: load_idx(
+            "mnist",
+            &f("mnist-train-images-idx3-ubyte.gz"),
+            &f("mnist-train-labels-idx1-ubyte.gz"),
+            pool,
+        )?,
+        test: load_idx(
+            "mnist-test",
+            &f("mnist-t10k-images-idx3-ubyte.gz"),
+            &f("mnist-t10k-labels-idx1-ubyte.gz"),
+            pool,
+        )?,
+        unseen: load_idx(
+            "fashion-mnist-test",
+            &f("fashion-mnist-t10k-images-idx3-ubyte.gz"),
+            &f("fashion-mnist-t10k-labels-idx1-ubyte.gz"),
+            pool,
+        )?,
+    })
+}

@@ -1,0 +1,113 @@
+//! `gpicl eval`: a checkpoint against any dataset file, printed as a curve.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use gpicl_core::eval::evaluate;
+use gpicl_core::parse::LabelColumn;
+use gpicl_core::{EvalSet, EvalTasks, TaskPool, TaskSampler};
+
+use crate::backend::Backend;
+use crate::data::{load_csv, load_idx};
+use crate::train_cmd::load_checkpoint_model;
+
+/// Arguments of `gpicl eval`.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Run directory holding `checkpoint/` (written by `gpicl train`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Dataset file: CSV (`.csv`, `.csv.gz`) or IDX images (then pass --labels).
+    #[arg(long)]
+    data: PathBuf,
+    /// IDX labels file, for an IDX images file.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// CSV: the label is the first column (default: last).
+    #[arg(long)]
+    label_first: bool,
+    /// Number of evaluation sequences (unseen tasks).
+    #[arg(long, default_value_t = 256)]
+    sequences: usize,
+    /// Examples per sequence (default: the training length).
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Seed of the evaluation tasks and examples.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+}
+
+/// Runs `gpicl eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let device = args.backend.device()?;
+    let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
+    let name = args.data.to_string_lossy().to_lowercase();
+    let data = match &args.labels {
+        Some(labels) => load_idx("idx", &args.data, labels, config.tasks.image_pool)?,
+        None if name.ends_with(".csv") || name.ends_with(".csv.gz") => load_csv(
+            &args.data,
+            if args.label_first {
+                LabelColumn::First
+            } else {
+                LabelColumn::Last
+            },
+        )?,
+        None => bail!(
+            "{}: not a .csv file; for IDX images pass --labels",
+            args.data.display()
+        ),
+    };
+    if args.sequences == 0 {
+        bail!("--sequences must be positive");
+    }
+    let seq_len = args.seq_len.unwrap_or(config.tasks.seq_len);
+    if seq_len == 0 || seq_len > 4096 {
+        bail!("--seq-len must be in 1..=4096");
+    }
+    let sampler = TaskSampler::new(
+        TaskPool::Unlimited,
+        0.0,
+        config.model.d_in,
+        config.model.n_classes,
+        0,
+    )?;
+    let set = EvalSet::new(
+        format!("{} unseen tasks", data.name),
+        &data,
+        EvalTasks::Unseen,
+        &sampler,
+        None,
+        args.sequences,
+        seq_len,
+        config.model.d_in,
+        config.model.n_classes,
+        args.seed,
+    )?;
+    let curve = pollster::block_on(evaluate(
+        &model,
+        config.tasks.format,
+        config.model.n_classes,
+        &set,
+        &device,
+    ))?;
+    println!(
+        "{}: {} examples, {} features, {} classes (chance {:.1}%); {} sequences of {seq_len}",
+        data.name,
+        data.len(),
+        data.n_features,
+        data.n_classes,
+        100.0 / data.n_classes as f32,
+        args.sequences
+    );
+    println!("{:>9}  {:>9}  {:>7}", "example", "accuracy", "loss");
+    for (i, (acc, loss)) in curve.accuracy.iter().zip(&curve.loss).enumerate() {
+        let k = i + 1;
+        if k <= 5 || k % 5 == 0 || k == seq_len {
+            println!("{k:>9}  {:>8.1}%  {loss:>7.3}", 100.0 * acc);
+        }
+    }
+    Ok(())
+}

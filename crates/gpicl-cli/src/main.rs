@@ -1,0 +1,63 @@
+//! `gpicl`: meta-train, evaluate and benchmark general-purpose in-context learners from the
+//! command line, on the same core as the web app.
+
+mod backend;
+mod bench;
+mod data;
+mod eval_cmd;
+mod plot;
+mod train_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// General-purpose in-context learning by meta-learning Transformers.
+#[derive(Parser)]
+#[command(name = "gpicl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Meta-train a learner on MNIST tasks; evaluate on seen tasks, unseen tasks and
+    /// Fashion-MNIST as it trains.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a checkpoint on a dataset file (IDX or CSV): accuracy against examples seen.
+    Eval(eval_cmd::EvalArgs),
+    /// Time training steps of the benchmark preset on each backend.
+    Bench(bench::BenchArgs),
+    /// Print a preset's configuration as JSON (a starting point for --config).
+    Preset {
+        /// Preset name.
+        name: String,
+    },
+}
+
+/// Where the data bundles live by default: `web/data` in the repository.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/data")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Preset { name } => gpicl_core::RunConfig::preset(&name)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| Ok(serde_json::to_string_pretty(&c)?))
+            .map(|s| println!("{s}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! `gpicl train`: meta-training with periodic evaluation, checkpoints, results.json and plots.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use gpicl_core::eval::evaluate;
+use gpicl_core::train::TrainerState;
+use gpicl_core::{Curve, EvalSet, EvalTasks, RunConfig, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::data::{RunData, load_run_data};
+use crate::plot;
+
+/// Arguments of `gpicl train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Preset to start from (tiny, browser, cpu, bench, paper).
+    #[arg(long, default_value = "cpu")]
+    preset: String,
+    /// JSON config file (replaces the preset; see `gpicl preset NAME`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one config value by its path, e.g. `--set train.lr=3e-4 --set tasks.format=\"paper\"`.
+    #[arg(long = "set", value_name = "PATH=JSON")]
+    set: Vec<String>,
+    /// Run seed (model weights and training stream).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of training steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// Output directory (default: runs/<name>-seed<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its checkpoint.
+    #[arg(long, conflicts_with_all = ["config", "set", "seed"])]
+    resume: Option<PathBuf>,
+    /// Directory of the data bundles.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Stop (with a final evaluation) after this many minutes of training.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+}
+
+/// One evaluation during training.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// Steps completed.
+    pub step: usize,
+    /// Training wall time so far, seconds.
+    pub time_s: f64,
+    /// Mean training loss over the steps since the previous evaluation.
+    pub train_loss: f32,
+    /// Curves: seen tasks, unseen tasks, unseen dataset.
+    pub curves: Vec<Curve>,
+}
+
+/// The record of a run, written as `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    /// Version of gpicl.
+    pub gpicl_version: String,
+    /// Version of burn.
+    pub burn_version: String,
+    /// Backend name.
+    pub backend: String,
+    /// The configuration (with its seeds).
+    pub config: RunConfig,
+    /// Training wall time, seconds (evaluation excluded).
+    pub train_time_s: f64,
+    /// Steps completed.
+    pub steps: usize,
+    /// Training loss every few steps: `[step, loss]`.
+    pub loss_log: Vec<(usize, f32)>,
+    /// Evaluations.
+    pub history: Vec<EvalPoint>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointMeta {
+    config: RunConfig,
+    state: TrainerState,
+    backend: String,
+}
+
+/// Applies `path=json` overrides to a config.
+fn apply_overrides(config: RunConfig, sets: &[String]) -> Result<RunConfig> {
+    let mut value = serde_json::to_value(&config)?;
+    for s in sets {
+        let (path, raw) = s
+            .split_once('=')
+            .with_context(|| format!("--set {s}: expected PATH=VALUE"))?;
+        let pointer = format!("/{}", path.trim().replace('.', "/"));
+        let new: serde_json::Value = serde_json::from_str(raw)
+            .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+        let slot = value
+            .pointer_mut(&pointer)
+            .with_context(|| format!("--set {s}: no config field '{path}'"))?;
+        *slot = new;
+    }
+    let config: RunConfig = serde_json::from_value(value).context("--set")?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, then rename), so an interrupted write
+/// never leaves a corrupt file behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_checkpoint(dir: &Path) -> Result<(CheckpointMeta, Vec<u8>, Vec<u8>)> {
+    let ck = dir.join("checkpoint");
+    let meta = std::fs::read_to_string(ck.join("state.json"))
+        .with_context(|| format!("no checkpoint in {}", dir.display()))?;
+    let meta: CheckpointMeta = serde_json::from_str(&meta)
+        .with_context(|| format!("{}: corrupt state.json", ck.display()))?;
+    meta.config.validate()?;
+    let model = std::fs::read(ck.join("model.bpk"))
+        .with_context(|| format!("{}: missing model.bpk", ck.display()))?;
+    let optim = std::fs::read(ck.join("optim.bpk"))
+        .with_context(|| format!("{}: missing optim.bpk", ck.display()))?;
+    Ok((meta, model, optim))
+}
+
+/// Loads the model config and weights of a run directory (for `gpicl eval`).
+pub fn load_checkpoint_model(
+    dir: &Path,
+    device: &burn::prelude::Device,
+) -> Result<(RunConfig, gpicl_core::Transformer)> {
+    let (meta, model, _) = read_checkpoint(dir)?;
+    let fresh = meta.config.model.init(0, device)?;
+    let model = gpicl_core::train::load_model(fresh, model)?;
+    Ok((meta.config, model))
+}
+
+fn save_checkpoint(dir: &Path, trainer: &Trainer, backend: Backend) -> Result<()> {
+    let ck = dir.join("checkpoint");
+    std::fs::create_dir_all(&ck)?;
+    write_atomic(&ck.join("model.bpk"), &trainer.model_bytes()?)?;
+    write_atomic(&ck.join("optim.bpk"), &trainer.optimizer_bytes()?)?;
+    let meta = CheckpointMeta {
+        config: trainer.config().clone(),
+        state: trainer.state(),
+        backend: format!("{backend:?}").to_lowercase(),
+    };
+    write_atomic(
+        &ck.join("state.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )
+}
+
+/// The three evaluation sets of a run.
+pub fn eval_sets(trainer: &Trainer, data: &RunData) -> Result<Vec<EvalSet>> {
+    let c = trainer.config();
+    let set = |name: &str, d, tasks| {
+        EvalSet::new(
+            name,
+            d,
+            tasks,
+            trainer.sampler(),
+            c.tasks.pool.size(),
+            c.eval.sequences,
+            c.tasks.seq_len,
+            c.model.d_in,
+            c.model.n_classes,
+            c.eval.seed,
+        )
+    };
+    Ok(vec![
+        set("mnist seen tasks", &data.train, EvalTasks::Seen)?,
+        set("mnist unseen tasks", &data.test, EvalTasks::Unseen)?,
+        set(
+            "fashion-mnist unseen tasks",
+            &data.unseen,
+            EvalTasks::Unseen,
+        )?,
+    ])
+}
+
+/// Runs `gpicl train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let device = args.backend.device()?;
+    let (mut trainer, out, mut results) = if let Some(dir) = &args.resume {
+        let (meta, model, optim) = read_checkpoint(dir)?;
+        let mut config = meta.config;
+        if let Some(steps) = args.steps {
+            config.train.steps = steps;
+        }
+        let trainer = Trainer::resume(config, &device, model, optim, meta.state)?;
+        let results: Results = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("results.json"))
+                .context("resume: missing results.json")?,
+        )
+        .context("resume: corrupt results.json")?;
+        (trainer, dir.clone(), results)
+    } else {
+        let config = match &args.config {
+            Some(path) => RunConfig::from_json(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            )
+            .with_context(|| format!("in {}", path.display()))?,
+            None => RunConfig::preset(&args.preset)?,
+        };
+        let mut config = apply_overrides(config, &args.set)?;
+        if let Some(seed) = args.seed {
+            config.seed = seed;
+        }
+        if let Some(steps) = args.steps {
+            config.train.steps = steps;
+        }
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.name, config.seed)));
+        let results = Results {
+            gpicl_version: env!("CARGO_PKG_VERSION").into(),
+            burn_version: "0.22.1".into(),
+            backend: format!("{:?}", args.backend).to_lowercase(),
+            config: config.clone(),
+            train_time_s: 0.0,
+            steps: 0,
+            loss_log: vec![],
+            history: vec![],
+        };
+        (Trainer::new(config, &device)?, out, results)
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir);
+    let data = load_run_data(&data_dir, trainer.config().tasks.image_pool)?;
+    let sets = eval_sets(&trainer, &data)?;
+    let total = trainer.config().train.steps;
+    if trainer.step_count() >= total {
+        bail!(
+            "the run in {} already has {} of {total} steps (pass --steps to extend it)",
+            out.display(),
+            trainer.step_count()
+        );
+    }
+
+    let bar = ProgressBar::new(total as u64).with_position(trainer.step_count() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg}")?
+            .progress_chars("=> "),
+    );
+    let every = trainer.config().eval.every;
+    let mut since_eval = (0.0f64, 0usize);
+    let mut pending = (None::<burn::prelude::Tensor<1>>, 0usize);
+    let mut last_unseen = String::from("-");
+    let started = Instant::now();
+    let time_before = results.train_time_s;
+    let mut train_time = 0.0;
+    loop {
+        let t0 = Instant::now();
+        let loss = trainer.step(&data.train)?;
+        pending = (
+            Some(match pending.0 {
+                Some(acc) => acc + loss,
+                None => loss,
+            }),
+            pending.1 + 1,
+        );
+        let step = trainer.step_count();
+        let out_of_time = args
+            .max_minutes
+            .is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0);
+        let done = step >= total || out_of_time;
+        if pending.1 == 10 || done {
+            if let (Some(acc), n) = std::mem::take(&mut pending) {
+                let mean = acc.into_scalar::<f32>() / n as f32;
+                if !mean.is_finite() {
+                    bail!("training diverged at step {step} (loss {mean}); try a smaller train.lr");
+                }
+                results.loss_log.push((step, mean));
+                since_eval = (since_eval.0 + (mean * n as f32) as f64, since_eval.1 + n);
+                bar.set_message(format!(
+                    "loss {mean:.3} | unseen@{} {last_unseen}",
+                    trainer.config().tasks.seq_len
+                ));
+            }
+        }
+        train_time += t0.elapsed().as_secs_f64();
+        bar.set_position(step as u64);
+        if (every > 0 && step % every == 0) || done {
+            let mut curves = Vec::new();
+            for set in &sets {
+                let c = trainer.config();
+                curves.push(pollster::block_on(evaluate(
+                    trainer.model(),
+                    c.tasks.format,
+                    c.model.n_classes,
+                    set,
+                    trainer.device(),
+                ))?);
+            }
+            let t = trainer.config().tasks.seq_len;
+            last_unseen = format!("{:.1}%", 100.0 * curves[1].accuracy_at(t).unwrap_or(0.0));
+            bar.println(format!(
+                "step {step:>6}  loss {:.3}  acc@{t}: seen {:.1}%  unseen {:.1}%  fashion {:.1}%",
+                since_eval.0 / since_eval.1.max(1) as f64,
+                100.0 * curves[0].accuracy_at(t).unwrap_or(0.0),
+                100.0 * curves[1].accuracy_at(t).unwrap_or(0.0),
+                100.0 * curves[2].accuracy_at(t).unwrap_or(0.0),
+            ));
+            results.history.push(EvalPoint {
+                step,
+                time_s: time_before + train_time,
+                train_loss: (since_eval.0 / since_eval.1.max(1) as f64) as f32,
+                curves,
+            });
+            since_eval = (0.0, 0);
+            results.train_time_s = time_before + train_time;
+            results.steps = step;
+            save_checkpoint(&out, &trainer, args.backend)?;
+            write_atomic(
+                &out.join("results.json"),
+                serde_json::to_string_pretty(&results)?.as_bytes(),
+            )?;
+            write_atomic(&out.join("curves.svg"), plot::svg(&results).as_bytes())?;
+        }
+        if done {
+            break;
+        }
+    }
+    bar.finish();
+    println!(
+        "wrote {}/results.json, curves.svg and checkpoint/ ({:.1} min of training)",
+        out.display(),
+        results.train_time_s / 60.0
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_change_fields_and_reject_unknown_paths() {
+        let c = RunConfig::preset("tiny").unwrap();
+        let c2 = apply_overrides(
+            c.clone(),
+            &["train.lr=0.003".into(), "tasks.format=paper".into()],
+        )
+        .unwrap();
+        assert_eq!(c2.train.lr, 0.003);
+        assert_eq!(c2.tasks.format, gpicl_core::TokenFormat::Paper);
+        assert!(apply_overrides(c.clone(), &["train.nope=1".into()]).is_err());
+        assert!(apply_overrides(c.clone(), &["train.lr".into()]).is_err());
+        assert!(apply_overrides(c, &["train.lr=-2".into()]).is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! In-memory classification datasets: f32 feature rows, integer labels.
+
+use crate::Error;
+
+/// A classification dataset held in memory.
+///
+/// Features are stored row-major (`len() × n_features`). Labels are in `0..n_classes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// A short human-readable name ("mnist", "fashion-mnist", a file name, ...).
+    pub name: String,
+    /// Row-major features, `len() * n_features` values.
+    pub features: Vec<f32>,
+    /// Number of features per example.
+    pub n_features: usize,
+    /// One label per example, each `< n_classes`.
+    pub labels: Vec<u32>,
+    /// Number of classes.
+    pub n_classes: usize,
+    /// Image side length when the features are a square image (used by pooling).
+    pub image_side: Option<usize>,
+}
+
+impl Dataset {
+    /// Builds a dataset, checking that the shapes and labels are consistent.
+    pub fn new(
+        name: impl Into<String>,
+        features: Vec<f32>,
+        n_features: usize,
+        labels: Vec<u32>,
+        image_side: Option<usize>,
+    ) -> Result<Self, Error> {
+        let name = name.into();
+        if n_features == 0 {
+            return Err(Error::Data(format!("{name}: examples have no features")));
+        }
+        if labels.is_empty() {
+            return Err(Error::Data(format!("{name}: no examples")));
+        }
+        if features.len() != labels.len() * n_features {
+            return Err(Error::Data(format!(
+                "{name}: {} feature values do not make {} rows of {n_features}",
+                features.len(),
+                labels.len()
+            )));
+        }
+        if let Some(side) = image_side
+            && side * side != n_features
+        {
+            return Err(Error::Data(format!(
+                "{name}: image side {side} does not match {n_features} features"
+            )));
+        }
+        if features.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "{name}: features contain NaN or infinity"
+            )));
+        }
+        let n_classes = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+        Ok(Self {
+            name,
+            features,
+            n_features,
+            labels,
+            n_classes,
+            image_side,
+        })
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the dataset has no examples (never true for a dataset built by [`Dataset::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The feature row of example `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.features[i * self.n_features..(i + 1) * self.n_features]
+    }
+
+    /// Z-normalises in place over all examples and features together (one mean, one standard
+    /// deviation), as in the paper. A constant dataset is only centred.
+    pub fn z_normalize(&mut self) {
+        let n = self.features.len() as f64;
+        let mean = self.features.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = self
+            .features
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+        for v in &mut self.features {
+            *v = ((*v as f64 - mean) / std) as f32;
+        }
+    }
+
+    /// Average-pools square images by `factor` (e.g. 28×28 → 14×14 with factor 2).
+    pub fn avg_pool(&self, factor: usize) -> Result<Self, Error> {
+        let side = self
+            .image_side
+            .ok_or_else(|| Error::Data(format!("{}: pooling needs square images", self.name)))?;
+        if factor == 0 || side % factor != 0 {
+            return Err(Error::Data(format!(
+                "{}: image side {side} is not divisible by pool factor {factor}",
+                self.name
+            )));
+        }
+        let out = side / factor;
+        let norm = (factor * factor) as f32;
+        let mut features = Vec::with_capacity(self.len() * out * out);
+        for i in 0..self.len() {
+            let row = self.row(i);
+            for oy in 0..out {
+                for ox in 0..out {
+                    let mut sum = 0.0;
+                    for dy in 0..factor {
+                        for dx in 0..factor {
+                            sum += row[(oy * factor + dy) * side + ox * factor + dx];
+                        }
+                    }
+                    features.push(sum / norm);
+                }
+            }
+        }
+        Ok(Self {
+            name: self.name.clone(),
+            features,
+            n_features: out * out,
+            labels: self.labels.clone(),
+            n_classes: self.n_classes,
+            image_side: Some(out),
+        })
+    }
+
+    /// The first `n` examples (or all, if fewer).
+    pub fn take(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        Self {
+            name: self.name.clone(),
+            features: self.features[..n * self.n_features].to_vec(),
+            n_features: self.n_features,
+            labels: self.labels[..n].to_vec(),
+            n_classes: self.n_classes,
+            image_side: self.image_side,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_inconsistent_shapes() {
+        assert!(Dataset::new("x", vec![1.0; 5], 2, vec![0, 1], None).is_err());
+        assert!(Dataset::new("x", vec![], 2, vec![], None).is_err());
+        assert!(Dataset::new("x", vec![1.0; 4], 2, vec![0, 1], Some(3)).is_err());
+        assert!(Dataset::new("x", vec![f32::NAN, 1.0], 2, vec![0], None).is_err());
+        let d = Dataset::new("x", vec![1.0; 4], 2, vec![0, 3], None).unwrap();
+        assert_eq!(d.n_classes, 4);
+    }
+
+    #[test]
+    fn z_normalize_gives_zero_mean_unit_std() {
+        let mut d = Dataset::new("x", vec![1.0, 2.0, 3.0, 10.0], 2, vec![0, 1], None).unwrap();
+        d.z_normalize();
+        let mean: f32 = d.features.iter().sum::<f32>() / 4.0;
+        let var: f32 = d.features.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6);
+        assert!((var - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn avg_pool_averages_blocks() {
+        let img: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let d = Dataset::new("x", img, 16, vec![0], Some(4)).unwrap();
+        let p = d.avg_pool(2).unwrap();
+        assert_eq!(p.n_features, 4);
+        assert_eq!(p.features, vec![2.5, 4.5, 10.5, 12.5]);
+        assert!(d.avg_pool(3).is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! In-context evaluation: accuracy and loss at every position (the curve of accuracy against
+//! the number of examples seen), on fixed tasks and examples so curves compare across runs.
+
+use burn::prelude::*;
+use burn::tensor::Transaction;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Transformer;
+use crate::task::{Batch, Task, TaskSampler, mix_seed, rng};
+use crate::tokens::TokenFormat;
+use crate::train::sequence_loss;
+use crate::{Dataset, Error};
+
+/// Which tasks an evaluation set uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalTasks {
+    /// Tasks of the training pool (with an unlimited pool: fresh draws of the same kind).
+    Seen,
+    /// Tasks the learner never trained on.
+    Unseen,
+}
+
+/// A fixed set of evaluation sequences.
+#[derive(Debug, Clone)]
+pub struct EvalSet {
+    /// Label for curves ("mnist seen tasks", ...).
+    pub name: String,
+    /// The sequences, in batches.
+    pub batches: Vec<Batch>,
+}
+
+/// Sequences evaluated per forward pass.
+const EVAL_BATCH: usize = 32;
+
+impl EvalSet {
+    /// `sequences` sequences of `seq_len` examples from `data`, tasks and examples drawn from
+    /// `seed` (and, for [`EvalTasks::Seen`], tasks from `train_sampler`'s pool).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl Into<String>,
+        data: &Dataset,
+        tasks: EvalTasks,
+        train_sampler: &TaskSampler,
+        pool_size: Option<u64>,
+        sequences: usize,
+        seq_len: usize,
+        d_in: usize,
+        n_classes: usize,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        if data.n_classes > n_classes {
+            return Err(Error::Data(format!(
+                "{} has {} classes but the model has {n_classes} outputs",
+                data.name, data.n_classes
+            )));
+        }
+        let stream = match tasks {
+            EvalTasks::Seen => 0x7365_656e,
+            EvalTasks::Unseen => 0x756e_7365_656e,
+        };
+        let mut r = rng(mix_seed(seed, stream));
+        let all: Vec<Task> = (0..sequences as u64)
+            .map(|i| {
+                let task_seed = match (tasks, pool_size) {
+                    (EvalTasks::Seen, Some(n)) => train_sampler.pool_task_seed(i % n),
+                    _ => mix_seed(mix_seed(seed, stream), i),
+                };
+                Task::from_seed(task_seed, data.n_features, d_in, n_classes, false)
+            })
+            .collect();
+        let batches = all
+            .chunks(EVAL_BATCH)
+            .map(|chunk| Batch::sample(data, chunk, seq_len, d_in, &mut r))
+            .collect();
+        Ok(Self {
+            name: name.into(),
+            batches,
+        })
+    }
+
+    /// Sequence length.
+    pub fn seq_len(&self) -> usize {
+        self.batches.first().map_or(0, |b| b.seq_len)
+    }
+}
+
+/// Accuracy and loss at every position, averaged over an evaluation set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Evaluation set name.
+    pub name: String,
+    /// `accuracy[j]`: accuracy of the prediction for example j+1, made after seeing j examples.
+    pub accuracy: Vec<f32>,
+    /// Mean cross-entropy at each position.
+    pub loss: Vec<f32>,
+}
+
+impl Curve {
+    /// Accuracy after `k` examples have been predicted, i.e. at the k-th example (1-based).
+    pub fn accuracy_at(&self, k: usize) -> Option<f32> {
+        k.checked_sub(1).and_then(|i| self.accuracy.get(i)).copied()
+    }
+}
+
+/// Per-position sums of correct predictions and of losses over `set`, as device tensors
+/// (`[seq]` each), plus the number of sequences. Nothing is read back.
+pub fn curve_tensors(
+    model: &Transformer,
+    format: TokenFormat,
+    n_classes: usize,
+    set: &EvalSet,
+    device: &Device,
+) -> (Tensor<1>, Tensor<1>, usize) {
+    let model = model.valid();
+    let device = device.clone().without_autodiff();
+    let t = set.seq_len();
+    let mut correct = Tensor::<1>::zeros([t], &device);
+    let mut loss = Tensor::<1>::zeros([t], &device);
+    let mut count = 0;
+    for batch in &set.batches {
+        let (tokens, targets) = format.encode(batch, n_classes, &device);
+        let (_, logp) = sequence_loss(&model, format, tokens, targets.clone());
+        let [b, _, _] = logp.dims();
+        let predicted = logp.clone().argmax(2).reshape([b, t]);
+        let hits = predicted.equal(targets.clone()).float();
+        let nll = logp
+            .gather(2, targets.unsqueeze_dim::<3>(2))
+            .neg()
+            .reshape([b, t]);
+        correct = correct + hits.sum_dim(0).reshape([t]);
+        loss = loss + nll.sum_dim(0).reshape([t]);
+        count += b;
+    }
+    (correct, loss, count)
+}
+
+/// Evaluates `model` on `set`, reading the two curves back in one asynchronous round trip
+/// (works in the browser).
+pub async fn evaluate(
+    model: &Transformer,
+    format: TokenFormat,
+    n_classes: usize,
+    set: &EvalSet,
+    device: &Device,
+) -> Result<Curve, Error> {
+    let (correct, loss, count) = curve_tensors(model, format, n_classes, set, device);
+    let data = Transaction::default()
+        .register(correct)
+        .register(loss)
+        .execute_async()
+        .await
+        .map_err(|e| Error::Device(format!("reading evaluation: {e:?}")))?;
+    let read = |d: &TensorData| -> Result<Vec<f32>, Error> {
+        let v = d
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Device(format!("evaluation data: {e:?}")))?;
+        Ok(v.into_iter().map(|x| x / count as f32).collect())
+    };
+    Ok(Curve {
+        name: set.name.clone(),
+        accuracy: read(&data[0])?,
+        loss: read(&data[1])?,
+    })
+}

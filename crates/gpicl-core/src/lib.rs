@@ -1,0 +1,46 @@
+//! # gpicl-core
+//!
+//! General-purpose in-context learning by meta-learning Transformers (Kirsch et al., 2022),
+//! as a library with no UI, no file or network I/O and no globals. Every random choice flows
+//! from an explicit seed.
+//!
+//! Data flow: bytes → [`parse`] → [`Dataset`] → [`task::TaskSampler`] (tasks = projection +
+//! permutation) → [`task::Batch`] → [`tokens::TokenFormat::encode`] → [`model::Transformer`] →
+//! [`train::Trainer`] (loss, Adam) and [`eval::evaluate`] (accuracy per position: the curve).
+
+pub mod config;
+pub mod dataset;
+pub mod eval;
+pub mod model;
+pub mod parse;
+pub mod task;
+pub mod tokens;
+pub mod train;
+
+pub use config::RunConfig;
+pub use dataset::Dataset;
+pub use eval::{Curve, EvalSet, EvalTasks};
+pub use model::{ModelConfig, Transformer};
+pub use task::{TaskPool, TaskSampler};
+pub use tokens::TokenFormat;
+pub use train::Trainer;
+
+/// Everything that can go wrong, each with a message fit for a user.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A malformed file.
+    #[error("parse error: {0}")]
+    Parse(String),
+    /// A dataset unusable for the requested purpose.
+    #[error("data error: {0}")]
+    Data(String),
+    /// An invalid configuration value.
+    #[error("config error: {0}")]
+    Config(String),
+    /// A checkpoint that cannot be written or read.
+    #[error("checkpoint error: {0}")]
+    Checkpoint(String),
+    /// The compute device failed.
+    #[error("device error: {0}")]
+    Device(String),
+}

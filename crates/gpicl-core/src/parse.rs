@@ -1,0 +1,272 @@
+//! Parsers for dataset files. They take bytes, never paths: the caller does the I/O.
+//!
+//! - IDX (the MNIST format), raw or gzip-compressed: an images file and a labels file.
+//! - CSV: numeric feature columns and one integer label column.
+
+use std::io::Read;
+
+use crate::{Dataset, Error};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Upper bound on decompressed size, so a malicious gzip cannot exhaust memory.
+const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Decompresses `bytes` if they are gzip, otherwise returns them unchanged.
+pub fn maybe_gunzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .take(MAX_DECOMPRESSED)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Parse(format!("gzip: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// An IDX array: dimensions and unsigned-byte data.
+struct Idx {
+    dims: Vec<usize>,
+    data: Vec<u8>,
+}
+
+fn parse_idx(bytes: &[u8], what: &str) -> Result<Idx, Error> {
+    let bytes = maybe_gunzip(bytes)?;
+    let err = |m: String| Error::Parse(format!("IDX {what}: {m}"));
+    if bytes.len() < 4 {
+        return Err(err(format!(
+            "{} bytes is too short for a header",
+            bytes.len()
+        )));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(err("bad magic number (not an IDX file)".into()));
+    }
+    if bytes[2] != 0x08 {
+        return Err(err(format!(
+            "element type 0x{:02x} unsupported (only unsigned bytes)",
+            bytes[2]
+        )));
+    }
+    let ndim = bytes[3] as usize;
+    if ndim == 0 || ndim > 4 {
+        return Err(err(format!("{ndim} dimensions unsupported")));
+    }
+    let header = 4 + 4 * ndim;
+    if bytes.len() < header {
+        return Err(err("truncated header".into()));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            let b = &bytes[4 + 4 * i..8 + 4 * i];
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+        })
+        .collect();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| err("dimensions overflow".into()))?;
+    let body = &bytes[header..];
+    if body.len() != count {
+        return Err(err(format!(
+            "expected {count} data bytes, found {}",
+            body.len()
+        )));
+    }
+    Ok(Idx {
+        dims,
+        data: body.to_vec(),
+    })
+}
+
+/// Parses an IDX images file (`n × rows × cols` or `n × features`) and an IDX labels file
+/// (`n`), each raw or gzip. Pixel values are kept as 0..=255 floats; normalise afterwards.
+pub fn parse_idx_pair(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset, Error> {
+    let img = parse_idx(images, "images")?;
+    let lab = parse_idx(labels, "labels")?;
+    if lab.dims.len() != 1 {
+        return Err(Error::Parse(format!(
+            "IDX labels: expected 1 dimension, found {}",
+            lab.dims.len()
+        )));
+    }
+    if img.dims.len() < 2 {
+        return Err(Error::Parse(
+            "IDX images: expected at least 2 dimensions".into(),
+        ));
+    }
+    if img.dims[0] != lab.dims[0] {
+        return Err(Error::Parse(format!(
+            "IDX: {} images but {} labels",
+            img.dims[0], lab.dims[0]
+        )));
+    }
+    let n_features: usize = img.dims[1..].iter().product();
+    let side = (img.dims.len() == 3 && img.dims[1] == img.dims[2]).then_some(img.dims[1]);
+    let features = img.data.iter().map(|&b| b as f32).collect();
+    let labels = lab.data.iter().map(|&b| b as u32).collect();
+    Dataset::new(name, features, n_features, labels, side)
+}
+
+/// Which CSV column holds the label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelColumn {
+    /// The first column.
+    First,
+    /// The last column.
+    Last,
+}
+
+/// Parses CSV text: every row has the same number of numeric columns, one of which (first or
+/// last) is a non-negative integer label. A first row that does not parse as numbers is taken
+/// as a header and skipped. Labels are remapped to `0..n_classes` in sorted order.
+pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset, Error> {
+    let bytes = maybe_gunzip(bytes)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::Parse(format!("CSV {name}: not UTF-8 text")))?;
+    let mut features = Vec::new();
+    let mut raw_labels = Vec::new();
+    let mut width: Option<usize> = None;
+    for (lineno, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let parsed: Result<Vec<f64>, _> = cells.iter().map(|c| c.parse::<f64>()).collect();
+        let Ok(values) = parsed else {
+            if width.is_none() && features.is_empty() {
+                continue; // header
+            }
+            return Err(Error::Parse(format!(
+                "CSV {name}, line {}: a value is not a number",
+                lineno + 1
+            )));
+        };
+        if values.len() < 2 {
+            return Err(Error::Parse(format!(
+                "CSV {name}, line {}: needs a feature and a label",
+                lineno + 1
+            )));
+        }
+        match width {
+            None => width = Some(values.len()),
+            Some(w) if w != values.len() => {
+                return Err(Error::Parse(format!(
+                    "CSV {name}, line {}: {} columns, expected {w}",
+                    lineno + 1,
+                    values.len()
+                )));
+            }
+            _ => {}
+        }
+        let (y, xs) = match label {
+            LabelColumn::First => (values[0], &values[1..]),
+            LabelColumn::Last => (values[values.len() - 1], &values[..values.len() - 1]),
+        };
+        if y < 0.0 || y.fract() != 0.0 || y > u32::MAX as f64 {
+            return Err(Error::Parse(format!(
+                "CSV {name}, line {}: label {y} is not a non-negative integer",
+                lineno + 1
+            )));
+        }
+        raw_labels.push(y as u32);
+        features.extend(xs.iter().map(|&v| v as f32));
+    }
+    let width = width.ok_or_else(|| Error::Parse(format!("CSV {name}: no data rows")))?;
+    let mut classes = raw_labels.clone();
+    classes.sort_unstable();
+    classes.dedup();
+    let labels = raw_labels
+        .iter()
+        .map(|y| classes.binary_search(y).expect("label is in classes") as u32)
+        .collect();
+    Dataset::new(name, features, width - 1, labels, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend(data);
+        v
+    }
+
+    #[test]
+    fn parses_raw_and_gzip_idx() {
+        let images = idx(&[2, 2, 2], &[0, 1, 2, 3, 4, 5, 6, 255]);
+        let labels = idx(&[2], &[3, 1]);
+        let d = parse_idx_pair("t", &images, &labels).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.n_features, 4);
+        assert_eq!(d.image_side, Some(2));
+        assert_eq!(d.row(1), &[4.0, 5.0, 6.0, 255.0]);
+        assert_eq!(d.labels, vec![3, 1]);
+
+        let mut gz = Vec::new();
+        {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+            enc.write_all(&images).unwrap();
+            enc.finish().unwrap();
+        }
+        assert_eq!(parse_idx_pair("t", &gz, &labels).unwrap(), d);
+    }
+
+    #[test]
+    fn rejects_malformed_idx() {
+        let labels = idx(&[2], &[0, 1]);
+        let cases: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![1, 2, 3],
+            vec![1, 0, 8, 1, 0, 0, 0, 2, 0, 1],        // bad magic
+            vec![0, 0, 0x0d, 1, 0, 0, 0, 2, 0, 0],     // float type
+            idx(&[2, 2, 2], &[0, 1, 2]),               // truncated body
+            idx(&[3, 2, 2], &[0; 12]),                 // count mismatch with labels
+            vec![0x1f, 0x8b, 0, 0, 1, 2, 3],           // broken gzip
+            idx(&[u32::MAX, u32::MAX, u32::MAX], &[]), // overflow
+        ];
+        for c in cases {
+            assert!(parse_idx_pair("t", &c, &labels).is_err(), "accepted {c:?}");
+        }
+        assert!(parse_idx_pair("t", &idx(&[2, 1], &[0, 1]), &idx(&[2, 1], &[0, 1])).is_err());
+    }
+
+    #[test]
+    fn parses_csv_with_header_and_remaps_labels() {
+        let text = b"a,b,label\n0.5,1,7\n-1,2e1,3\n\n4,5,7\n";
+        let d = parse_csv("c", text, LabelColumn::Last).unwrap();
+        assert_eq!(d.n_features, 2);
+        assert_eq!(d.labels, vec![1, 0, 1]);
+        assert_eq!(d.n_classes, 2);
+        assert_eq!(d.row(1), &[-1.0, 20.0]);
+        let d = parse_csv("c", b"2,0.1\n0,0.2\n", LabelColumn::First).unwrap();
+        assert_eq!(d.labels, vec![1, 0]);
+    }
+
+    #[test]
+    fn rejects_malformed_csv() {
+        for bad in [
+            &b""[..],
+            b"a,b\n",
+            b"1,2,3\n1,2\n",
+            b"1,2,x\n1,2,3\n1,2,x\n",
+            b"1,2,-1\n",
+            b"1,2,0.5\n",
+            b"1,nan,1\n",
+            b"5\n",
+            &[0xff, 0xfe, 0x00],
+        ] {
+            assert!(
+                parse_csv("c", bad, LabelColumn::Last).is_err(),
+                "accepted {bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Tasks and batches (paper §3): a task is a seed; from it come a random linear projection of
+//! the inputs and a random permutation of the labels. Batches are CPU arrays; [`crate::tokens`]
+//! turns them into the model's token sequences on a device.
+
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::{Dataset, Error};
+
+/// Mixes two 64-bit values into a well-spread seed (SplitMix64 finaliser). Used to derive
+/// independent seeds for named streams from one run seed.
+pub fn mix_seed(a: u64, b: u64) -> u64 {
+    fn splitmix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    splitmix(a ^ splitmix(b))
+}
+
+/// A seeded random generator, the project's one source of randomness.
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// One task: a projection from the dataset's feature width to the model's input width, and a
+/// permutation of the labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// Row-major `n_in × d_in` matrix with entries drawn from N(0, 1/n_in).
+    pub projection: Vec<f32>,
+    /// `permutation[y]` is the label the learner must output for true class `y`.
+    pub permutation: Vec<u32>,
+}
+
+impl Task {
+    /// The task of `seed` for datasets of width `n_in`, a model input of width `d_in` and
+    /// `n_classes` labels. With `fixed_permutation` the labels are left unpermuted (the paper's
+    /// bias intervention keeps the projection random but fixes the permutation).
+    pub fn from_seed(
+        seed: u64,
+        n_in: usize,
+        d_in: usize,
+        n_classes: usize,
+        fixed_permutation: bool,
+    ) -> Self {
+        let mut r = rng(seed);
+        let scale = 1.0 / (n_in as f32).sqrt();
+        let projection = (0..n_in * d_in)
+            .map(|_| {
+                let z: f32 = StandardNormal.sample(&mut r);
+                z * scale
+            })
+            .collect();
+        let mut permutation: Vec<u32> = (0..n_classes as u32).collect();
+        if !fixed_permutation {
+            permutation.shuffle(&mut r);
+        }
+        Self {
+            projection,
+            permutation,
+        }
+    }
+}
+
+/// Where the meta-training tasks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskPool {
+    /// A finite pool of `2^log2` task seeds (few tasks → memorisation).
+    Finite {
+        /// Base-2 logarithm of the number of tasks.
+        log2: u32,
+    },
+    /// A fresh task for every sequence.
+    Unlimited,
+}
+
+impl TaskPool {
+    /// The number of tasks, `None` when unlimited.
+    pub fn size(&self) -> Option<u64> {
+        match *self {
+            TaskPool::Finite { log2 } => Some(1u64 << log2.min(63)),
+            TaskPool::Unlimited => None,
+        }
+    }
+}
+
+/// Sequences of examples with task-transformed labels, kept on the CPU.
+///
+/// The projection is applied on the device (one batched matmul), so `x` holds raw features.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Sequences in the batch.
+    pub batch_size: usize,
+    /// Examples per sequence.
+    pub seq_len: usize,
+    /// Dataset feature width.
+    pub n_in: usize,
+    /// Model input width (projection output).
+    pub d_in: usize,
+    /// Raw features, `[batch, seq, n_in]`.
+    pub x: Vec<f32>,
+    /// One projection per sequence, `[batch, n_in, d_in]`.
+    pub projection: Vec<f32>,
+    /// Permuted labels (the targets), `[batch, seq]`.
+    pub labels: Vec<u32>,
+}
+
+impl Batch {
+    /// Builds a batch: sequence `b` uses `tasks[b]` and examples drawn uniformly (with
+    /// replacement) from `data` by `rng`.
+    pub fn sample(
+        data: &Dataset,
+        tasks: &[Task],
+        seq_len: usize,
+        d_in: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
+        let n_in = data.n_features;
+        let batch_size = tasks.len();
+        let mut x = Vec::with_capacity(batch_size * seq_len * n_in);
+        let mut projection = Vec::with_capacity(batch_size * n_in * d_in);
+        let mut labels = Vec::with_capacity(batch_size * seq_len);
+        for task in tasks {
+            debug_assert_eq!(task.projection.len(), n_in * d_in);
+            projection.extend_from_slice(&task.projection);
+            for _ in 0..seq_len {
+                let i = rng.random_range(0..data.len());
+                x.extend_from_slice(data.row(i));
+                labels.push(task.permutation[data.labels[i] as usize]);
+            }
+        }
+        Self {
+            batch_size,
+            seq_len,
+            n_in,
+            d_in,
+            x,
+            projection,
+            labels,
+        }
+    }
+}
+
+/// Samples meta-training batches: tasks from a [`TaskPool`] (with the bias fraction) and
+/// examples from a dataset, all from one seeded stream.
+#[derive(Debug, Clone)]
+pub struct TaskSampler {
+    pool: TaskPool,
+    pool_seed: u64,
+    bias_fraction: f32,
+    d_in: usize,
+    n_classes: usize,
+    rng: ChaCha8Rng,
+}
+
+impl TaskSampler {
+    /// A sampler for a model with input width `d_in` and `n_classes` outputs.
+    pub fn new(
+        pool: TaskPool,
+        bias_fraction: f32,
+        d_in: usize,
+        n_classes: usize,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        if !(0.0..=1.0).contains(&bias_fraction) {
+            return Err(Error::Config(format!(
+                "bias fraction {bias_fraction} is not in [0, 1]"
+            )));
+        }
+        Ok(Self {
+            pool,
+            pool_seed: mix_seed(seed, 0x7061_6f6f),
+            bias_fraction,
+            d_in,
+            n_classes,
+            rng: rng(mix_seed(seed, 0x7374_7265_616d)),
+        })
+    }
+
+    /// The seed of the `i`-th task of the training pool.
+    pub fn pool_task_seed(&self, i: u64) -> u64 {
+        mix_seed(self.pool_seed, i)
+    }
+
+    /// Draws the next batch of `batch_size` sequences of `seq_len` examples from `data`.
+    /// The first `round(bias_fraction · batch_size)` sequences keep the labels unpermuted.
+    pub fn next_batch(&mut self, data: &Dataset, batch_size: usize, seq_len: usize) -> Batch {
+        let n_biased = (self.bias_fraction * batch_size as f32).round() as usize;
+        let tasks: Vec<Task> = (0..batch_size)
+            .map(|b| {
+                let seed = match self.pool.size() {
+                    Some(n) => {
+                        let i = self.rng.random_range(0..n);
+                        self.pool_task_seed(i)
+                    }
+                    None => self.rng.random(),
+                };
+                Task::from_seed(
+                    seed,
+                    data.n_features,
+                    self.d_in,
+                    self.n_classes,
+                    b < n_biased,
+                )
+            })
+            .collect();
+        Batch::sample(data, &tasks, seq_len, self.d_in, &mut self.rng)
+    }
+
+    /// The state of the random stream, so a resumed run continues where it stopped.
+    pub fn word_pos(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    /// Restores the stream position saved by [`TaskSampler::word_pos`].
+    pub fn set_word_pos(&mut self, pos: u128) {
+        self.rng.set_word_pos(pos);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize, width: usize, classes: u32) -> Dataset {
+        let features = (0..n * width).map(|v| (v % 7) as f32).collect();
+        let labels = (0..n as u32).map(|i| i % classes).collect();
+        Dataset::new("toy", features, width, labels, None).unwrap()
+    }
+
+    #[test]
+    fn projection_has_the_papers_statistics() {
+        let (n_in, d_in) = (200, 100);
+        let t = Task::from_seed(7, n_in, d_in, 10, false);
+        let n = t.projection.len() as f64;
+        let mean = t.projection.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = t
+            .projection
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        // N(0, 1/n_in): with 20 000 draws the sample mean's std is ~3.5e-4 and the variance's ~1e-4.
+        assert!(mean.abs() < 2e-3, "mean {mean}");
+        assert!(
+            (var * n_in as f64 - 1.0).abs() < 0.05,
+            "var·n_in {}",
+            var * n_in as f64
+        );
+    }
+
+    #[test]
+    fn permutations_are_valid_and_vary() {
+        let mut distinct = std::collections::HashSet::new();
+        for seed in 0..50 {
+            let t = Task::from_seed(seed, 4, 4, 10, false);
+            let mut sorted = t.permutation.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+            distinct.insert(t.permutation);
+        }
+        assert!(distinct.len() > 45);
+        assert_eq!(
+            Task::from_seed(3, 4, 4, 10, true).permutation,
+            (0..10).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn tasks_and_batches_are_deterministic_in_their_seeds() {
+        assert_eq!(
+            Task::from_seed(5, 8, 4, 10, false),
+            Task::from_seed(5, 8, 4, 10, false)
+        );
+        assert_ne!(
+            Task::from_seed(5, 8, 4, 10, false),
+            Task::from_seed(6, 8, 4, 10, false)
+        );
+        let data = toy(100, 8, 10);
+        let mut a = TaskSampler::new(TaskPool::Finite { log2: 3 }, 0.0, 4, 10, 1).unwrap();
+        let mut b = TaskSampler::new(TaskPool::Finite { log2: 3 }, 0.0, 4, 10, 1).unwrap();
+        let (ba, bb) = (a.next_batch(&data, 4, 6), b.next_batch(&data, 4, 6));
+        assert_eq!(
+            (ba.x, ba.labels, ba.projection),
+            (bb.x, bb.labels, bb.projection)
+        );
+        let mut c = TaskSampler::new(TaskPool::Finite { log2: 3 }, 0.0, 4, 10, 2).unwrap();
+        assert_ne!(c.next_batch(&data, 4, 6).x, b.next_batch(&data, 4, 6).x);
+    }
+
+    #[test]
+    fn finite_pool_draws_only_its_tasks() {
+        let data = toy(50, 3, 10);
+        let mut s = TaskSampler::new(TaskPool::Finite { log2: 1 }, 0.0, 2, 10, 9).unwrap();
+        let allowed: Vec<Vec<f32>> = (0..2)
+            .map(|i| Task::from_seed(s.pool_task_seed(i), 3, 2, 10, false).projection)
+            .collect();
+        for _ in 0..5 {
+            let b = s.next_batch(&data, 3, 2);
+            for p in b.projection.chunks(6) {
+                assert!(allowed.iter().any(|a| a == p));
+            }
+        }
+    }
+
+    #[test]
+    fn bias_fraction_fixes_the_permutation_of_that_share() {
+        // Dataset whose label equals its single feature, so the batch reveals the permutation.
+        let data = Dataset::new(
+            "id",
+            (0..10).map(|v| v as f32).collect(),
+            1,
+            (0..10).collect(),
+            None,
+        )
+        .unwrap();
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.25, 1, 10, 3).unwrap();
+        let b = s.next_batch(&data, 8, 30);
+        let identity_rows = (0..8)
+            .filter(|&r| (0..30).all(|j| b.labels[r * 30 + j] as f32 == b.x[r * 30 + j]))
+            .count();
+        assert_eq!(identity_rows, 2);
+        assert!(TaskSampler::new(TaskPool::Unlimited, 1.5, 1, 10, 3).is_err());
+    }
+
+    #[test]
+    fn sampler_stream_resumes_from_its_position() {
+        let data = toy(30, 2, 10);
+        let mut a = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 4).unwrap();
+        a.next_batch(&data, 2, 3);
+        let pos = a.word_pos();
+        let next = a.next_batch(&data, 2, 3);
+        let mut b = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 4).unwrap();
+        b.set_word_pos(pos);
+        assert_eq!(b.next_batch(&data, 2, 3).x, next.x);
+    }
+}

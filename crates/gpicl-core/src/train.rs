@@ -1,0 +1,224 @@
+//! Meta-training: sample a batch of tasks, forward, cross-entropy at every position, backward,
+//! Adam. A step never reads from the device, so the same loop drives the browser (which reads
+//! asynchronously) and the CLI.
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Bytes;
+use burn::tensor::activation::log_softmax;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RunConfig, TrainConfig};
+use crate::model::Transformer;
+use crate::task::{TaskSampler, mix_seed};
+use crate::tokens::TokenFormat;
+use crate::{Dataset, Error};
+
+/// Mean cross-entropy over all positions of all sequences, and the per-position predictions'
+/// log-probabilities `[batch, seq, classes]`.
+pub fn sequence_loss(
+    model: &Transformer,
+    format: TokenFormat,
+    tokens: Tensor<3>,
+    targets: Tensor<2, Int>,
+) -> (Tensor<1>, Tensor<3>) {
+    let logits = format.prediction_logits(model.forward(tokens));
+    let logp = log_softmax(logits, 2);
+    let nll = logp.clone().gather(2, targets.unsqueeze_dim::<3>(2)).neg();
+    (nll.mean(), logp)
+}
+
+/// The learning rate at `step` (0-based): linear warm-up, then constant or cosine to lr/10.
+pub fn learning_rate(t: &TrainConfig, step: usize) -> f64 {
+    if step < t.warmup_steps {
+        return t.lr * (step + 1) as f64 / t.warmup_steps as f64;
+    }
+    if !t.cosine_decay {
+        return t.lr;
+    }
+    let span = t.steps.saturating_sub(t.warmup_steps).max(1) as f64;
+    let progress = ((step - t.warmup_steps) as f64 / span).min(1.0);
+    let floor = t.lr / 10.0;
+    floor + (t.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+}
+
+/// What a checkpoint needs besides the model and optimizer records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Steps completed.
+    pub step: usize,
+    /// Position of the training stream (tasks and examples).
+    pub sampler_word_pos: u128,
+}
+
+/// Owns the model, the optimizer and the training stream of one run.
+pub struct Trainer {
+    config: RunConfig,
+    device: Device,
+    model: Transformer,
+    optim: ModuleOptimizer,
+    sampler: TaskSampler,
+    step: usize,
+}
+
+impl Trainer {
+    /// A fresh run on `device` (autodiff is enabled here). Weights come from `config.seed`.
+    pub fn new(config: RunConfig, device: &Device) -> Result<Self, Error> {
+        config.validate()?;
+        let device = device.clone().autodiff();
+        let model = config
+            .model
+            .init(mix_seed(config.seed, 0x6d6f_6465_6c), &device)?;
+        let sampler = TaskSampler::new(
+            config.tasks.pool,
+            config.tasks.bias_fraction,
+            config.model.d_in,
+            config.model.n_classes,
+            mix_seed(config.seed, 0x7461_736b),
+        )?;
+        let optim = optimizer(&config.train);
+        Ok(Self {
+            config,
+            device,
+            model,
+            optim,
+            sampler,
+            step: 0,
+        })
+    }
+
+    /// Restores a run from the records written by [`Trainer::model_bytes`],
+    /// [`Trainer::optimizer_bytes`] and [`Trainer::state`].
+    pub fn resume(
+        config: RunConfig,
+        device: &Device,
+        model: Vec<u8>,
+        optimizer: Vec<u8>,
+        state: TrainerState,
+    ) -> Result<Self, Error> {
+        let mut trainer = Self::new(config, device)?;
+        trainer.model = load_model(trainer.model, model)?;
+        let optim = optimizer_from(&trainer.config.train);
+        trainer.optim = optim
+            .from_bytes(Bytes::from_bytes_vec(optimizer))
+            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
+        trainer.sampler.set_word_pos(state.sampler_word_pos);
+        trainer.step = state.step;
+        Ok(trainer)
+    }
+
+    /// One meta-training step on `data`. Returns the mean loss as a device tensor; reading it is
+    /// the caller's choice (and cost).
+    pub fn step(&mut self, data: &Dataset) -> Result<Tensor<1>, Error> {
+        self.check_dataset(data)?;
+        let t = &self.config.train;
+        let batch = self
+            .sampler
+            .next_batch(data, t.batch_size, self.config.tasks.seq_len);
+        let format = self.config.tasks.format;
+        let (tokens, targets) = format.encode(&batch, self.config.model.n_classes, &self.device);
+        let (loss, _) = sequence_loss(&self.model, format, tokens, targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let lr = learning_rate(t, self.step);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.step += 1;
+        Ok(loss.detach())
+    }
+
+    fn check_dataset(&self, data: &Dataset) -> Result<(), Error> {
+        if data.n_classes > self.config.model.n_classes {
+            return Err(Error::Data(format!(
+                "{} has {} classes but the model has {} outputs",
+                data.name, data.n_classes, self.config.model.n_classes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Steps completed.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Transformer {
+        &self.model
+    }
+
+    /// The training stream (its pool defines the "seen" tasks).
+    pub fn sampler(&self) -> &TaskSampler {
+        &self.sampler
+    }
+
+    /// The device the run trains on (with autodiff).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The learning rate of the next step.
+    pub fn current_lr(&self) -> f64 {
+        learning_rate(&self.config.train, self.step)
+    }
+
+    /// The model's parameters in burn's store format (burnpack). Reads the device synchronously:
+    /// native only.
+    pub fn model_bytes(&self) -> Result<Vec<u8>, Error> {
+        model_bytes(&self.model)
+    }
+
+    /// The optimizer's state in burn's store format. Reads the device synchronously.
+    pub fn optimizer_bytes(&self) -> Result<Vec<u8>, Error> {
+        self.optim
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))
+    }
+
+    /// Step count and stream position, for a checkpoint.
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            step: self.step,
+            sampler_word_pos: self.sampler.word_pos(),
+        }
+    }
+}
+
+fn optimizer_from(t: &TrainConfig) -> ModuleOptimizer {
+    let mut adam = AdamConfig::new()
+        .with_beta_1(t.beta1)
+        .with_beta_2(t.beta2)
+        .with_epsilon(t.epsilon);
+    if let Some(c) = t.grad_clip {
+        adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(c)));
+    }
+    adam.init()
+}
+
+fn optimizer(t: &TrainConfig) -> ModuleOptimizer {
+    optimizer_from(t)
+}
+
+/// A model's parameters in burn's store format. Reads the device synchronously.
+pub fn model_bytes(model: &Transformer) -> Result<Vec<u8>, Error> {
+    model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| Error::Checkpoint(format!("model: {e}")))
+}
+
+/// Loads parameters saved by [`model_bytes`] into `model` (whose shape must match).
+pub fn load_model(model: Transformer, bytes: Vec<u8>) -> Result<Transformer, Error> {
+    let record = burn::store::ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::Checkpoint(format!("model: {e}")))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| Error::Checkpoint(format!("model: {e}")))
+}

