@@ -308,13 +308,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             let t = trainer.config().tasks.seq_len;
             last_unseen = format!("{:.1}%", 100.0 * curves[1].accuracy_at(t).unwrap_or(0.0));
-            bar.println(format!(
+            let line = format!(
                 "step {step:>6}  loss {:.3}  acc@{t}: seen {:.1}%  unseen {:.1}%  fashion {:.1}%",
                 since_eval.0 / since_eval.1.max(1) as f64,
                 100.0 * curves[0].accuracy_at(t).unwrap_or(0.0),
                 100.0 * curves[1].accuracy_at(t).unwrap_or(0.0),
                 100.0 * curves[2].accuracy_at(t).unwrap_or(0.0),
-            ));
+            );
+            // Without a terminal the bar is hidden: print the line plainly (logs, CI).
+            if bar.is_hidden() {
+                println!("{line}");
+            } else {
+                bar.println(line);
+            }
             results.history.push(EvalPoint {
                 step,
                 time_s: time_before + train_time,

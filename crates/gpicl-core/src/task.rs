@@ -121,6 +121,31 @@ impl Batch {
         d_in: usize,
         rng: &mut ChaCha8Rng,
     ) -> Self {
+        Self::sample_classes(data, tasks, seq_len, d_in, None, rng)
+    }
+
+    /// Like [`Batch::sample`], but with `classes = Some(k)` each sequence draws its examples
+    /// from `k` classes chosen at random for it (a "bursty" sequence: fewer classes, more
+    /// examples of each in context).
+    pub fn sample_classes(
+        data: &Dataset,
+        tasks: &[Task],
+        seq_len: usize,
+        d_in: usize,
+        classes: Option<usize>,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
+        let by_class = match classes {
+            Some(k) if k < data.n_classes => {
+                let mut by_class = vec![Vec::new(); data.n_classes];
+                for (i, &y) in data.labels.iter().enumerate() {
+                    by_class[y as usize].push(i);
+                }
+                by_class.retain(|c| !c.is_empty());
+                Some((by_class, k))
+            }
+            _ => None,
+        };
         let n_in = data.n_features;
         let batch_size = tasks.len();
         let mut x = Vec::with_capacity(batch_size * seq_len * n_in);
@@ -129,8 +154,19 @@ impl Batch {
         for task in tasks {
             debug_assert_eq!(task.projection.len(), n_in * d_in);
             projection.extend_from_slice(&task.projection);
+            let chosen: Option<Vec<&Vec<usize>>> = by_class.as_ref().map(|(by_class, k)| {
+                let mut order: Vec<usize> = (0..by_class.len()).collect();
+                let (picked, _) = order.partial_shuffle(rng, *k);
+                picked.iter().map(|&c| &by_class[c]).collect()
+            });
             for _ in 0..seq_len {
-                let i = rng.random_range(0..data.len());
+                let i = match &chosen {
+                    Some(classes) => {
+                        let members = classes[rng.random_range(0..classes.len())];
+                        members[rng.random_range(0..members.len())]
+                    }
+                    None => rng.random_range(0..data.len()),
+                };
                 x.extend_from_slice(data.row(i));
                 labels.push(task.permutation[data.labels[i] as usize]);
             }
@@ -154,6 +190,7 @@ pub struct TaskSampler {
     pool: TaskPool,
     pool_seed: u64,
     bias_fraction: f32,
+    classes_per_sequence: Option<usize>,
     d_in: usize,
     n_classes: usize,
     rng: ChaCha8Rng,
@@ -177,10 +214,17 @@ impl TaskSampler {
             pool,
             pool_seed: mix_seed(seed, 0x7061_6f6f),
             bias_fraction,
+            classes_per_sequence: None,
             d_in,
             n_classes,
             rng: rng(mix_seed(seed, 0x7374_7265_616d)),
         })
+    }
+
+    /// Draws each training sequence from `k` random classes (`None`: all classes).
+    pub fn with_classes_per_sequence(mut self, k: Option<usize>) -> Self {
+        self.classes_per_sequence = k;
+        self
     }
 
     /// The seed of the `i`-th task of the training pool.
@@ -210,7 +254,14 @@ impl TaskSampler {
                 )
             })
             .collect();
-        Batch::sample(data, &tasks, seq_len, self.d_in, &mut self.rng)
+        Batch::sample_classes(
+            data,
+            &tasks,
+            seq_len,
+            self.d_in,
+            self.classes_per_sequence,
+            &mut self.rng,
+        )
     }
 
     /// The state of the random stream, so a resumed run continues where it stopped.
@@ -327,6 +378,21 @@ mod tests {
             .count();
         assert_eq!(identity_rows, 2);
         assert!(TaskSampler::new(TaskPool::Unlimited, 1.5, 1, 10, 3).is_err());
+    }
+
+    #[test]
+    fn classes_per_sequence_limits_the_labels_of_each_sequence() {
+        let data = toy(200, 2, 10);
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 4)
+            .unwrap()
+            .with_classes_per_sequence(Some(3));
+        let b = s.next_batch(&data, 6, 40);
+        for row in b.labels.chunks(40) {
+            let mut distinct = row.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert!(distinct.len() <= 3 && distinct.len() >= 2, "{distinct:?}");
+        }
     }
 
     #[test]

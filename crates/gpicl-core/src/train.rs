@@ -76,7 +76,8 @@ impl Trainer {
             config.model.d_in,
             config.model.n_classes,
             mix_seed(config.seed, 0x7461_736b),
-        )?;
+        )?
+        .with_classes_per_sequence(config.tasks.classes_per_sequence);
         let optim = optimizer(&config.train);
         Ok(Self {
             config,

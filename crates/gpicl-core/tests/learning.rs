@@ -2,6 +2,9 @@
 //! on Flex must classify examples of *unseen* tasks, at the last position of the sequence,
 //! clearly above chance (10 %). Its training data and its evaluation data are different
 //! prototype datasets, so neither the tasks nor the classes were seen in training.
+//!
+//! Training sequences are "bursty" (3 random classes each), which takes this small model off
+//! the loss plateau within ~250 steps; evaluation uses all 10 classes.
 
 mod common;
 
@@ -14,11 +17,12 @@ use gpicl_core::{EvalSet, EvalTasks, RunConfig, Trainer};
 fn meta_training_yields_an_in_context_learner_on_unseen_tasks() {
     let mut config = RunConfig::preset("tiny").unwrap();
     config.tasks.seq_len = 20;
+    config.tasks.classes_per_sequence = Some(3);
     config.train.steps = 400;
-    config.train.batch_size = 16;
+    config.train.batch_size = 32;
     config.train.lr = 3e-3;
-    let train = prototypes(2000, 12, 10, 0.25, 1);
-    let held_out = prototypes(2000, 12, 10, 0.25, 2);
+    let train = prototypes(2000, 12, 10, 0.1, 1);
+    let held_out = prototypes(2000, 12, 10, 0.1, 2);
 
     let device = Device::flex();
     let mut trainer = Trainer::new(config.clone(), &device).unwrap();
@@ -35,38 +39,29 @@ fn meta_training_yields_an_in_context_learner_on_unseen_tasks() {
         99,
     )
     .unwrap();
-    let before = pollster::block_on(evaluate(
-        trainer.model(),
-        config.tasks.format,
-        10,
-        &set,
-        &device,
-    ))
-    .unwrap();
+    let curve = |t: &Trainer| {
+        pollster::block_on(evaluate(t.model(), config.tasks.format, 10, &set, &device)).unwrap()
+    };
+    let before = curve(&trainer);
     for _ in 0..config.train.steps {
         trainer.step(&train).unwrap();
     }
-    let after = pollster::block_on(evaluate(
-        trainer.model(),
-        config.tasks.format,
-        10,
-        &set,
-        &device,
-    ))
-    .unwrap();
-    let first = after.accuracy[0];
-    let last = *after.accuracy.last().unwrap();
+    let after = curve(&trainer);
     eprintln!("before: {:?}\nafter: {:?}", before.accuracy, after.accuracy);
-    // 128 sequences: chance accuracy has a standard error of ~2.7 %, so 35 % is far outside it.
+    let (first, last) = (after.accuracy[0], *after.accuracy.last().unwrap());
+    // 128 sequences: chance accuracy (10 %) has a standard error of ~2.7 %.
     assert!(
-        last > 0.35,
+        *before.accuracy.last().unwrap() < 0.25,
+        "an untrained model is near chance"
+    );
+    assert!(
+        last > 0.5,
         "unseen-task accuracy at the last position is only {:.1}%",
         100.0 * last
     );
     // In-context learning: accuracy rises with the number of examples seen.
     assert!(
-        last > first + 0.2,
+        last > first + 0.3,
         "accuracy does not rise along the sequence: {first} → {last}"
     );
-    assert!(before.accuracy.last().unwrap() < &0.25);
 }

@@ -52,7 +52,7 @@ fn token_layouts_carry_labels_where_the_formats_say() {
     let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 4, 10, 5).unwrap();
     let batch = s.next_batch(&data, 1, 4);
     let (paper, targets) = TokenFormat::Paper.encode(&batch, 10, &device);
-    let targets: Vec<i64> = targets.into_data().try_to_vec().unwrap();
+    let targets: Vec<i64> = targets.into_data().convert::<i64>().try_to_vec().unwrap();
     let paper = read(paper);
     let w = 4 + 10 + 1;
     for j in 0..4 {
