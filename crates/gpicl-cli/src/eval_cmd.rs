@@ -46,7 +46,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
     let name = args.data.to_string_lossy().to_lowercase();
     let data = match &args.labels {
-        Some(labels) => load_idx("idx", &args.data, labels, config.tasks.image_pool)?,
+        Some(labels) => {
+            let name = args
+                .data
+                .file_name()
+                .map_or("idx".into(), |n| n.to_string_lossy().to_string());
+            load_idx(&name, &args.data, labels, config.tasks.image_pool)?
+        }
         None if name.ends_with(".csv") || name.ends_with(".csv.gz") => load_csv(
             &args.data,
             if args.label_first {

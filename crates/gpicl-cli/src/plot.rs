@@ -19,7 +19,7 @@ struct Panel {
 
 impl Panel {
     fn px(&self, x: f64) -> f64 {
-        self.x0 + PAD + (x / self.xmax.max(1e-9)) * (W - 1.5 * PAD)
+        self.x0 + PAD + (x / self.xmax.max(1e-9)) * (W - 2.0 * PAD)
     }
     fn py(&self, y: f64) -> f64 {
         H - PAD - (y - self.ymin) / (self.ymax - self.ymin).max(1e-9) * (H - 2.0 * PAD)
@@ -171,7 +171,7 @@ pub fn svg(results: &Results) -> String {
     };
     p.axes(
         &mut s,
-        "training loss (line) and unseen accuracy at the last example (dots)",
+        "loss (black) and unseen accuracy at the end (red)",
         "step",
         &[0.0, 1.0, 2.0],
         num,
@@ -186,6 +186,16 @@ pub fn svg(results: &Results) -> String {
         false,
     );
     let acc = Panel { ymax: 1.0, ..p };
+    for y in [0.0, 0.5, 1.0] {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="{}">{}</text>"#,
+            acc.px(steps) + 4.0,
+            acc.py(y) + 3.0,
+            COLORS[1],
+            pct(y)
+        );
+    }
     for h in &results.history {
         if let Some(c) = h.curves.get(1)
             && let Some(&a) = c.accuracy.last()

@@ -258,7 +258,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     let every = trainer.config().eval.every;
     let mut since_eval = (0.0f64, 0usize);
-    let mut pending = (None::<burn::prelude::Tensor<1>>, 0usize);
+    let mut pending_sum: Option<burn::prelude::Tensor<1>> = None;
+    let mut pending_n = 0usize;
     let mut last_unseen = String::from("-");
     let started = Instant::now();
     let time_before = results.train_time_s;
@@ -266,31 +267,31 @@ pub fn run(args: TrainArgs) -> Result<()> {
     loop {
         let t0 = Instant::now();
         let loss = trainer.step(&data.train)?;
-        pending = (
-            Some(match pending.0 {
-                Some(acc) => acc + loss,
-                None => loss,
-            }),
-            pending.1 + 1,
-        );
+        // Sum losses on the device; read them back every 10 steps (one sync, not ten).
+        pending_sum = Some(match pending_sum.take() {
+            Some(acc) => acc + loss,
+            None => loss,
+        });
+        pending_n += 1;
         let step = trainer.step_count();
         let out_of_time = args
             .max_minutes
             .is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0);
         let done = step >= total || out_of_time;
-        if pending.1 == 10 || done {
-            if let (Some(acc), n) = std::mem::take(&mut pending) {
-                let mean = acc.into_scalar::<f32>() / n as f32;
-                if !mean.is_finite() {
-                    bail!("training diverged at step {step} (loss {mean}); try a smaller train.lr");
-                }
-                results.loss_log.push((step, mean));
-                since_eval = (since_eval.0 + (mean * n as f32) as f64, since_eval.1 + n);
-                bar.set_message(format!(
-                    "loss {mean:.3} | unseen@{} {last_unseen}",
-                    trainer.config().tasks.seq_len
-                ));
+        if (pending_n == 10 || done)
+            && let Some(acc) = pending_sum.take()
+        {
+            let n = std::mem::take(&mut pending_n);
+            let mean = acc.into_scalar::<f32>() / n as f32;
+            if !mean.is_finite() {
+                bail!("training diverged at step {step} (loss {mean}); try a smaller train.lr");
             }
+            results.loss_log.push((step, mean));
+            since_eval = (since_eval.0 + (mean * n as f32) as f64, since_eval.1 + n);
+            bar.set_message(format!(
+                "loss {mean:.3} | unseen@{} {last_unseen}",
+                trainer.config().tasks.seq_len
+            ));
         }
         train_time += t0.elapsed().as_secs_f64();
         bar.set_position(step as u64);

@@ -25,6 +25,10 @@ pub struct TaskConfig {
     /// curriculum lever); `None`: all classes. Evaluation always uses all classes.
     #[serde(default)]
     pub classes_per_sequence: Option<usize>,
+    /// Use `classes_per_sequence` only for the first this many steps, then all classes (a
+    /// curriculum over classes); `None`: for the whole run.
+    #[serde(default)]
+    pub classes_curriculum_steps: Option<usize>,
 }
 
 /// Optimisation settings.
@@ -111,6 +115,7 @@ impl RunConfig {
                 seq_len: 50,
                 image_pool: 2,
                 classes_per_sequence: None,
+                classes_curriculum_steps: None,
             },
             train: TrainConfig {
                 steps: 3000,

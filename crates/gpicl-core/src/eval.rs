@@ -49,6 +49,12 @@ impl EvalSet {
         n_classes: usize,
         seed: u64,
     ) -> Result<Self, Error> {
+        if data.n_classes < 2 {
+            return Err(Error::Data(format!(
+                "{} has {} class(es); in-context classification needs at least 2",
+                data.name, data.n_classes
+            )));
+        }
         if data.n_classes > n_classes {
             return Err(Error::Data(format!(
                 "{} has {} classes but the model has {n_classes} outputs",

@@ -8,6 +8,8 @@
 //! permutation) → [`task::Batch`] → [`tokens::TokenFormat::encode`] → [`model::Transformer`] →
 //! [`train::Trainer`] (loss, Adam) and [`eval::evaluate`] (accuracy per position: the curve).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod dataset;
 pub mod eval;

@@ -53,7 +53,7 @@ impl ModelConfig {
         if self.n_classes < 2 {
             return Err(Error::Config("model.n_classes must be at least 2".into()));
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err(Error::Config(format!(
                 "model.d_model ({}) is not divisible by model.n_heads ({})",
                 self.d_model, self.n_heads

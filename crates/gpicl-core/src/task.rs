@@ -223,8 +223,13 @@ impl TaskSampler {
 
     /// Draws each training sequence from `k` random classes (`None`: all classes).
     pub fn with_classes_per_sequence(mut self, k: Option<usize>) -> Self {
-        self.classes_per_sequence = k;
+        self.set_classes_per_sequence(k);
         self
+    }
+
+    /// Changes the classes per sequence of the following batches (for a curriculum).
+    pub fn set_classes_per_sequence(&mut self, k: Option<usize>) {
+        self.classes_per_sequence = k;
     }
 
     /// The seed of the `i`-th task of the training pool.

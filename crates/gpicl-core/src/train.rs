@@ -69,15 +69,14 @@ impl Trainer {
         let device = device.clone().autodiff();
         let model = config
             .model
-            .init(mix_seed(config.seed, 0x6d6f_6465_6c), &device)?;
+            .init(mix_seed(config.seed, 0x006d_6f64_656c), &device)?;
         let sampler = TaskSampler::new(
             config.tasks.pool,
             config.tasks.bias_fraction,
             config.model.d_in,
             config.model.n_classes,
             mix_seed(config.seed, 0x7461_736b),
-        )?
-        .with_classes_per_sequence(config.tasks.classes_per_sequence);
+        )?;
         let optim = optimizer(&config.train);
         Ok(Self {
             config,
@@ -113,6 +112,10 @@ impl Trainer {
     /// the caller's choice (and cost).
     pub fn step(&mut self, data: &Dataset) -> Result<Tensor<1>, Error> {
         self.check_dataset(data)?;
+        let tasks = &self.config.tasks;
+        let bursty = tasks.classes_curriculum_steps.is_none_or(|n| self.step < n);
+        self.sampler
+            .set_classes_per_sequence(tasks.classes_per_sequence.filter(|_| bursty));
         let t = &self.config.train;
         let batch = self
             .sampler
