@@ -35,6 +35,11 @@ enum Command {
         /// Preset name.
         name: String,
     },
+    /// Redraw a run's curves.svg from its results.json.
+    Plot {
+        /// Run directory.
+        run: PathBuf,
+    },
 }
 
 /// Where the data bundles live by default: `web/data` in the repository.
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|c| Ok(serde_json::to_string_pretty(&c)?))
             .map(|s| println!("{s}")),
+        Command::Plot { run } => plot::redraw(&run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,23 @@
 
 use std::fmt::Write;
 
-use crate::train_cmd::Results;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::train_cmd::{Results, write_atomic};
+
+/// Rewrites `run/curves.svg` from `run/results.json`.
+pub fn redraw(run: &Path) -> Result<()> {
+    let path = run.join("results.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let results: Results = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a results file", path.display()))?;
+    write_atomic(&run.join("curves.svg"), svg(&results).as_bytes())?;
+    println!("wrote {}", run.join("curves.svg").display());
+    Ok(())
+}
 
 const W: f64 = 420.0;
 const H: f64 = 300.0;
@@ -211,4 +227,41 @@ pub fn svg(results: &Results) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train_cmd::EvalPoint;
+    use gpicl_core::{Curve, RunConfig};
+
+    #[test]
+    fn svg_draws_every_curve_and_the_loss() {
+        let curve = |name: &str| Curve {
+            name: name.into(),
+            accuracy: vec![0.1, 0.5, 0.9],
+            loss: vec![2.3, 1.0, 0.5],
+        };
+        let results = Results {
+            gpicl_version: "0".into(),
+            burn_version: "0".into(),
+            backend: "flex".into(),
+            config: RunConfig::preset("tiny").unwrap(),
+            train_time_s: 1.0,
+            steps: 20,
+            loss_log: vec![(10, 2.3), (20, 2.0)],
+            history: vec![EvalPoint {
+                step: 20,
+                time_s: 1.0,
+                train_loss: 2.0,
+                curves: vec![curve("a"), curve("b"), curve("c")],
+            }],
+        };
+        let s = svg(&results);
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        // Chance line, three curves and the loss line.
+        assert_eq!(s.matches("<polyline").count(), 5);
+        assert!(s.contains(">a<") && s.contains(">c<"));
+        assert_eq!(s.matches("<circle").count(), 1);
+    }
 }
