@@ -40,14 +40,17 @@ fn forward_and_one_training_step_agree_on_flex_and_wgpu() {
 
     let (la, lb) = (logits(&a, &flex), logits(&b, &gpu));
     let d = max_abs_diff(&la, &lb);
+    eprintln!("forward: max |flex - wgpu| = {d:e}");
     assert!(d < TOL, "forward differs by {d}");
 
     let loss_a = a.step(&data).unwrap().into_scalar::<f32>();
     let loss_b = b.step(&data).unwrap().into_scalar::<f32>();
+    eprintln!("loss: flex {loss_a}, wgpu {loss_b}");
     assert!((loss_a - loss_b).abs() < TOL, "loss {loss_a} vs {loss_b}");
 
     let (la, lb) = (logits(&a, &flex), logits(&b, &gpu));
     let d = max_abs_diff(&la, &lb);
+    eprintln!("after one step: max |flex - wgpu| = {d:e}");
     assert!(d < TOL, "after one step the forward differs by {d}");
     // The step changed the model (so the comparison above is not vacuous).
     let before = logits(&Trainer::new(config.clone(), &flex).unwrap(), &flex);
