@@ -77,6 +77,23 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// Checks that a model with `model_classes` outputs can classify this dataset in context.
+    pub fn check_classes(&self, model_classes: usize) -> Result<(), Error> {
+        if self.n_classes < 2 {
+            return Err(Error::Data(format!(
+                "{} has {} class(es); in-context classification needs at least 2",
+                self.name, self.n_classes
+            )));
+        }
+        if self.n_classes > model_classes {
+            return Err(Error::Data(format!(
+                "{} has {} classes but the model has {model_classes} outputs",
+                self.name, self.n_classes
+            )));
+        }
+        Ok(())
+    }
+
     /// The feature row of example `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.features[i * self.n_features..(i + 1) * self.n_features]

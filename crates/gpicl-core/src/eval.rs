@@ -49,18 +49,7 @@ impl EvalSet {
         n_classes: usize,
         seed: u64,
     ) -> Result<Self, Error> {
-        if data.n_classes < 2 {
-            return Err(Error::Data(format!(
-                "{} has {} class(es); in-context classification needs at least 2",
-                data.name, data.n_classes
-            )));
-        }
-        if data.n_classes > n_classes {
-            return Err(Error::Data(format!(
-                "{} has {} classes but the model has {n_classes} outputs",
-                data.name, data.n_classes
-            )));
-        }
+        data.check_classes(n_classes)?;
         let stream = match tasks {
             EvalTasks::Seen => 0x7365_656e,
             EvalTasks::Unseen => 0x756e_7365_656e,

@@ -77,7 +77,7 @@ impl Trainer {
             config.model.n_classes,
             mix_seed(config.seed, 0x7461_736b),
         )?;
-        let optim = optimizer(&config.train);
+        let optim = adam(&config.train);
         Ok(Self {
             config,
             device,
@@ -99,7 +99,7 @@ impl Trainer {
     ) -> Result<Self, Error> {
         let mut trainer = Self::new(config, device)?;
         trainer.model = load_model(trainer.model, model)?;
-        let optim = optimizer_from(&trainer.config.train);
+        let optim = adam(&trainer.config.train);
         trainer.optim = optim
             .from_bytes(Bytes::from_bytes_vec(optimizer))
             .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
@@ -111,7 +111,7 @@ impl Trainer {
     /// One meta-training step on `data`. Returns the mean loss as a device tensor; reading it is
     /// the caller's choice (and cost).
     pub fn step(&mut self, data: &Dataset) -> Result<Tensor<1>, Error> {
-        self.check_dataset(data)?;
+        data.check_classes(self.config.model.n_classes)?;
         let tasks = &self.config.tasks;
         let bursty = tasks.classes_curriculum_steps.is_none_or(|n| self.step < n);
         self.sampler
@@ -128,16 +128,6 @@ impl Trainer {
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
         Ok(loss.detach())
-    }
-
-    fn check_dataset(&self, data: &Dataset) -> Result<(), Error> {
-        if data.n_classes > self.config.model.n_classes {
-            return Err(Error::Data(format!(
-                "{} has {} classes but the model has {} outputs",
-                data.name, data.n_classes, self.config.model.n_classes
-            )));
-        }
-        Ok(())
     }
 
     /// Steps completed.
@@ -193,7 +183,7 @@ impl Trainer {
     }
 }
 
-fn optimizer_from(t: &TrainConfig) -> ModuleOptimizer {
+fn adam(t: &TrainConfig) -> ModuleOptimizer {
     let mut adam = AdamConfig::new()
         .with_beta_1(t.beta1)
         .with_beta_2(t.beta2)
@@ -202,10 +192,6 @@ fn optimizer_from(t: &TrainConfig) -> ModuleOptimizer {
         adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(c)));
     }
     adam.init()
-}
-
-fn optimizer(t: &TrainConfig) -> ModuleOptimizer {
-    optimizer_from(t)
 }
 
 /// A model's parameters in burn's store format. Reads the device synchronously.
