@@ -233,9 +233,45 @@ fn test() -> Result<()> {
         "warnings",
     ]))?;
     data(true)?;
-    run(cargo()
-        .args(["test", "--release", "--workspace"])
-        .env("RUST_TEST_THREADS", "1"))?;
+    cargo_test()
+}
+
+/// Runs every test, echoing the output, and closes with one summary line over all binaries.
+fn cargo_test() -> Result<()> {
+    use std::io::BufRead;
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--workspace"])
+        .env("RUST_TEST_THREADS", "1")
+        .stdout(std::process::Stdio::piped());
+    eprintln!("$ {cmd:?}");
+    let mut child = cmd.spawn().context("cannot start cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let count = |line: &str, word: &str| -> u64 {
+        line.split(';')
+            .find_map(|part| {
+                part.trim()
+                    .strip_suffix(word)?
+                    .trim()
+                    .rsplit(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        if line.starts_with("test result:") {
+            passed += count(&line, "passed");
+            failed += count(&line, "failed");
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
+    if !status.success() || failed > 0 || passed == 0 {
+        bail!("cargo test failed: {status}");
+    }
     Ok(())
 }
 
