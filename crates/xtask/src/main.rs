@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation in Rust instead of shell scripts.
 //!
-//! - `cargo xtask test`  — every check: formatting, clippy, all tests, data bundle hashes.
+//! - `cargo xtask test`  — every check: formatting, clippy, data bundle hashes, the core's
+//!   wasm32 build, all tests.
 //! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources and check
 //!   their hashes (`--check`: only check the committed bundles).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
@@ -217,6 +218,7 @@ fn setup() -> Result<()> {
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         run(Command::new("apt-get").args(["install", "-y", "-qq", "mesa-vulkan-drivers"]))?;
     }
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     Ok(())
 }
 
@@ -233,6 +235,14 @@ fn test() -> Result<()> {
         "warnings",
     ]))?;
     data(true)?;
+    // The core must stay usable in the browser: it compiles for wasm32.
+    run(cargo().args([
+        "check",
+        "-p",
+        "gpicl-core",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))?;
     cargo_test()
 }
 
