@@ -91,7 +91,8 @@ pub const PRESETS: &[&str] = &["tiny", "browser", "cpu", "bench", "paper"];
 impl RunConfig {
     /// A named preset:
     /// - `tiny`: seconds on a CPU; for tests.
-    /// - `browser`: small and quick, for WebGPU in a page.
+    /// - `browser`: small and quick, for WebGPU in a page; a curriculum over classes takes it
+    ///   off the plateau in ~400 steps (~1 minute on Flex).
     /// - `cpu`: a paired-token learner on 7×7 MNIST that escapes the plateau in ~1000 steps
     ///   (~10 minutes on 2 CPU cores) and becomes a general-purpose learner within the hour.
     /// - `bench`: the benchmark shape (B=32, T=50, d=128, 4 layers, 8 heads, paper tokens).
@@ -171,9 +172,13 @@ impl RunConfig {
                     n_heads: 4,
                     d_ff: 256,
                 },
+                // Bursty 3-class sequences for 300 steps, then all classes: without this
+                // curriculum this model sat on the plateau for 1000+ steps (see README).
                 tasks: TaskConfig {
                     seq_len: 30,
                     image_pool: 4,
+                    classes_per_sequence: Some(3),
+                    classes_curriculum_steps: Some(300),
                     ..base.tasks.clone()
                 },
                 train: TrainConfig {
