@@ -221,13 +221,8 @@ impl TaskSampler {
         })
     }
 
-    /// Draws each training sequence from `k` random classes (`None`: all classes).
-    pub fn with_classes_per_sequence(mut self, k: Option<usize>) -> Self {
-        self.set_classes_per_sequence(k);
-        self
-    }
-
-    /// Changes the classes per sequence of the following batches (for a curriculum).
+    /// Draws the following training sequences each from `k` random classes (`None`: all
+    /// classes); the trainer changes it over a run for a curriculum.
     pub fn set_classes_per_sequence(&mut self, k: Option<usize>) {
         self.classes_per_sequence = k;
     }
@@ -388,9 +383,8 @@ mod tests {
     #[test]
     fn classes_per_sequence_limits_the_labels_of_each_sequence() {
         let data = toy(200, 2, 10);
-        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 4)
-            .unwrap()
-            .with_classes_per_sequence(Some(3));
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 4).unwrap();
+        s.set_classes_per_sequence(Some(3));
         let b = s.next_batch(&data, 6, 40);
         for row in b.labels.chunks(40) {
             let mut distinct = row.to_vec();
