@@ -25,7 +25,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 pub fn load_idx(name: &str, images: &Path, labels: &Path, pool: usize) -> Result<Dataset> {
     let d = parse_idx_pair(name, &read(images)?, &read(labels)?)
         .with_context(|| format!("in {} / {}", images.display(), labels.display()))?;
-    prepare(d, pool)
+    Ok(d.prepared(pool)?)
 }
 
 /// Loads a CSV file (label in the last or first column) and z-normalises it.
@@ -35,17 +35,7 @@ pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
         .map_or("csv".into(), |n| n.to_string_lossy().to_string());
     let d =
         parse_csv(&name, &read(path)?, label).with_context(|| format!("in {}", path.display()))?;
-    prepare(d, 1)
-}
-
-/// Pools square images by `pool` (when they are images and the side divides) and z-normalises.
-pub fn prepare(d: Dataset, pool: usize) -> Result<Dataset> {
-    let mut d = match d.image_side {
-        Some(side) if pool > 1 && side % pool == 0 => d.avg_pool(pool)?,
-        _ => d,
-    };
-    d.z_normalize();
-    Ok(d)
+    Ok(d.prepared(1)?)
 }
 
 /// Loads the three bundles from `dir` (see `cargo xtask data`).
@@ -65,7 +55,7 @@ pub fn load_run_data(dir: &Path, pool: usize) -> Result<RunData> {
             pool,
         )?,
         unseen: load_idx(
-            "fashion-mnist-test",
+            "fashion-mnist",
             &f("fashion-mnist-t10k-images-idx3-ubyte.gz"),
             &f("fashion-mnist-t10k-labels-idx1-ubyte.gz"),
             pool,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use gpicl_core::eval::evaluate;
 use gpicl_core::train::TrainerState;
-use gpicl_core::{Curve, EvalSet, EvalTasks, RunConfig, Trainer};
+use gpicl_core::{Curve, EvalSet, RunConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -161,30 +161,7 @@ fn save_checkpoint(dir: &Path, trainer: &Trainer, backend: Backend) -> Result<()
 
 /// The three evaluation sets of a run.
 pub fn eval_sets(trainer: &Trainer, data: &RunData) -> Result<Vec<EvalSet>> {
-    let c = trainer.config();
-    let set = |name: &str, d, tasks| {
-        EvalSet::new(
-            name,
-            d,
-            tasks,
-            trainer.sampler(),
-            c.tasks.pool.size(),
-            c.eval.sequences,
-            c.tasks.seq_len,
-            c.model.d_in,
-            c.model.n_classes,
-            c.eval.seed,
-        )
-    };
-    Ok(vec![
-        set("mnist seen tasks", &data.train, EvalTasks::Seen)?,
-        set("mnist unseen tasks", &data.test, EvalTasks::Unseen)?,
-        set(
-            "fashion-mnist unseen tasks",
-            &data.unseen,
-            EvalTasks::Unseen,
-        )?,
-    ])
+    Ok(trainer.eval_sets(&data.train, &data.test, &data.unseen)?)
 }
 
 /// Runs `gpicl train`.

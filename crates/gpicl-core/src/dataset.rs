@@ -154,6 +154,17 @@ impl Dataset {
         })
     }
 
+    /// The form the learner sees: square images average-pooled by `pool` (when the side
+    /// divides; other data is left as is), then z-normalised.
+    pub fn prepared(self, pool: usize) -> Result<Self, Error> {
+        let mut d = match self.image_side {
+            Some(side) if pool > 1 && side % pool == 0 => self.avg_pool(pool)?,
+            _ => self,
+        };
+        d.z_normalize();
+        Ok(d)
+    }
+
     /// The first `n` examples (or all, if fewer).
     pub fn take(&self, n: usize) -> Self {
         let n = n.min(self.len());

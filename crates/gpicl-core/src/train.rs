@@ -10,6 +10,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RunConfig, TrainConfig};
+use crate::eval::{EvalSet, EvalTasks};
 use crate::model::Transformer;
 use crate::task::{TaskSampler, mix_seed};
 use crate::tokens::TokenFormat;
@@ -128,6 +129,45 @@ impl Trainer {
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
         Ok(loss.detach())
+    }
+
+    /// The run's three evaluation sets, fixed by `config.eval.seed`: tasks of the training pool
+    /// on `train`, unseen tasks on `test` (held-out examples of the same dataset), and unseen
+    /// tasks on `unseen` (a dataset never trained on).
+    pub fn eval_sets(
+        &self,
+        train: &Dataset,
+        test: &Dataset,
+        unseen: &Dataset,
+    ) -> Result<Vec<EvalSet>, Error> {
+        let c = &self.config;
+        let set = |name: String, d: &Dataset, tasks| {
+            EvalSet::new(
+                name,
+                d,
+                tasks,
+                &self.sampler,
+                c.tasks.pool.size(),
+                c.eval.sequences,
+                c.tasks.seq_len,
+                c.model.d_in,
+                c.model.n_classes,
+                c.eval.seed,
+            )
+        };
+        Ok(vec![
+            set(format!("{} seen tasks", train.name), train, EvalTasks::Seen)?,
+            set(
+                format!("{} unseen tasks", train.name),
+                test,
+                EvalTasks::Unseen,
+            )?,
+            set(
+                format!("{} unseen tasks", unseen.name),
+                unseen,
+                EvalTasks::Unseen,
+            )?,
+        ])
     }
 
     /// Steps completed.

@@ -1,7 +1,9 @@
 //! `cargo xtask`: project automation in Rust instead of shell scripts.
 //!
-//! - `cargo xtask test`  — every check: formatting, clippy, data bundle hashes, the core's
-//!   wasm32 build, all tests.
+//! - `cargo xtask serve` — installs the web tools if missing and serves the page
+//!   (`trunk serve --release`, http://127.0.0.1:8080).
+//! - `cargo xtask test`  — every check: formatting, clippy (native and wasm32), data bundle
+//!   hashes, all Rust tests, the page's release build and its browser end-to-end tests.
 //! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources and check
 //!   their hashes (`--check`: only check the committed bundles).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
@@ -204,8 +206,23 @@ fn cargo() -> Command {
     c
 }
 
-/// Installs what the tests need from Debian when it is missing (a fresh machine, as root).
-fn setup() -> Result<()> {
+/// trunk's version (0.22 needs a newer Rust than this project's 1.95).
+const TRUNK_VERSION: &str = "0.21.14";
+/// Must equal the `wasm-bindgen` crate version in Cargo.lock.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+fn on_path(program: &str, arg: &str, expect: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(expect))
+        .unwrap_or(false)
+}
+
+/// Installs what building, serving and testing need when it is missing (a fresh machine, as
+/// root): the wasm32 target, trunk and wasm-bindgen at pinned versions, and with
+/// `for_tests` Debian's Vulkan CPU driver and Chromium and the e2e tests' npm packages.
+fn setup(for_tests: bool) -> Result<()> {
     let icd = Path::new("/usr/share/vulkan/icd.d");
     let has_lvp = std::fs::read_dir(icd)
         .map(|d| {
@@ -213,17 +230,85 @@ fn setup() -> Result<()> {
                 .any(|e| e.file_name().to_string_lossy().starts_with("lvp"))
         })
         .unwrap_or(false);
-    if !has_lvp {
-        eprintln!("installing the Vulkan CPU driver (llvmpipe) for the wgpu tests");
+    let mut packages = Vec::new();
+    if for_tests && !has_lvp {
+        packages.push("mesa-vulkan-drivers");
+    }
+    if for_tests && !Path::new("/usr/bin/chromium").exists() {
+        packages.extend(["chromium", "chromium-driver"]);
+    }
+    if !packages.is_empty() {
+        eprintln!("installing from Debian: {}", packages.join(" "));
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "mesa-vulkan-drivers"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(&packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    if !on_path("trunk", "--version", TRUNK_VERSION) {
+        run(Command::new("cargo").args([
+            "install",
+            "trunk",
+            "--locked",
+            "--version",
+            TRUNK_VERSION,
+        ]))?;
+    }
+    if !on_path("wasm-bindgen", "--version", WASM_BINDGEN_VERSION) {
+        run(Command::new("cargo").args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN_VERSION,
+        ]))?;
+    }
+    if for_tests && !root().join("tests/node_modules/playwright-core").exists() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(root().join("tests")))?;
+    }
+    Ok(())
+}
+
+fn trunk() -> Command {
+    let mut c = Command::new("trunk");
+    c.current_dir(root())
+        .env("TRUNK_OFFLINE", "true")
+        .env("TRUNK_SKIP_VERSION_CHECK", "true");
+    c
+}
+
+/// Builds the page into `dist/` and prints the size of what a browser downloads.
+fn build_page() -> Result<()> {
+    run(trunk().args(["build", "--release"]))?;
+    let (mut wasm, mut wasm_gz, mut code) = (0, 0, 0);
+    for entry in std::fs::read_dir(root().join("dist"))?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let len = entry.metadata()?.len();
+        if name.ends_with(".wasm") {
+            wasm += len;
+            wasm_gz += gzip(&std::fs::read(entry.path())?)?.len() as u64;
+        }
+        if [".wasm", ".js", ".html", ".css"]
+            .iter()
+            .any(|e| name.ends_with(e))
+        {
+            code += len;
+        }
+    }
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "page: wasm {:.2} MiB ({:.2} MiB gzipped); wasm + js + html + css {:.2} MiB",
+        mib(wasm),
+        mib(wasm_gz),
+        mib(code)
+    );
     Ok(())
 }
 
 fn test() -> Result<()> {
-    setup()?;
+    setup(true)?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
         "clippy",
@@ -234,20 +319,60 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    data(true)?;
-    // The core must stay usable in the browser: it compiles for wasm32.
+    // The page's browser-only code (and the core, for wasm32).
     run(cargo().args([
-        "check",
+        "clippy",
+        "--release",
         "-p",
-        "gpicl-core",
+        "gpicl-web",
         "--target",
         "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
     ]))?;
-    cargo_test()
+    data(true)?;
+    let (passed, failed) = cargo_test()?;
+    build_page()?;
+    let (e2e_passed, e2e_failed) = browser_tests()?;
+    let (passed, failed) = (passed + e2e_passed, failed + e2e_failed);
+    println!("tests: {passed} passed, {failed} failed");
+    if failed > 0 || passed == 0 {
+        bail!("{failed} tests failed");
+    }
+    Ok(())
 }
 
-/// Runs every test, echoing the output, and closes with one summary line over all binaries.
-fn cargo_test() -> Result<()> {
+/// Runs the browser end-to-end tests in `tests/` (node's test runner, Playwright driving
+/// Debian's Chromium) against `dist/`; returns (passed, failed).
+fn browser_tests() -> Result<(u64, u64)> {
+    use std::io::BufRead;
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=tap", "tests/"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped());
+    eprintln!("$ {cmd:?}");
+    let mut child = cmd.spawn().context("cannot start node")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(n) = line.strip_prefix("# pass ") {
+            passed = n.trim().parse().unwrap_or(0);
+        }
+        if let Some(n) = line.strip_prefix("# fail ") {
+            failed = n.trim().parse().unwrap_or(0);
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed == 0 {
+        failed = 1;
+    }
+    Ok((passed, failed))
+}
+
+/// Runs every Rust test, echoing the output; returns (passed, failed) over all binaries.
+fn cargo_test() -> Result<(u64, u64)> {
     use std::io::BufRead;
     let mut cmd = cargo();
     cmd.args(["test", "--release", "--workspace"])
@@ -278,23 +403,28 @@ fn cargo_test() -> Result<()> {
         }
     }
     let status = child.wait()?;
-    println!("tests: {passed} passed, {failed} failed");
-    if !status.success() || failed > 0 || passed == 0 {
-        bail!("cargo test failed: {status}");
+    if !status.success() && failed == 0 {
+        failed = 1;
     }
-    Ok(())
+    Ok((passed, failed))
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("serve") => {
+            setup(false)?;
+            run(trunk().args(["serve", "--release"]))
+        }
         Some("data") => data(args.iter().any(|a| a == "--check")),
         Some("bench") => run(cargo()
             .args(["run", "--release", "-p", "gpicl-cli", "--", "bench"])
             .args(&args[1..])),
         _ => {
-            eprintln!("usage: cargo xtask <test | data [--check] | bench [gpicl bench options]>");
+            eprintln!(
+                "usage: cargo xtask <serve | test | data [--check] | bench [gpicl bench options]>"
+            );
             std::process::exit(2);
         }
     }

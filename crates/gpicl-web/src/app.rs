@@ -1,0 +1,755 @@
+//! The page: settings, the asynchronous training loop, live plots, the step-through.
+//!
+//! The training loop passes the [`Session`] by value into a future and gets it back in a
+//! message, so the page never holds a borrow across an `await`. Between chunks of steps the
+//! future yields to the browser's event loop; on WebGPU the only waits are asynchronous reads,
+//! so buttons and scrolling keep answering while the GPU works.
+
+use std::rc::Rc;
+
+use gpicl_core::{Curve, Error, RunConfig};
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use crate::chart::{Chart, PALETTE, Series, ramp};
+use crate::data::PageData;
+use crate::gpu::{self, Backend};
+use crate::image::gray_bmp_data_url;
+use crate::session::{Session, Walk};
+use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
+
+/// Most loss points drawn (longer histories are averaged into buckets).
+const MAX_LOSS_POINTS: usize = 300;
+/// Most snapshots in the curve-history plot.
+const MAX_HISTORY: usize = 8;
+
+/// Messages of the page.
+pub enum Msg {
+    /// The device and the data are ready (or failed).
+    Ready(Backend, Result<Rc<PageData>, String>),
+    /// A control changed.
+    Set(Field, String),
+    /// Start or resume training.
+    Start,
+    /// Stop after the steps in flight.
+    Pause,
+    /// One training step.
+    StepOnce,
+    /// A new run with the current settings.
+    Reset,
+    /// Steps finished: the session comes back with their losses.
+    Trained(Box<Session>, Result<Vec<f32>, Error>),
+    /// An evaluation finished: curves and the step-through's predictions.
+    Evaluated(Box<Session>, Result<(Vec<Curve>, Vec<Vec<f32>>), Error>),
+    /// Step-through: reveal the next example.
+    Feed,
+    /// Step-through: go back one example.
+    Unfeed,
+    /// Step-through: back to no examples.
+    Restart,
+    /// Step-through: a different unseen task.
+    NewTask,
+}
+
+/// One evaluation of the three curves.
+struct EvalPoint {
+    step: usize,
+    curves: Vec<Curve>,
+}
+
+/// The step-through's state.
+struct StepThrough {
+    seed: u64,
+    walk: Walk,
+    images: Vec<String>,
+    /// Predictions for every position, from the latest evaluation.
+    probs: Option<Vec<Vec<f32>>>,
+    /// Examples revealed so far; the query is example `fed` (0-based).
+    fed: usize,
+}
+
+/// The page component.
+pub struct App {
+    backend: Option<Backend>,
+    data: Option<Rc<PageData>>,
+    /// Settings for the next run.
+    config: RunConfig,
+    /// Settings of the current run.
+    run_config: Option<RunConfig>,
+    /// The run, when not lent to a future.
+    session: Option<Box<Session>>,
+    busy: bool,
+    running: bool,
+    step_once: bool,
+    reset_pending: bool,
+    eval_wanted: bool,
+    steps: usize,
+    losses: Vec<f32>,
+    evals: Vec<EvalPoint>,
+    walk: Option<StepThrough>,
+    status: String,
+    error: Option<String>,
+    field_errors: Vec<(Field, String)>,
+    first_step_ms: Option<f64>,
+    rate: Option<(f64, usize)>,
+    steps_per_second: Option<f64>,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        ctx.link().send_future(async {
+            let (backend, data) = futures::join!(gpu::init(), crate::fetch::load_page_data());
+            Msg::Ready(backend, data.map(Rc::new))
+        });
+        Self {
+            backend: None,
+            data: None,
+            config: RunConfig::preset("browser").expect("the browser preset exists"),
+            run_config: None,
+            session: None,
+            busy: false,
+            running: true,
+            step_once: false,
+            reset_pending: false,
+            eval_wanted: false,
+            steps: 0,
+            losses: Vec::new(),
+            evals: Vec::new(),
+            walk: None,
+            status: "Starting the GPU and loading MNIST and Fashion-MNIST…".into(),
+            error: None,
+            field_errors: Vec::new(),
+            first_step_ms: None,
+            rate: None,
+            steps_per_second: None,
+        }
+    }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
+        match msg {
+            Msg::Ready(backend, data) => {
+                self.backend = Some(backend);
+                match data {
+                    Ok(data) => {
+                        self.data = Some(data);
+                        self.new_session();
+                    }
+                    Err(e) => {
+                        self.error = Some(format!("Could not load the data: {e}"));
+                        self.running = false;
+                    }
+                }
+            }
+            Msg::Set(field, value) => {
+                self.field_errors.retain(|(f, _)| *f != field);
+                if let Err(e) = field.apply(&mut self.config, &value) {
+                    self.field_errors.push((field, e));
+                }
+                if field == Field::Preset {
+                    self.field_errors.clear();
+                }
+            }
+            Msg::Start => {
+                self.running = true;
+                self.error = None;
+            }
+            Msg::Pause => {
+                self.running = false;
+                self.eval_wanted = true;
+            }
+            Msg::StepOnce => {
+                self.running = false;
+                self.step_once = true;
+                self.eval_wanted = true;
+            }
+            Msg::Reset => {
+                self.error = None;
+                if self.busy {
+                    self.reset_pending = true;
+                } else {
+                    self.new_session();
+                }
+            }
+            Msg::Trained(session, result) => {
+                self.busy = false;
+                match result {
+                    Ok(losses) => {
+                        self.steps = session.step_count();
+                        self.losses.extend(losses);
+                        self.note_rate();
+                    }
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        self.running = false;
+                    }
+                }
+                self.session = Some(session);
+            }
+            Msg::Evaluated(session, result) => {
+                self.busy = false;
+                match result {
+                    Ok((curves, probs)) => {
+                        let step = session.step_count();
+                        self.evals.retain(|e| e.step != step);
+                        self.evals.push(EvalPoint { step, curves });
+                        if let Some(w) = &mut self.walk {
+                            w.probs = Some(probs);
+                        }
+                    }
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        self.running = false;
+                    }
+                }
+                self.session = Some(session);
+            }
+            Msg::Feed => {
+                if let Some(w) = &mut self.walk {
+                    w.fed = (w.fed + 1).min(w.walk.labels.len() - 1);
+                }
+            }
+            Msg::Unfeed => {
+                if let Some(w) = &mut self.walk {
+                    w.fed = w.fed.saturating_sub(1);
+                }
+            }
+            Msg::Restart => {
+                if let Some(w) = &mut self.walk {
+                    w.fed = 0;
+                }
+            }
+            Msg::NewTask => {
+                let seed = self.walk.as_ref().map_or(0, |w| w.seed + 1);
+                self.make_walk(seed);
+                self.eval_wanted = true;
+            }
+        }
+        if self.reset_pending && !self.busy {
+            self.reset_pending = false;
+            self.new_session();
+        }
+        self.pump(ctx);
+        true
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        html! {
+            <main>
+                { self.view_status(ctx) }
+                <div class="columns">
+                    { self.view_controls(ctx) }
+                    <div class="plots">
+                        { self.view_accuracy() }
+                        { self.view_loss() }
+                        { self.view_history() }
+                    </div>
+                </div>
+                { self.view_walk(ctx) }
+            </main>
+        }
+    }
+}
+
+impl App {
+    /// Starts a new run with the current settings (step 0, evaluated before training).
+    fn new_session(&mut self) {
+        let (Some(backend), Some(data)) = (&self.backend, &self.data) else {
+            return;
+        };
+        match Session::new(self.config.clone(), data.clone(), &backend.device) {
+            Ok(s) => {
+                self.run_config = Some(self.config.clone());
+                self.session = Some(Box::new(s));
+                self.steps = 0;
+                self.losses.clear();
+                self.evals.clear();
+                self.rate = None;
+                self.steps_per_second = None;
+                self.eval_wanted = true;
+                let seed = self.walk.as_ref().map_or(0, |w| w.seed);
+                self.make_walk(seed);
+                self.status = String::new();
+            }
+            Err(e) => {
+                self.error = Some(format!("Cannot start a run: {e}"));
+                self.running = false;
+            }
+        }
+    }
+
+    fn make_walk(&mut self, seed: u64) {
+        let (Some(data), Some(config)) = (&self.data, &self.run_config) else {
+            return;
+        };
+        let walk = Walk::new(data, config, config.eval.seed ^ seed);
+        let side = data.test_pixels.image_side.unwrap_or(28);
+        let images = walk
+            .indices
+            .iter()
+            .map(|&i| gray_bmp_data_url(data.test_pixels.row(i), side))
+            .collect();
+        self.walk = Some(StepThrough {
+            seed,
+            walk,
+            images,
+            probs: None,
+            fed: 0,
+        });
+    }
+
+    fn note_rate(&mut self) {
+        let now = now_ms();
+        if self.first_step_ms.is_none() {
+            self.first_step_ms = Some(now);
+        }
+        match self.rate {
+            Some((t0, s0)) if now - t0 > 2000.0 => {
+                self.steps_per_second = Some((self.steps - s0) as f64 / ((now - t0) / 1000.0));
+                self.rate = Some((now, self.steps));
+            }
+            None => self.rate = Some((now, self.steps)),
+            _ => {}
+        }
+    }
+
+    fn eval_every(&self) -> usize {
+        self.run_config
+            .as_ref()
+            .map_or(20, |c| c.eval.every.clamp(1, 20))
+    }
+
+    /// Lends the session to the next piece of work, if any is due and none is in flight.
+    fn pump(&mut self, ctx: &Context<Self>) {
+        if self.busy || self.error.is_some() {
+            return;
+        }
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let step = session.step_count();
+        let evaluated = self.evals.last().is_some_and(|e| e.step == step);
+        let due = step % self.eval_every() == 0 && !evaluated;
+        if due || (self.eval_wanted && !self.running && !self.step_once) {
+            self.eval_wanted = false;
+            let session = self.session.take().expect("checked above");
+            let walk = self.walk.as_ref().map(|w| w.walk.clone());
+            self.busy = true;
+            ctx.link().send_future(async move {
+                gloo_timers::future::TimeoutFuture::new(0).await;
+                let result = async {
+                    let curves = session.evaluate().await?;
+                    let probs = match &walk {
+                        Some(w) => session.predict(w).await?,
+                        None => Vec::new(),
+                    };
+                    Ok((curves, probs))
+                }
+                .await;
+                Msg::Evaluated(session, result)
+            });
+        } else if self.running || self.step_once {
+            let until_eval = self.eval_every() - step % self.eval_every();
+            let chunk = if self.step_once {
+                1
+            } else if self.backend.as_ref().is_some_and(|b| b.webgpu) {
+                until_eval.min(5)
+            } else {
+                1
+            };
+            self.step_once = false;
+            let mut session = self.session.take().expect("checked above");
+            self.busy = true;
+            ctx.link().send_future(async move {
+                gloo_timers::future::TimeoutFuture::new(0).await;
+                let result = session.train(chunk).await;
+                Msg::Trained(session, result)
+            });
+        }
+    }
+
+    fn view_status(&self, ctx: &Context<Self>) -> Html {
+        let backend = self.backend.as_ref();
+        let link = ctx.link();
+        let changed = self.run_config.as_ref().is_some_and(|c| *c != self.config);
+        html! {
+            <section class="status" aria-live="polite">
+                <div class="toolbar">
+                    if self.running {
+                        <button id="run-toggle" onclick={link.callback(|_| Msg::Pause)}>{"⏸ Pause"}</button>
+                    } else {
+                        <button id="run-toggle" onclick={link.callback(|_| Msg::Start)}>{"▶ Train"}</button>
+                    }
+                    <button id="step-once" onclick={link.callback(|_| Msg::StepOnce)}>{"Step"}</button>
+                    <button id="reset" class={classes!(changed.then_some("attention"))}
+                        onclick={link.callback(|_| Msg::Reset)}>{"Reset"}</button>
+                    <span class="stat">{"Step "}<b id="step">{self.steps}</b></span>
+                    <span class="stat">{"Loss "}<b id="loss">{
+                        self.losses.last().map_or("–".into(), |l| format!("{l:.3}"))
+                    }</b></span>
+                    if let Some(r) = self.steps_per_second {
+                        <span class="stat" id="rate">{format!("{r:.1} steps/s")}</span>
+                    }
+                    <span class="stat" id="state">{
+                        if self.session.is_none() && !self.busy { "loading" }
+                        else if self.running { "training" } else { "paused" }
+                    }</span>
+                </div>
+                <div id="backend" class={classes!("backend", backend.is_some_and(|b| b.webgpu).then_some("webgpu"))}>
+                    { backend.map_or_else(|| self.status.clone(), |b| format!("Device: {}", b.label)) }
+                    if let Some(ms) = self.first_step_ms {
+                        <span id="first-step">{format!(" · first training step {:.1} s after page load", ms / 1000.0)}</span>
+                    }
+                </div>
+                if let Some(note) = backend.and_then(|b| b.fallback.clone()) {
+                    <p id="fallback" class="warning" role="alert">{note}</p>
+                }
+                if changed {
+                    <p id="needs-reset" class="notice">{"You changed settings of the run: press Reset to start a new run with them (the current run keeps its settings)."}</p>
+                }
+                if let Some(e) = &self.error {
+                    <p id="error" class="error" role="alert">{e}</p>
+                }
+            </section>
+        }
+    }
+
+    fn view_controls(&self, ctx: &Context<Self>) -> Html {
+        let c = &self.config;
+        let link = ctx.link();
+        let on_select = |field: Field| {
+            link.callback(move |e: Event| {
+                let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+                Msg::Set(field, v)
+            })
+        };
+        let on_input = |field: Field| {
+            link.callback(move |e: Event| {
+                let v = e.target_unchecked_into::<HtmlInputElement>().value();
+                Msg::Set(field, v)
+            })
+        };
+        let select = |field: Field, id: &str, options: Vec<(String, String)>| {
+            let current = field.value(c);
+            html! {
+                <label>{field.label()}
+                    <select id={id.to_string()} onchange={on_select(field)}>
+                        { for options.into_iter().map(|(v, text)| html! {
+                            <option value={v.clone()} selected={v == current}>{text}</option>
+                        }) }
+                    </select>
+                </label>
+            }
+        };
+        let number = |field: Field, id: &str, step: &str| {
+            html! {
+                <label>{field.label()}
+                    <input id={id.to_string()} type="text" inputmode="decimal" step={step.to_string()}
+                        value={field.value(c)} onchange={on_input(field)} />
+                </label>
+            }
+        };
+        let errors = self
+            .field_errors
+            .iter()
+            .map(|(_, e)| html! { <p class="error field-error">{e}</p> });
+        html! {
+            <section class="controls" aria-label="Experiment settings">
+                <h2>{"Experiment"}</h2>
+                { select(Field::Preset, "preset", PAGE_PRESETS.iter().map(|p| (p.to_string(), p.to_string())).collect()) }
+                <label>{Field::Tasks.label()}
+                    <input id="tasks" type="range" min="0" max={(MAX_TASKS_LOG2 + 1).to_string()}
+                        value={Field::Tasks.value(c)} onchange={on_input(Field::Tasks)} />
+                    <span class="hint">{tasks_label(c)}</span>
+                </label>
+                { select(Field::BatchSize, "batch-size", BATCH_SIZES.iter().map(|b| (b.to_string(), b.to_string())).collect()) }
+                { number(Field::LearningRate, "lr", "any") }
+                { number(Field::Epsilon, "epsilon", "any") }
+                <label>{Field::BiasFraction.label()}
+                    <input id="bias" type="range" min="0" max="1" step="0.05"
+                        value={Field::BiasFraction.value(c)} onchange={on_input(Field::BiasFraction)} />
+                    <span class="hint">{format!("{:.0}% of each batch keeps the labels unpermuted", c.tasks.bias_fraction * 100.0)}</span>
+                </label>
+                { select(Field::ModelSize, "model-size", MODEL_SIZES.iter().map(|m| (m.0.to_string(),
+                    format!("{} (d {}, {} layers, {} heads)", m.0, m.1, m.2, m.3))).collect()) }
+                { select(Field::Format, "format", vec![
+                    ("pair".into(), "pair: query, then labelled example".into()),
+                    ("paper".into(), "paper: [x_j, y_(j-1)]".into()),
+                ]) }
+                { number(Field::Seed, "seed", "1") }
+                { for errors }
+                <p class="hint">{format!(
+                    "{} examples per sequence, 7×7 images projected to {} inputs, {} classes.",
+                    c.tasks.seq_len, c.model.d_in, c.model.n_classes)}</p>
+            </section>
+        }
+    }
+
+    fn view_accuracy(&self) -> Html {
+        let Some(last) = self.evals.last() else {
+            return html! { <figure id="acc-chart" class="empty"><figcaption>{"In-context accuracy appears after the first evaluation."}</figcaption></figure> };
+        };
+        let n_classes = self.run_config.as_ref().map_or(10, |c| c.model.n_classes);
+        let series: Vec<Series> = last
+            .curves
+            .iter()
+            .enumerate()
+            .map(|(i, curve)| Series {
+                name: curve.name.clone(),
+                color: PALETTE[i % PALETTE.len()].into(),
+                points: curve
+                    .accuracy
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &a)| ((j + 1) as f64, a as f64))
+                    .collect(),
+            })
+            .collect();
+        let chart = Chart {
+            title: format!("In-context accuracy at step {}", last.step),
+            x_label: "examples seen + 1 (position in the sequence)".into(),
+            y_label: "accuracy".into(),
+            series,
+            y_range: Some((0.0, 1.0)),
+            reference: Some((1.0 / n_classes as f64, "chance".into())),
+            percent: true,
+        };
+        let header: Vec<String> = last.curves.iter().map(|c| c.name.clone()).collect();
+        let rows: Vec<Vec<String>> = (0..last.curves[0].accuracy.len())
+            .map(|j| {
+                std::iter::once((j + 1).to_string())
+                    .chain(
+                        last.curves
+                            .iter()
+                            .map(|c| format!("{:.1}%", c.accuracy[j] * 100.0)),
+                    )
+                    .collect()
+            })
+            .collect();
+        figure(
+            "acc-chart",
+            &chart,
+            &format!(
+                "Accuracy on the example at each position, after meta-training step {} (a fixed evaluation set per curve).",
+                last.step
+            ),
+            "example",
+            &header,
+            &rows,
+        )
+    }
+
+    fn view_loss(&self) -> Html {
+        if self.losses.is_empty() {
+            return html! { <figure id="loss-chart" class="empty"><figcaption>{"The meta-training loss appears after the first step."}</figcaption></figure> };
+        }
+        let bucket = self.losses.len().div_ceil(MAX_LOSS_POINTS);
+        let points: Vec<(f64, f64)> = self
+            .losses
+            .chunks(bucket)
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    ((i * bucket) + c.len()) as f64,
+                    c.iter().map(|&l| l as f64).sum::<f64>() / c.len() as f64,
+                )
+            })
+            .collect();
+        let n_classes = self.run_config.as_ref().map_or(10, |c| c.model.n_classes);
+        let chart = Chart {
+            title: "Meta-training loss".into(),
+            x_label: "meta-training step".into(),
+            y_label: "cross-entropy".into(),
+            series: vec![Series {
+                name: "training loss".into(),
+                color: PALETTE[0].into(),
+                points: points.clone(),
+            }],
+            y_range: None,
+            reference: Some((
+                (n_classes as f64).ln(),
+                format!("ln {n_classes} (guessing)"),
+            )),
+            percent: false,
+        };
+        let rows: Vec<Vec<String>> = points
+            .iter()
+            .map(|(s, l)| vec![format!("{s}"), format!("{l:.4}")])
+            .collect();
+        let caption = if bucket > 1 {
+            format!("Mean loss over each {bucket} steps.")
+        } else {
+            "Loss at every step.".into()
+        };
+        figure(
+            "loss-chart",
+            &chart,
+            &caption,
+            "step",
+            &["loss".into()],
+            &rows,
+        )
+    }
+
+    fn view_history(&self) -> Html {
+        if self.evals.len() < 2 {
+            return html! {};
+        }
+        let n = self.evals.len();
+        let picks: Vec<usize> = if n <= MAX_HISTORY {
+            (0..n).collect()
+        } else {
+            let mut p: Vec<usize> = (0..MAX_HISTORY)
+                .map(|i| i * (n - 1) / (MAX_HISTORY - 1))
+                .collect();
+            p.dedup();
+            p
+        };
+        let colors = ramp(picks.len());
+        let unseen = 1.min(self.evals[0].curves.len() - 1);
+        let series: Vec<Series> = picks
+            .iter()
+            .zip(colors)
+            .map(|(&i, color)| {
+                let e = &self.evals[i];
+                Series {
+                    name: format!("step {}", e.step),
+                    color,
+                    points: e.curves[unseen]
+                        .accuracy
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &a)| ((j + 1) as f64, a as f64))
+                        .collect(),
+                }
+            })
+            .collect();
+        let n_classes = self.run_config.as_ref().map_or(10, |c| c.model.n_classes);
+        let name = self.evals[0].curves[unseen].name.clone();
+        let chart = Chart {
+            title: format!("How the curve rose: {name}"),
+            x_label: "position in the sequence".into(),
+            y_label: "accuracy".into(),
+            series,
+            y_range: Some((0.0, 1.0)),
+            reference: Some((1.0 / n_classes as f64, "chance".into())),
+            percent: true,
+        };
+        let last = self.evals[0].curves[unseen].accuracy.len();
+        let rows: Vec<Vec<String>> = self
+            .evals
+            .iter()
+            .map(|e| {
+                let a = &e.curves[unseen].accuracy;
+                vec![
+                    e.step.to_string(),
+                    format!("{:.1}%", a[0] * 100.0),
+                    format!("{:.1}%", a[a.len() - 1] * 100.0),
+                ]
+            })
+            .collect();
+        figure(
+            "history-chart",
+            &chart,
+            &format!("The {name} curve at earlier meta-training steps (lighter = earlier)."),
+            "step",
+            &[
+                "accuracy at example 1".into(),
+                format!("accuracy at example {last}"),
+            ],
+            &rows,
+        )
+    }
+
+    fn view_walk(&self, ctx: &Context<Self>) -> Html {
+        let Some(w) = &self.walk else { return html! {} };
+        let link = ctx.link();
+        let t = w.walk.labels.len();
+        let q = w.fed;
+        let images = w.images.iter().enumerate().map(|(j, src)| {
+            let class = if j < q { "seen" } else if j == q { "query" } else { "future" };
+            let label = if j < q { w.walk.labels[j].to_string() } else if j == q { "?".into() } else { String::new() };
+            html! {
+                <figure class={classes!("example", class)}>
+                    <img src={src.clone()} width="36" height="36" alt={format!("example {}", j + 1)} />
+                    <figcaption>{label}</figcaption>
+                </figure>
+            }
+        });
+        let bars = match &w.probs {
+            Some(probs) if probs.len() == t => {
+                let p = &probs[q];
+                let predicted = p
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+                let truth = w.walk.labels[q] as usize;
+                let right = predicted == truth;
+                html! {
+                    <div id="walk-bars" class="bars" data-predicted={predicted.to_string()}>
+                        { for p.iter().enumerate().map(|(i, &v)| html! {
+                            <div class={classes!("bar", (i == predicted).then_some("predicted"), (i == truth).then_some("truth"))}>
+                                <span class="bar-label">{i}</span>
+                                <span class="bar-fill" style={format!("width: {:.1}%", v * 100.0)}></span>
+                                <span class="bar-value">{format!("{:.0}%", v * 100.0)}</span>
+                            </div>
+                        }) }
+                        <p id="walk-verdict" class={if right { "right" } else { "wrong" }}>{format!(
+                            "After {q} labelled example{}: predicts label {predicted} ({:.0}%). The answer is {truth}: {}.",
+                            if q == 1 { "" } else { "s" }, p[predicted] * 100.0, if right { "right" } else { "wrong" })}</p>
+                    </div>
+                }
+            }
+            _ => {
+                html! { <p id="walk-bars" class="hint">{"Predictions appear after the next evaluation."}</p> }
+            }
+        };
+        html! {
+            <section class="walk" aria-label="Step-through">
+                <h2>{"Step through one unseen task"}</h2>
+                <p class="hint">{"A new task the learner never trained on: MNIST test digits, a random projection of the pixels, and a random renaming of the ten labels. Feed it examples with their labels one at a time and watch its guess for the next one (outlined) sharpen: the weights stay fixed, everything it learns about this task is in its context."}</p>
+                <div class="examples">{ for images }</div>
+                <div class="toolbar">
+                    <button id="walk-back" onclick={link.callback(|_| Msg::Unfeed)} disabled={q == 0}>{"◀ Back"}</button>
+                    <button id="walk-feed" onclick={link.callback(|_| Msg::Feed)} disabled={q + 1 >= t}>{"Feed this example ▶"}</button>
+                    <button id="walk-restart" onclick={link.callback(|_| Msg::Restart)}>{"Start over"}</button>
+                    <button id="walk-new" onclick={link.callback(|_| Msg::NewTask)}>{"Another task"}</button>
+                    <span class="stat">{format!("{q} of {} examples fed", t - 1)}</span>
+                </div>
+                { bars }
+            </section>
+        }
+    }
+}
+
+/// A chart with its caption and, folded, the table of its numbers.
+fn figure(
+    id: &str,
+    chart: &Chart,
+    caption: &str,
+    first: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> Html {
+    html! {
+        <figure id={id.to_string()} class="chart-figure">
+            { Html::from_html_unchecked(AttrValue::from(chart.to_svg())) }
+            <figcaption>{caption}</figcaption>
+            <details>
+                <summary>{"Numbers"}</summary>
+                <table>
+                    <thead><tr><th scope="col">{first}</th>{ for header.iter().map(|h| html! { <th scope="col">{h}</th> }) }</tr></thead>
+                    <tbody>{ for rows.iter().map(|r| html! { <tr>{ for r.iter().map(|v| html! { <td>{v}</td> }) }</tr> }) }</tbody>
+                </table>
+            </details>
+        </figure>
+    }
+}

@@ -1,0 +1,324 @@
+//! Line charts as standalone SVG text: axes with round ticks, a legend, an optional dashed
+//! reference line (chance), a colour-blind-safe palette. Pure, so it is tested natively and the
+//! same SVG can be saved as a file.
+
+use std::fmt::Write;
+
+/// The Okabe–Ito palette (distinguishable with the common colour-vision deficiencies).
+pub const PALETTE: [&str; 7] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
+];
+
+/// `n` shades of one hue, light to dark (for a curve's history: older = lighter).
+pub fn ramp(n: usize) -> Vec<String> {
+    let (light, dark) = ([198.0, 219.0, 239.0], [8.0, 48.0, 107.0]);
+    (0..n)
+        .map(|i| {
+            let t = if n > 1 {
+                i as f64 / (n - 1) as f64
+            } else {
+                1.0
+            };
+            let c: Vec<u8> = (0..3)
+                .map(|k| (light[k] + (dark[k] - light[k]) * t).round() as u8)
+                .collect();
+            format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+        })
+        .collect()
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// CSS colour.
+    pub color: String,
+    /// (x, y) points, in x order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart: labelled axes, series, and an optional horizontal reference line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// Accessible title (also the SVG's `<title>`).
+    pub title: String,
+    /// X-axis label.
+    pub x_label: String,
+    /// Y-axis label.
+    pub y_label: String,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// Fixed y range; `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
+    /// A dashed horizontal line and its label (e.g. chance level).
+    pub reference: Option<(f64, String)>,
+    /// Show y values as percentages.
+    pub percent: bool,
+}
+
+const W: f64 = 440.0;
+const H: f64 = 260.0;
+const LEFT: f64 = 52.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 40.0;
+
+/// Round tick values covering `[lo, hi]`, about `n` of them (steps of 1, 2 or 5 × 10^k).
+pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo || n == 0 {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn fmt_tick(v: f64, percent: bool) -> String {
+    if percent {
+        format!("{:.0}%", v * 100.0)
+    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-2) {
+        format!("{v:.0e}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+impl Chart {
+    /// The x and y extents of the data (and the fixed range and reference line).
+    pub fn domain(&self) -> ((f64, f64), (f64, f64)) {
+        let pts = || self.series.iter().flat_map(|s| s.points.iter());
+        let fold = |f: fn(&(f64, f64)) -> f64| {
+            pts()
+                .map(f)
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                    (a.min(v), b.max(v))
+                })
+        };
+        let (mut x0, mut x1) = fold(|p| p.0);
+        if x0 > x1 {
+            (x0, x1) = (0.0, 1.0);
+        }
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        let (mut y0, mut y1) = match self.y_range {
+            Some(r) => r,
+            None => {
+                let (mut a, mut b) = fold(|p| p.1);
+                if let Some((r, _)) = self.reference {
+                    (a, b) = (a.min(r), b.max(r));
+                }
+                if a > b { (0.0, 1.0) } else { (a, b) }
+            }
+        };
+        if y1 <= y0 {
+            (y0, y1) = (y0 - 0.5, y1 + 0.5);
+        }
+        ((x0, x1), (y0, y1))
+    }
+
+    /// The chart as an SVG document.
+    pub fn to_svg(&self) -> String {
+        let ((x0, x1), (y0, y1)) = self.domain();
+        let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+        let sy = |y: f64| H - BOTTOM - (y.clamp(y0, y1) - y0) / (y1 - y0) * (H - TOP - BOTTOM);
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" class="chart" font-family="sans-serif" font-size="11"><title>{}</title>"#,
+            escape(&self.title)
+        );
+        for t in nice_ticks(y0, y1, 5) {
+            let y = sy(t);
+            let _ = write!(
+                s,
+                r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+                W - RIGHT,
+                LEFT - 4.0,
+                y + 4.0,
+                fmt_tick(t, self.percent)
+            );
+        }
+        for t in nice_ticks(x0, x1, 6) {
+            let x = sx(t);
+            let _ = write!(
+                s,
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#333"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+                H - BOTTOM,
+                H - BOTTOM + 4.0,
+                H - BOTTOM + 16.0,
+                fmt_tick(t, false)
+            );
+        }
+        let _ = write!(
+            s,
+            r##"<path d="M{LEFT} {TOP}V{}H{}" fill="none" stroke="#333"/><text x="{}" y="{}" text-anchor="middle">{}</text><text transform="translate(12 {}) rotate(-90)" text-anchor="middle">{}</text>"##,
+            H - BOTTOM,
+            W - RIGHT,
+            (LEFT + W - RIGHT) / 2.0,
+            H - 6.0,
+            escape(&self.x_label),
+            (TOP + H - BOTTOM) / 2.0,
+            escape(&self.y_label)
+        );
+        if let Some((r, label)) = &self.reference {
+            let y = sy(*r);
+            let _ = write!(
+                s,
+                r##"<line class="reference" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#666" stroke-dasharray="5 4"/><text x="{}" y="{:.1}" text-anchor="end" fill="#444">{}</text>"##,
+                W - RIGHT,
+                W - RIGHT - 2.0,
+                y - 4.0,
+                escape(label)
+            );
+        }
+        for series in &self.series {
+            let mut d = String::new();
+            for (i, &(x, y)) in series.points.iter().filter(|p| p.1.is_finite()).enumerate() {
+                let _ = write!(
+                    d,
+                    "{}{:.1} {:.1}",
+                    if i == 0 { 'M' } else { 'L' },
+                    sx(x),
+                    sy(y)
+                );
+            }
+            if series.points.len() == 1 {
+                let (x, y) = series.points[0];
+                let _ = write!(
+                    s,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"/>"#,
+                    sx(x),
+                    sy(y),
+                    series.color
+                );
+            }
+            let _ = write!(
+                s,
+                r#"<path class="series" d="{d}" fill="none" stroke="{}" stroke-width="2"><title>{}</title></path>"#,
+                series.color,
+                escape(&series.name)
+            );
+        }
+        for (i, series) in self.series.iter().enumerate() {
+            let y = TOP + 8.0 + 14.0 * i as f64;
+            let _ = write!(
+                s,
+                r#"<line x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{}" stroke-width="3"/><text x="{}" y="{}" class="legend">{}</text>"#,
+                LEFT + 10.0,
+                LEFT + 26.0,
+                series.color,
+                LEFT + 30.0,
+                y + 4.0,
+                escape(&series.name)
+            );
+        }
+        s.push_str("</svg>");
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_inside_the_range() {
+        assert_eq!(
+            nice_ticks(0.0, 1.0, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(
+            nice_ticks(1.0, 30.0, 6),
+            vec![5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
+        );
+        let t = nice_ticks(2.17, 2.41, 5);
+        assert!(
+            t.iter().all(|v| (2.17..=2.41).contains(v)) && t.len() >= 3,
+            "{t:?}"
+        );
+        assert_eq!(nice_ticks(1.0, 1.0, 5), vec![1.0]);
+    }
+
+    #[test]
+    fn svg_has_every_series_the_legend_and_the_reference_line() {
+        let chart = Chart {
+            title: "accuracy <vs> examples".into(),
+            x_label: "examples".into(),
+            y_label: "accuracy".into(),
+            series: vec![
+                Series {
+                    name: "unseen".into(),
+                    color: PALETTE[0].into(),
+                    points: vec![(1.0, 0.1), (2.0, 0.5), (3.0, f64::NAN)],
+                },
+                Series {
+                    name: "fashion".into(),
+                    color: PALETTE[1].into(),
+                    points: vec![(1.0, 0.2)],
+                },
+            ],
+            y_range: Some((0.0, 1.0)),
+            reference: Some((0.1, "chance".into())),
+            percent: true,
+        };
+        let svg = chart.to_svg();
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches(r#"class="series""#).count(), 2);
+        assert_eq!(svg.matches(r#"class="legend""#).count(), 2);
+        assert!(svg.contains(r#"class="reference""#) && svg.contains(">chance<"));
+        assert!(svg.contains("accuracy &lt;vs&gt; examples"));
+        assert!(svg.contains(">100%<"));
+        assert!(!svg.contains("NaN"));
+        // The first series' path: two finite points.
+        assert!(svg.contains(r#"d="M52.0 "#));
+    }
+
+    #[test]
+    fn empty_and_flat_data_still_draw() {
+        let chart = Chart {
+            title: "loss".into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![Series {
+                name: "loss".into(),
+                color: PALETTE[0].into(),
+                points: vec![(1.0, 2.3), (2.0, 2.3)],
+            }],
+            y_range: None,
+            reference: None,
+            percent: false,
+        };
+        let ((x0, x1), (y0, y1)) = chart.domain();
+        assert!(x1 > x0 && y1 > y0);
+        let empty = Chart {
+            series: vec![],
+            ..chart
+        };
+        assert!(empty.to_svg().contains("</svg>"));
+    }
+
+    #[test]
+    fn ramp_goes_from_light_to_dark() {
+        let r = ramp(3);
+        assert_eq!(r[0], "#c6dbef");
+        assert_eq!(r[2], "#08306b");
+    }
+}

@@ -1,0 +1,92 @@
+//! Choosing the compute device: WebGPU when the browser offers an adapter, otherwise burn's
+//! Flex (CPU) compiled to WASM, with a message that says why.
+
+use burn::prelude::Device;
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// The device the page trains on, and how to describe it.
+#[derive(Clone)]
+pub struct Backend {
+    /// The burn device (WebGPU or Flex).
+    pub device: Device,
+    /// True on WebGPU.
+    pub webgpu: bool,
+    /// What the page shows: the adapter, or "CPU (Flex)".
+    pub label: String,
+    /// Why WebGPU is not used, when it is not.
+    pub fallback: Option<String>,
+}
+
+const CPU_NOTE: &str =
+    "Training on the CPU instead (burn's Flex backend in WebAssembly): it works, but slower.";
+
+/// Starts WebGPU (asynchronously, before any tensor exists) or falls back to Flex.
+pub async fn init() -> Backend {
+    let adapter = match webgpu_adapter().await {
+        Ok(info) => info,
+        Err(why) => return cpu(why),
+    };
+    match Device::wgpu_options().init_async().await {
+        Ok(device) => Backend {
+            device,
+            webgpu: true,
+            label: format!("WebGPU: {adapter}"),
+            fallback: None,
+        },
+        Err(e) => cpu(format!("WebGPU could not start: {e}.")),
+    }
+}
+
+fn cpu(why: String) -> Backend {
+    Backend {
+        device: Device::flex(),
+        webgpu: false,
+        label: "CPU (Flex, WebAssembly)".into(),
+        fallback: Some(format!("{why} {CPU_NOTE}")),
+    }
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Asks the browser for a WebGPU adapter and describes it ("vendor architecture"), or says
+/// why there is none.
+async fn webgpu_adapter() -> Result<String, String> {
+    let navigator = web_sys::window()
+        .map(|w| JsValue::from(w.navigator()))
+        .ok_or("No browser window.")?;
+    let gpu = get(&navigator, "gpu");
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("This browser does not offer WebGPU (navigator.gpu is missing).".into());
+    }
+    let request: Function = get(&gpu, "requestAdapter")
+        .dyn_into()
+        .map_err(|_| "navigator.gpu.requestAdapter is missing.".to_string())?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .map_err(|e| format!("WebGPU adapter request failed: {e:?}."))?
+        .dyn_into()
+        .map_err(|_| "WebGPU adapter request returned no promise.".to_string())?;
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("WebGPU adapter request failed: {e:?}."))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err(
+            "WebGPU is present but no adapter is available (blocked or unsupported GPU).".into(),
+        );
+    }
+    let info = get(&adapter, "info");
+    let text: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|k| get(&info, k).as_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Ok(if text.is_empty() {
+        "adapter (no details given)".into()
+    } else {
+        text.join(" ")
+    })
+}

@@ -1,0 +1,163 @@
+//! One meta-training run as the page drives it: training steps whose losses are read back in
+//! one asynchronous round trip, the three evaluation curves, and the step-through's predictions.
+//! No DOM here: the same code runs on WebGPU in the page and on Flex in native tests.
+
+use std::rc::Rc;
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use gpicl_core::eval::evaluate;
+use gpicl_core::task::{Batch, Task, mix_seed, rng};
+use gpicl_core::{Curve, Error, EvalSet, RunConfig, Trainer};
+use rand::RngExt;
+
+use crate::data::PageData;
+
+/// A meta-training run on the page's data.
+pub struct Session {
+    trainer: Trainer,
+    data: Rc<PageData>,
+    sets: Vec<EvalSet>,
+}
+
+impl Session {
+    /// A fresh run of `config` on `device`.
+    pub fn new(config: RunConfig, data: Rc<PageData>, device: &Device) -> Result<Self, Error> {
+        let trainer = Trainer::new(config, device)?;
+        let sets = trainer.eval_sets(&data.train, &data.test, &data.fashion)?;
+        Ok(Self {
+            trainer,
+            data,
+            sets,
+        })
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &RunConfig {
+        self.trainer.config()
+    }
+
+    /// Steps completed.
+    pub fn step_count(&self) -> usize {
+        self.trainer.step_count()
+    }
+
+    /// Names of the evaluation curves, in the order [`Session::evaluate`] returns them.
+    pub fn curve_names(&self) -> Vec<String> {
+        self.sets.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Runs `steps` meta-training steps and returns their losses, read in one round trip.
+    /// A non-finite loss is an error that says what to change.
+    pub async fn train(&mut self, steps: usize) -> Result<Vec<f32>, Error> {
+        let mut losses = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            losses.push(self.trainer.step(&self.data.train)?);
+        }
+        if losses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data = Tensor::cat(losses, 0)
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Device(format!("reading the loss: {e:?}")))?;
+        let losses = data
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Device(format!("loss data: {e:?}")))?;
+        if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
+            let step = self.step_count() - losses.len() + i + 1;
+            return Err(Error::Device(format!(
+                "the loss became {} at step {step}: training diverged. Lower the learning rate \
+                 or raise Adam ε, then reset.",
+                losses[i]
+            )));
+        }
+        Ok(losses)
+    }
+
+    /// Accuracy-vs-examples curves on the training pool's tasks, unseen tasks, and the unseen
+    /// dataset.
+    pub async fn evaluate(&self) -> Result<Vec<Curve>, Error> {
+        let c = self.config();
+        let mut curves = Vec::with_capacity(self.sets.len());
+        for set in &self.sets {
+            curves.push(
+                evaluate(
+                    self.trainer.model(),
+                    c.tasks.format,
+                    c.model.n_classes,
+                    set,
+                    self.trainer.device(),
+                )
+                .await?,
+            );
+        }
+        Ok(curves)
+    }
+
+    /// The learner's class distribution for every example of `walk`: entry `j` is its
+    /// prediction for example `j + 1` after seeing the first `j` examples with their labels.
+    pub async fn predict(&self, walk: &Walk) -> Result<Vec<Vec<f32>>, Error> {
+        let c = self.config();
+        let device = self.trainer.device().clone().without_autodiff();
+        let model = self.trainer.model().valid();
+        let (tokens, _) = c
+            .tasks
+            .format
+            .encode(&walk.batch, c.model.n_classes, &device);
+        let probs = softmax(c.tasks.format.prediction_logits(model.forward(tokens)), 2);
+        let flat = probs
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Device(format!("reading predictions: {e:?}")))?
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Device(format!("prediction data: {e:?}")))?;
+        Ok(flat
+            .chunks(c.model.n_classes)
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+}
+
+/// One unseen task's sequence for the step-through: MNIST test images, a random projection
+/// and a random permutation of the labels.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// Indices of the examples in the MNIST test set.
+    pub indices: Vec<usize>,
+    /// The labels the learner must give (true classes through the task's permutation).
+    pub labels: Vec<u32>,
+    /// The sequence as the learner sees it.
+    pub batch: Batch,
+}
+
+impl Walk {
+    /// The walk of `seed` for `config` (its sequence length, input width and classes).
+    pub fn new(data: &PageData, config: &RunConfig, seed: u64) -> Self {
+        let test = &data.test;
+        let (t, d_in) = (config.tasks.seq_len, config.model.d_in);
+        let seed = mix_seed(seed, 0x7761_6c6b);
+        let task = Task::from_seed(seed, test.n_features, d_in, config.model.n_classes, false);
+        let mut r = rng(mix_seed(seed, 1));
+        let indices: Vec<usize> = (0..t).map(|_| r.random_range(0..test.len())).collect();
+        let labels: Vec<u32> = indices
+            .iter()
+            .map(|&i| task.permutation[test.labels[i] as usize])
+            .collect();
+        let x = indices.iter().flat_map(|&i| test.row(i).to_vec()).collect();
+        let batch = Batch {
+            batch_size: 1,
+            seq_len: t,
+            n_in: test.n_features,
+            d_in,
+            x,
+            projection: task.projection,
+            labels: labels.clone(),
+        };
+        Self {
+            indices,
+            labels,
+            batch,
+        }
+    }
+}
