@@ -7,6 +7,8 @@
 //! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources and check
 //!   their hashes (`--check`: only check the committed bundles).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
+//! - `cargo xtask bench-page` — the page in headless Chromium: load → first step, steps/s,
+//!   click latency while training, the curves reached (`tests/bench-page.mjs`).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -413,6 +415,14 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("bench-page") => {
+            setup(true)?;
+            build_page()?;
+            run(Command::new("node")
+                .arg("tests/bench-page.mjs")
+                .args(&args[1..])
+                .current_dir(root()))
+        }
         Some("serve") => {
             setup(false)?;
             run(trunk().args(["serve", "--release"]))
@@ -423,7 +433,7 @@ fn main() -> Result<()> {
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | data [--check] | bench [gpicl bench options]>"
+                "usage: cargo xtask <serve | test | data [--check] | bench [gpicl bench options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
             );
             std::process::exit(2);
         }
