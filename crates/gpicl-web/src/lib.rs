@@ -26,9 +26,24 @@ mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod gpu;
 
-/// Mounts the page (or, with `?check` in the URL, the GPU check) into the document body.
 #[cfg(target_arch = "wasm32")]
+unsafe extern "C" {
+    /// Synthesised by wasm-ld: runs the static constructors.
+    fn __wasm_call_ctors();
+}
+
+/// Mounts the page (or, with `?check` in the URL, the GPU check) into `#app`; runs when the
+/// module loads.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // Run the static constructors (`inventory` registrations in the dependencies) once, here.
+    // Without an explicit call, wasm-ld links "command-style" and wraps *every* export in a
+    // call to them, so each call from JavaScript (every WebGPU callback and externref
+    // allocation) re-ran them: the profile showed 70% of the main thread there and training
+    // stalled the page for ~50 s per chunk of steps.
+    // SAFETY: called once, before any code that reads what the constructors register.
+    unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
