@@ -584,11 +584,23 @@ impl App {
             .iter()
             .map(|(s, l)| vec![format!("{s}"), format!("{l:.4}")])
             .collect();
-        let caption = if bucket > 1 {
+        let mut caption = if bucket > 1 {
             format!("Mean loss over each {bucket} steps.")
         } else {
             "Loss at every step.".into()
         };
+        if let Some(c) = &self.run_config
+            && let (Some(k), Some(n)) = (
+                c.tasks.classes_per_sequence,
+                c.tasks.classes_curriculum_steps,
+            )
+        {
+            caption.push_str(&format!(
+                " A curriculum: the first {n} steps train on sequences of {k} classes (an easier \
+                 loss), then on all {}, so the loss jumps at step {n}.",
+                c.model.n_classes
+            ));
+        }
         figure(
             "loss-chart",
             &chart,
