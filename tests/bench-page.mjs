@@ -77,7 +77,8 @@ while (Date.now() < deadline && (await step()) < untilStep) {
   await page.waitForTimeout(5000);
 }
 await page.click('#run-toggle'); // pause: the page evaluates the final model
-await page.waitForFunction(() => document.querySelector('#state').textContent === 'paused');
+await page.waitForFunction(() => document.querySelector('#state').textContent === 'paused',
+  null, { timeout: 600_000, polling: 500 });
 await page.waitForFunction(() => {
   const c = document.querySelector('#acc-chart figcaption')?.textContent ?? '';
   return c.includes(`step ${document.querySelector('#step').textContent} `);

@@ -147,12 +147,12 @@ test('the page meta-trains on WebGPU: steps, loss plot, accuracy curves, step-th
     assert.notEqual(after, before, 'the prediction bars did not change after feeding an example');
     assert.match(await page.textContent('.walk .toolbar .stat'), /^1 of /);
 
-    // Pause: the counter stops.
+    // Pause: the steps in flight finish ("paused" shows only then), and the counter stops.
     await page.click('#run-toggle');
-    await page.waitForFunction(() => document.querySelector('#state').textContent === 'paused');
-    await page.waitForTimeout(8000); // let the steps in flight and the evaluation on pause finish
+    await page.waitForFunction(() => document.querySelector('#state').textContent === 'paused',
+      null, { timeout: 300_000, polling: 250 });
     const paused = await stepCount(page);
-    await page.waitForTimeout(4000);
+    await page.waitForTimeout(5000);
     assert.equal(await stepCount(page), paused, 'training went on after pause');
     report.webgpu_steps_at_pause = paused;
     report.webgpu_rate = (await page.locator('#rate').count()) ? await page.textContent('#rate') : null;

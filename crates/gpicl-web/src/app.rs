@@ -321,6 +321,11 @@ impl App {
         }
     }
 
+    /// Classes of the current run (10 before one exists).
+    fn n_classes(&self) -> usize {
+        self.run_config.as_ref().map_or(10, |c| c.model.n_classes)
+    }
+
     fn eval_every(&self) -> usize {
         self.run_config
             .as_ref()
@@ -400,7 +405,9 @@ impl App {
                     }
                     <span class="stat" id="state">{
                         if self.session.is_none() && !self.busy { "loading" }
-                        else if self.running { "training" } else { "paused" }
+                        else if self.running { "training" }
+                        else if self.busy { "finishing the steps in flight…" }
+                        else { "paused" }
                     }</span>
                 </div>
                 <div id="backend" class={classes!("backend", backend.is_some_and(|b| b.webgpu).then_some("webgpu"))}>
@@ -497,7 +504,7 @@ impl App {
         let Some(last) = self.evals.last() else {
             return html! { <figure id="acc-chart" class="empty"><figcaption>{"In-context accuracy appears after the first evaluation."}</figcaption></figure> };
         };
-        let n_classes = self.run_config.as_ref().map_or(10, |c| c.model.n_classes);
+        let n_classes = self.n_classes();
         let series: Vec<Series> = last
             .curves
             .iter()
@@ -505,12 +512,7 @@ impl App {
             .map(|(i, curve)| Series {
                 name: curve.name.clone(),
                 color: PALETTE[i % PALETTE.len()].into(),
-                points: curve
-                    .accuracy
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &a)| ((j + 1) as f64, a as f64))
-                    .collect(),
+                points: accuracy_points(curve),
             })
             .collect();
         let chart = Chart {
@@ -563,7 +565,7 @@ impl App {
                 )
             })
             .collect();
-        let n_classes = self.run_config.as_ref().map_or(10, |c| c.model.n_classes);
+        let n_classes = self.n_classes();
         let chart = Chart {
             title: "Meta-training loss".into(),
             x_label: "meta-training step".into(),
@@ -635,16 +637,11 @@ impl App {
                 Series {
                     name: format!("step {}", e.step),
                     color,
-                    points: e.curves[unseen]
-                        .accuracy
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &a)| ((j + 1) as f64, a as f64))
-                        .collect(),
+                    points: accuracy_points(&e.curves[unseen]),
                 }
             })
             .collect();
-        let n_classes = self.run_config.as_ref().map_or(10, |c| c.model.n_classes);
+        let n_classes = self.n_classes();
         let name = self.evals[0].curves[unseen].name.clone();
         let chart = Chart {
             title: format!("How the curve rose: {name}"),
@@ -740,6 +737,16 @@ impl App {
             </section>
         }
     }
+}
+
+/// A curve's accuracies as chart points (x = position in the sequence, from 1).
+fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
+    curve
+        .accuracy
+        .iter()
+        .enumerate()
+        .map(|(j, &a)| ((j + 1) as f64, a as f64))
+        .collect()
 }
 
 /// A chart with its caption and, folded, the table of its numbers.
