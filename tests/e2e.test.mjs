@@ -175,6 +175,11 @@ test('without WebGPU the page says so and trains on the CPU (Flex in WASM)', asy
     await waitForSteps(page, 3, 240_000);
     await page.waitForSelector('#loss-chart svg path.series', { timeout: 60_000 });
     report.cpu_first_step = (await page.textContent('#first-step')).trim();
+    // After the evaluation at step 20 the history plot shows the curve at steps 0 and 20,
+    // and its table has one row per position.
+    await page.waitForSelector('#history-chart svg', { timeout: 240_000 });
+    assert.ok((await page.locator('#history-chart svg path.series').count()) >= 2);
+    assert.equal(await page.locator('#history-chart tbody tr').count(), 30);
     await page.screenshot({ path: join(artifacts, 'page-cpu.png'), fullPage: true });
     assert.deepEqual(errors, [], 'console errors');
   } finally {

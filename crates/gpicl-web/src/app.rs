@@ -652,28 +652,29 @@ impl App {
             reference: Some((1.0 / n_classes as f64, "chance".into())),
             percent: true,
         };
-        let last = self.evals[0].curves[unseen].accuracy.len();
-        let rows: Vec<Vec<String>> = self
-            .evals
+        // The numbers behind the plot: one row per position, one column per plotted step.
+        let len = self.evals[0].curves[unseen].accuracy.len();
+        let header: Vec<String> = picks
             .iter()
-            .map(|e| {
-                let a = &e.curves[unseen].accuracy;
-                vec![
-                    e.step.to_string(),
-                    format!("{:.1}%", a[0] * 100.0),
-                    format!("{:.1}%", a[a.len() - 1] * 100.0),
-                ]
+            .map(|&i| format!("step {}", self.evals[i].step))
+            .collect();
+        let rows: Vec<Vec<String>> = (0..len)
+            .map(|j| {
+                std::iter::once((j + 1).to_string())
+                    .chain(picks.iter().map(|&i| {
+                        let a = &self.evals[i].curves[unseen].accuracy;
+                        a.get(j)
+                            .map_or("–".into(), |v| format!("{:.1}%", v * 100.0))
+                    }))
+                    .collect()
             })
             .collect();
         figure(
             "history-chart",
             &chart,
             &format!("The {name} curve at earlier meta-training steps (lighter = earlier)."),
-            "step",
-            &[
-                "accuracy at example 1".into(),
-                format!("accuracy at example {last}"),
-            ],
+            "example",
+            &header,
             &rows,
         )
     }
