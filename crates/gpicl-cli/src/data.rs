@@ -28,13 +28,18 @@ pub fn load_idx(name: &str, images: &Path, labels: &Path, pool: usize) -> Result
     Ok(d.prepared(pool)?)
 }
 
+/// A dataset's name for curves and messages: its file's name.
+pub fn file_dataset_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    )
+}
+
 /// Loads a CSV file (label in the last or first column) and z-normalises it.
 pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
-    let name = path
-        .file_name()
-        .map_or("csv".into(), |n| n.to_string_lossy().to_string());
-    let d =
-        parse_csv(&name, &read(path)?, label).with_context(|| format!("in {}", path.display()))?;
+    let d = parse_csv(&file_dataset_name(path), &read(path)?, label)
+        .with_context(|| format!("in {}", path.display()))?;
     Ok(d.prepared(1)?)
 }
 

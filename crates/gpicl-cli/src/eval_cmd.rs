@@ -8,7 +8,7 @@ use gpicl_core::parse::LabelColumn;
 use gpicl_core::{EvalSet, EvalTasks, TaskPool, TaskSampler};
 
 use crate::backend::Backend;
-use crate::data::{load_csv, load_idx};
+use crate::data::{file_dataset_name, load_csv, load_idx};
 use crate::train_cmd::load_checkpoint_model;
 
 /// Arguments of `gpicl eval`.
@@ -46,13 +46,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
     let name = args.data.to_string_lossy().to_lowercase();
     let data = match &args.labels {
-        Some(labels) => {
-            let name = args
-                .data
-                .file_name()
-                .map_or("idx".into(), |n| n.to_string_lossy().to_string());
-            load_idx(&name, &args.data, labels, config.tasks.image_pool)?
-        }
+        Some(labels) => load_idx(
+            &file_dataset_name(&args.data),
+            &args.data,
+            labels,
+            config.tasks.image_pool,
+        )?,
         None if name.ends_with(".csv") || name.ends_with(".csv.gz") => load_csv(
             &args.data,
             if args.label_first {

@@ -6,12 +6,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use gpicl_core::eval::evaluate;
 use gpicl_core::train::TrainerState;
-use gpicl_core::{Curve, EvalSet, RunConfig, Trainer};
+use gpicl_core::{Curve, RunConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::data::{RunData, load_run_data};
+use crate::data::load_run_data;
 use crate::plot;
 
 /// Arguments of `gpicl train`.
@@ -159,11 +159,6 @@ fn save_checkpoint(dir: &Path, trainer: &Trainer, backend: Backend) -> Result<()
     )
 }
 
-/// The three evaluation sets of a run.
-pub fn eval_sets(trainer: &Trainer, data: &RunData) -> Result<Vec<EvalSet>> {
-    Ok(trainer.eval_sets(&data.train, &data.test, &data.unseen)?)
-}
-
 /// Runs `gpicl train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let device = args.backend.device()?;
@@ -218,7 +213,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(crate::default_data_dir);
     let data = load_run_data(&data_dir, trainer.config().tasks.image_pool)?;
-    let sets = eval_sets(&trainer, &data)?;
+    let sets = trainer.eval_sets(&data.train, &data.test, &data.unseen)?;
     let total = trainer.config().train.steps;
     if trainer.step_count() >= total {
         bail!(
