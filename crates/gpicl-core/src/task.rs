@@ -109,6 +109,8 @@ pub struct Batch {
     pub projection: Vec<f32>,
     /// Permuted labels (the targets), `[batch, seq]`.
     pub labels: Vec<u32>,
+    /// Which example of the dataset stands at each place, `[batch, seq]`.
+    pub indices: Vec<usize>,
 }
 
 impl Batch {
@@ -151,6 +153,7 @@ impl Batch {
         let mut x = Vec::with_capacity(batch_size * seq_len * n_in);
         let mut projection = Vec::with_capacity(batch_size * n_in * d_in);
         let mut labels = Vec::with_capacity(batch_size * seq_len);
+        let mut indices = Vec::with_capacity(batch_size * seq_len);
         for task in tasks {
             debug_assert_eq!(task.projection.len(), n_in * d_in);
             projection.extend_from_slice(&task.projection);
@@ -169,6 +172,7 @@ impl Batch {
                 };
                 x.extend_from_slice(data.row(i));
                 labels.push(task.permutation[data.labels[i] as usize]);
+                indices.push(i);
             }
         }
         Self {
@@ -179,6 +183,7 @@ impl Batch {
             x,
             projection,
             labels,
+            indices,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 
+use gpicl_core::task::Batch;
 use gpicl_core::{Curve, Error, RunConfig};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -15,7 +16,8 @@ use crate::chart::{Chart, PALETTE, Series, ramp};
 use crate::data::PageData;
 use crate::gpu::{self, Backend};
 use crate::image::gray_bmp_data_url;
-use crate::session::{Session, Walk};
+use crate::now_ms;
+use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
 
 /// Most loss points drawn (longer histories are averaged into buckets).
@@ -60,7 +62,7 @@ struct EvalPoint {
 /// The step-through's state.
 struct StepThrough {
     seed: u64,
-    walk: Walk,
+    walk: Batch,
     images: Vec<String>,
     /// Predictions for every position, from the latest evaluation.
     probs: Option<Vec<Vec<f32>>>,
@@ -93,12 +95,6 @@ pub struct App {
     first_step_ms: Option<f64>,
     rate: Option<(f64, usize)>,
     steps_per_second: Option<f64>,
-}
-
-fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
 }
 
 impl Component for App {
@@ -290,7 +286,7 @@ impl App {
         let (Some(data), Some(config)) = (&self.data, &self.run_config) else {
             return;
         };
-        let walk = Walk::new(data, config, config.eval.seed ^ seed);
+        let walk = walk(data, config, config.eval.seed ^ seed);
         let side = data.test_pixels.image_side.unwrap_or(28);
         let images = walk
             .indices

@@ -9,8 +9,10 @@ use gpicl_core::{RunConfig, TaskPool, Trainer};
 use serde::Serialize;
 use yew::prelude::*;
 
+use crate::data::{FILES, POOL};
 use crate::fetch::fetch_bytes;
 use crate::gpu;
+use crate::now_ms;
 
 /// Largest |WebGPU − Flex| allowed in the forward pass (float32, different kernels).
 pub const FORWARD_TOLERANCE: f32 = 1e-3;
@@ -41,10 +43,11 @@ pub struct Report {
 
 async fn run() -> Result<Report, String> {
     let backend = gpu::init().await;
-    let images = fetch_bytes("data/mnist-t10k-images-idx3-ubyte.gz").await?;
-    let labels = fetch_bytes("data/mnist-t10k-labels-idx1-ubyte.gz").await?;
+    // MNIST test images (FILES[2], FILES[3]), as the page prepares them.
+    let images = fetch_bytes(FILES[2]).await?;
+    let labels = fetch_bytes(FILES[3]).await?;
     let data = parse_idx_pair("mnist", &images, &labels)
-        .and_then(|d| d.take(2000).prepared(4))
+        .and_then(|d| d.take(2000).prepared(POOL))
         .map_err(|e| e.to_string())?;
     let mut config = RunConfig::preset("tiny").map_err(|e| e.to_string())?;
     // One task, a high learning rate: the loss must visibly fall within a few steps.
@@ -57,11 +60,12 @@ async fn run() -> Result<Report, String> {
     let flex = Device::flex();
     let gpu_model = config.model.init(7, &backend.device).map_err(e)?;
     let cpu_model = config.model.init(7, &flex).map_err(e)?;
+    let n_classes = config.model.n_classes;
     let mut sampler =
-        TaskSampler::new(config.tasks.pool, 0.0, config.model.d_in, 10, 3).map_err(e)?;
+        TaskSampler::new(config.tasks.pool, 0.0, config.model.d_in, n_classes, 3).map_err(e)?;
     let batch: Batch = sampler.next_batch(&data, 4, config.tasks.seq_len);
     let forward = |model: &gpicl_core::Transformer, device: &Device| {
-        let (tokens, _) = config.tasks.format.encode(&batch, 10, device);
+        let (tokens, _) = config.tasks.format.encode(&batch, n_classes, device);
         model.forward(tokens)
     };
     let read = |d: TensorData| d.try_to_vec::<f32>().map_err(|e| format!("{e:?}"));
@@ -84,9 +88,7 @@ async fn run() -> Result<Report, String> {
         .fold(0.0f32, f32::max);
 
     // Training on the device.
-    let start = web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now());
+    let start = now_ms();
     let mut trainer = Trainer::new(config, &backend.device).map_err(e)?;
     let mut losses = Vec::with_capacity(STEPS);
     for _ in 0..STEPS {
@@ -97,9 +99,7 @@ async fn run() -> Result<Report, String> {
                 .map_err(|e| format!("{e:?}"))?,
         );
     }
-    let end = web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now());
+    let end = now_ms();
     let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
     let losses_finite = losses.iter().all(|l| l.is_finite());
     let loss_falls = mean(&losses[STEPS - 5..]) < mean(&losses[..5]);

@@ -26,6 +26,14 @@ mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod gpu;
 
+/// Milliseconds since the page started loading (`performance.now()`).
+#[cfg(target_arch = "wasm32")]
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
     /// Synthesised by wasm-ld: runs the static constructors.

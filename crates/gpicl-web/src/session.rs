@@ -9,7 +9,6 @@ use burn::tensor::activation::softmax;
 use gpicl_core::eval::evaluate;
 use gpicl_core::task::{Batch, Task, mix_seed, rng};
 use gpicl_core::{Curve, Error, EvalSet, RunConfig, Trainer};
-use rand::RngExt;
 
 use crate::data::PageData;
 
@@ -97,14 +96,11 @@ impl Session {
 
     /// The learner's class distribution for every example of `walk`: entry `j` is its
     /// prediction for example `j + 1` after seeing the first `j` examples with their labels.
-    pub async fn predict(&self, walk: &Walk) -> Result<Vec<Vec<f32>>, Error> {
+    pub async fn predict(&self, walk: &Batch) -> Result<Vec<Vec<f32>>, Error> {
         let c = self.config();
         let device = self.trainer.device().clone().without_autodiff();
         let model = self.trainer.model().valid();
-        let (tokens, _) = c
-            .tasks
-            .format
-            .encode(&walk.batch, c.model.n_classes, &device);
+        let (tokens, _) = c.tasks.format.encode(walk, c.model.n_classes, &device);
         let probs = softmax(c.tasks.format.prediction_logits(model.forward(tokens)), 2);
         let flat = probs
             .into_data_async()
@@ -119,45 +115,25 @@ impl Session {
     }
 }
 
-/// One unseen task's sequence for the step-through: MNIST test images, a random projection
-/// and a random permutation of the labels.
-#[derive(Debug, Clone)]
-pub struct Walk {
-    /// Indices of the examples in the MNIST test set.
-    pub indices: Vec<usize>,
-    /// The labels the learner must give (true classes through the task's permutation).
-    pub labels: Vec<u32>,
-    /// The sequence as the learner sees it.
-    pub batch: Batch,
-}
-
-impl Walk {
-    /// The walk of `seed` for `config` (its sequence length, input width and classes).
-    pub fn new(data: &PageData, config: &RunConfig, seed: u64) -> Self {
-        let test = &data.test;
-        let (t, d_in) = (config.tasks.seq_len, config.model.d_in);
-        let seed = mix_seed(seed, 0x7761_6c6b);
-        let task = Task::from_seed(seed, test.n_features, d_in, config.model.n_classes, false);
-        let mut r = rng(mix_seed(seed, 1));
-        let indices: Vec<usize> = (0..t).map(|_| r.random_range(0..test.len())).collect();
-        let labels: Vec<u32> = indices
-            .iter()
-            .map(|&i| task.permutation[test.labels[i] as usize])
-            .collect();
-        let x = indices.iter().flat_map(|&i| test.row(i).to_vec()).collect();
-        let batch = Batch {
-            batch_size: 1,
-            seq_len: t,
-            n_in: test.n_features,
-            d_in,
-            x,
-            projection: task.projection,
-            labels: labels.clone(),
-        };
-        Self {
-            indices,
-            labels,
-            batch,
-        }
-    }
+/// One unseen task's sequence for the step-through (seeded by `seed`): MNIST test images, a
+/// random projection and a random permutation of the labels, `config`'s length. The batch's
+/// `indices` say which test images to show.
+pub fn walk(data: &PageData, config: &RunConfig, seed: u64) -> Batch {
+    let test = &data.test;
+    let seed = mix_seed(seed, 0x7761_6c6b);
+    let task = Task::from_seed(
+        seed,
+        test.n_features,
+        config.model.d_in,
+        config.model.n_classes,
+        false,
+    );
+    let mut r = rng(mix_seed(seed, 1));
+    Batch::sample(
+        test,
+        &[task],
+        config.tasks.seq_len,
+        config.model.d_in,
+        &mut r,
+    )
 }

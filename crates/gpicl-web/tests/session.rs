@@ -6,7 +6,7 @@ use std::rc::Rc;
 use burn::prelude::Device;
 use gpicl_core::RunConfig;
 use gpicl_web::data::{FILES, PageData};
-use gpicl_web::session::{Session, Walk};
+use gpicl_web::session::{Session, walk};
 
 fn load() -> PageData {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
@@ -50,7 +50,7 @@ fn a_session_trains_evaluates_and_predicts_deterministically() {
         let mut s = Session::new(config.clone(), data.clone(), &device).unwrap();
         let losses = pollster::block_on(s.train(3)).unwrap();
         let curves = pollster::block_on(s.evaluate()).unwrap();
-        let walk = Walk::new(&data, s.config(), 5);
+        let walk = walk(&data, s.config(), 5);
         let probs = pollster::block_on(s.predict(&walk)).unwrap();
         (s.step_count(), losses, curves, walk, probs)
     };
