@@ -4,15 +4,10 @@
 // page computed them. Run by `cargo xtask bench-page [--cpu] [--minutes M] [--until-step N]`
 // (after `trunk build --release`). Writes tests/artifacts/bench-page-<device>.json.
 
-import { createServer } from 'node:http';
-import { readFile, mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, extname, normalize, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { artifacts, clickLatency, open, serveDist } from './browser.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, '..', 'dist');
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(name);
@@ -22,31 +17,9 @@ const cpu = args.includes('--cpu');
 const minutes = opt('--minutes', 5);
 const untilStep = opt('--until-step', Infinity);
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
-const server = createServer(async (req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
-  const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' }).end(body);
-  } catch { res.writeHead(404).end(); }
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
-
-const flags = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--no-first-run', '--disable-sync', '--disable-quic',
-  ...(cpu ? ['--disable-gpu', '--disable-features=WebGPU']
-    : ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-      '--use-webgpu-adapter=swiftshader'])];
-const profile = await mkdtemp(join(tmpdir(), 'gpicl-bench-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: flags,
-  viewport: { width: 1280, height: 1400 },
-});
-const page = context.pages()[0] ?? await context.newPage();
+const server = await serveDist();
 const t0 = Date.now();
-await page.goto(base);
+const { page, close } = await open(!cpu, server.base);
 const step = async () => Number(await page.textContent('#step'));
 await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
   null, { timeout: 600_000, polling: 100 });
@@ -56,16 +29,8 @@ const device = (await page.textContent('#backend')).replace('Device: ', '').spli
 // Click latency while training: the step-through's counter answers a click.
 const latencies = [];
 for (let i = 0; i < 5; i++) {
-  latencies.push(await page.evaluate(() => new Promise((done) => {
-    const stat = document.querySelector('.walk .toolbar .stat');
-    const text = stat.textContent;
-    const start = performance.now();
-    const o = new MutationObserver(() => {
-      if (stat.textContent !== text) { o.disconnect(); done(performance.now() - start); }
-    });
-    o.observe(stat, { childList: true, characterData: true, subtree: true });
-    document.querySelector(text.startsWith('0 ') ? '#walk-feed' : '#walk-back').click();
-  })));
+  const text = await page.textContent('.walk .toolbar .stat');
+  latencies.push(await clickLatency(page, text.startsWith('0 ') ? '#walk-feed' : '#walk-back'));
   await page.waitForTimeout(1000);
 }
 
@@ -94,9 +59,9 @@ const result = {
   steps_per_s: rate, click_ms: latencies, curve_header: headers,
   curve_at: Object.fromEntries([1, 5, 10, 20, table.length].map((k) => [k, table[k - 1]])),
 };
-await mkdir(join(here, 'artifacts'), { recursive: true });
-await writeFile(join(here, 'artifacts', `bench-page-${cpu ? 'cpu' : 'webgpu'}.json`), JSON.stringify(result, null, 2));
-await page.screenshot({ path: join(here, 'artifacts', `bench-page-${cpu ? 'cpu' : 'webgpu'}.png`), fullPage: true });
+await mkdir(artifacts, { recursive: true });
+await writeFile(join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.json`), JSON.stringify(result, null, 2));
+await page.screenshot({ path: join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.png`), fullPage: true });
 
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`\n| ${pad('measure', 38)} | value |`);
@@ -108,6 +73,5 @@ row('click → page updated, while training (ms)', latencies.map((l) => l.toFixe
 row('training rate (steps/s, second half)', rate?.toFixed(3));
 row(`steps in ${result.minutes.toFixed(1)} min`, steps);
 for (const [k, r] of Object.entries(result.curve_at)) if (r) row(`accuracy at example ${k} (${headers.slice(1).join(' / ')})`, r.slice(1).join(' / '));
-await context.close();
-await rm(profile, { recursive: true, force: true });
+await close();
 server.close();

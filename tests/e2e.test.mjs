@@ -7,53 +7,16 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { readFile, mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, extname, normalize, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { artifacts, clickLatency, open as openBrowser, serveDist } from './browser.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, '..', 'dist');
-const artifacts = join(here, 'artifacts');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const report = {};
-
-const BASE_FLAGS = [
-  '--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--no-first-run', '--disable-sync', '--disable-quic',
-];
-const WEBGPU_FLAGS = [
-  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-];
-const NO_WEBGPU_FLAGS = ['--disable-gpu', '--disable-features=WebGPU'];
-
-const TYPES = {
-  '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.gz': 'application/octet-stream', '.png': 'image/png',
-};
-
 let server;
-let base;
 
 before(async () => {
   await mkdir(artifacts, { recursive: true });
-  server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
-    if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  base = `http://127.0.0.1:${server.address().port}/`;
+  server = await serveDist();
 });
 
 after(async () => {
@@ -62,23 +25,7 @@ after(async () => {
   console.log('e2e report:', JSON.stringify(report));
 });
 
-/** A fresh browser profile with or without WebGPU, and a page that records errors. */
-async function open(webgpu, url) {
-  const profile = await mkdtemp(join(tmpdir(), 'gpicl-e2e-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    headless: true,
-    args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : NO_WEBGPU_FLAGS)],
-    viewport: { width: 1280, height: 1400 },
-  });
-  const page = browser.pages()[0] ?? await browser.newPage();
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(base + url);
-  const close = async () => { await browser.close(); await rm(profile, { recursive: true, force: true }); };
-  return { page, errors, close };
-}
+const open = (webgpu, url) => openBrowser(webgpu, server.base + url);
 
 const stepCount = async (page) => Number(await page.textContent('#step'));
 
@@ -132,16 +79,7 @@ test('the page meta-trains on WebGPU: steps, loss plot, accuracy curves, step-th
     // the click to the updated text is measured while training runs (reported, not asserted).
     await page.waitForSelector('#walk-bars .bar', { timeout: 240_000 });
     const before = await page.innerHTML('#walk-bars');
-    const latency = await page.evaluate(() => new Promise((done) => {
-      const stat = document.querySelector('.walk .toolbar .stat');
-      const text = stat.textContent;
-      const t0 = performance.now();
-      const observer = new MutationObserver(() => {
-        if (stat.textContent !== text) { observer.disconnect(); done(performance.now() - t0); }
-      });
-      observer.observe(stat, { childList: true, characterData: true, subtree: true });
-      document.querySelector('#walk-feed').click();
-    }));
+    const latency = await clickLatency(page, '#walk-feed');
     report.webgpu_click_to_update_ms = latency;
     const after = await page.innerHTML('#walk-bars');
     assert.notEqual(after, before, 'the prediction bars did not change after feeding an example');
