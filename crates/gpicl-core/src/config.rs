@@ -86,7 +86,7 @@ pub struct RunConfig {
 }
 
 /// Names of the presets, for help texts.
-pub const PRESETS: &[&str] = &["tiny", "browser", "cpu", "bench", "paper"];
+pub const PRESETS: &[&str] = &["tiny", "browser", "cpu", "pretrained", "bench", "paper"];
 
 impl RunConfig {
     /// A named preset:
@@ -95,6 +95,9 @@ impl RunConfig {
     ///   off the plateau in ~400 steps (~1 minute on Flex).
     /// - `cpu`: a paired-token learner on 7×7 MNIST that escapes the plateau in ~1000 steps
     ///   (~10 minutes on 2 CPU cores) and becomes a general-purpose learner within the hour.
+    /// - `pretrained`: the learner shipped with the page (`web/pretrained/`): 4 layers, d 128,
+    ///   99 examples in context (T=100), 7×7 inputs, batch 128; meant for a GPU (minutes), weeks
+    ///   of work for the page's CPU fallback.
     /// - `bench`: the benchmark shape (B=32, T=50, d=128, 4 layers, 8 heads, paper tokens).
     /// - `paper`: the paper's Transformer (d 256, 4 layers, 8 heads, ff 1024, T=100).
     pub fn preset(name: &str) -> Result<Self, Error> {
@@ -213,6 +216,37 @@ impl RunConfig {
                 },
                 eval: EvalConfig {
                     every: 250,
+                    sequences: 256,
+                    seed: 1234,
+                },
+                ..base
+            },
+            "pretrained" => RunConfig {
+                model: ModelConfig {
+                    d_in: 49,
+                    n_classes: 10,
+                    d_model: 128,
+                    n_layers: 4,
+                    n_heads: 8,
+                    d_ff: 512,
+                },
+                // The browser preset's curriculum (bursty 3-class sequences first) and a constant
+                // learning rate, so a run cut short at step N equals the first N steps of a
+                // longer one and `--steps N` re-creates it.
+                tasks: TaskConfig {
+                    seq_len: 100,
+                    image_pool: 4,
+                    classes_per_sequence: Some(3),
+                    classes_curriculum_steps: Some(300),
+                    ..base.tasks.clone()
+                },
+                train: TrainConfig {
+                    steps: 20_000,
+                    batch_size: 128,
+                    ..base.train.clone()
+                },
+                eval: EvalConfig {
+                    every: 500,
                     sequences: 256,
                     seed: 1234,
                 },

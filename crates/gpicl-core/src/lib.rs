@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod baselines;
 pub mod config;
 pub mod dataset;
 pub mod eval;
@@ -22,7 +23,7 @@ pub mod train;
 pub use config::RunConfig;
 pub use dataset::Dataset;
 pub use eval::{Curve, EvalSet, EvalTasks};
-pub use model::{ModelConfig, Transformer};
+pub use model::{KvCache, ModelConfig, Transformer};
 pub use task::{TaskPool, TaskSampler};
 pub use tokens::TokenFormat;
 pub use train::Trainer;

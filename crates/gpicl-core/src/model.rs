@@ -151,25 +151,69 @@ pub struct Block {
 }
 
 impl Block {
-    /// `x`: `[batch, len, d_model]`; `mask`: additive `[len, len]` (−∞ above the diagonal).
-    fn forward(&self, x: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
+    /// `x`: the new positions `[batch, new, d_model]`; `past`: keys and values of the earlier
+    /// positions (`[batch, heads, past, d_head]` each), if any. Position i attends to every
+    /// earlier position and to itself. Returns the new residual stream and the keys and values
+    /// of all positions (past and new), the cache for the next call.
+    fn forward(&self, x: Tensor<3>, past: Option<&LayerCache>) -> (Tensor<3>, LayerCache) {
         let [b, l, d] = x.dims();
         let (h, dh) = (self.n_heads, d / self.n_heads);
         let heads = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
 
         let y = self.ln_attn.forward(x.clone());
         let q = heads(self.query.forward(y.clone()));
-        let k = heads(self.key.forward(y.clone()));
-        let v = heads(self.value.forward(y));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f32).sqrt());
+        let mut k = heads(self.key.forward(y.clone()));
+        let mut v = heads(self.value.forward(y));
+        if let Some(past) = past {
+            k = Tensor::cat(vec![past.key.clone(), k], 2);
+            v = Tensor::cat(vec![past.value.clone(), v], 2);
+        }
+        let total = k.dims()[2];
+        let mask = causal_mask(l, total, &x.device());
+        let scores = q
+            .matmul(k.clone().swap_dims(2, 3))
+            .div_scalar((dh as f32).sqrt());
         let weights = softmax(scores + mask.unsqueeze::<4>(), 3);
-        let context = weights.matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        let context = weights.matmul(v.clone()).swap_dims(1, 2).reshape([b, l, d]);
         let x = x + self.attn_out.forward(context);
 
         let y = self
             .ff_out
             .forward(gelu(self.ff_in.forward(self.ln_ff.forward(x.clone()))));
-        x + y
+        (x + y, LayerCache { key: k, value: v })
+    }
+}
+
+/// One block's attention keys and values for the positions seen so far.
+#[derive(Debug, Clone)]
+struct LayerCache {
+    key: Tensor<4>,
+    value: Tensor<4>,
+}
+
+/// The learner's state after a prefix of a sequence: every block's attention keys and values
+/// (the paper's "state", its KV cache). Feeding more tokens through
+/// [`Transformer::forward_cached`] costs time linear in the prefix length, where a full
+/// forward pass over the whole sequence is quadratic.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<LayerCache>,
+}
+
+impl KvCache {
+    /// An empty state: no tokens seen.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of tokens seen.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |c| c.key.dims()[2])
+    }
+
+    /// Whether no token has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -186,21 +230,42 @@ impl Transformer {
     /// Class logits `[batch, len, n_classes]` for tokens `[batch, len, width]`; position i
     /// attends to positions ≤ i only.
     pub fn forward(&self, tokens: Tensor<3>) -> Tensor<3> {
-        let [_, l, _] = tokens.dims();
-        let device = tokens.device();
-        let mask = causal_mask(l, &device);
+        self.forward_cached(tokens, &KvCache::new()).0
+    }
+
+    /// Continues a sequence: class logits `[batch, new, n_classes]` for the `new` tokens
+    /// `[batch, new, width]` that follow the prefix summarised by `cache`, and the cache of the
+    /// longer prefix. The cache is left as it was, so a caller can look ahead (a query) without
+    /// committing to it. Equal to [`Transformer::forward`] over the whole sequence, read at the
+    /// new positions.
+    pub fn forward_cached(&self, tokens: Tensor<3>, cache: &KvCache) -> (Tensor<3>, KvCache) {
         let mut x = self.embed.forward(tokens);
-        for block in &self.blocks {
-            x = block.forward(x, mask.clone());
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (y, layer) = block.forward(x, cache.layers.get(i));
+            x = y;
+            layers.push(layer);
         }
-        self.head.forward(self.ln_final.forward(x))
+        (
+            self.head.forward(self.ln_final.forward(x)),
+            KvCache { layers },
+        )
     }
 }
 
-/// Additive causal mask: 0 on and below the diagonal, a large negative number above.
-fn causal_mask(len: usize, device: &Device) -> Tensor<2> {
-    let values = (0..len * len)
-        .map(|i| if i % len > i / len { -1.0e9 } else { 0.0 })
+/// Additive causal mask `[new, total]` for `new` positions that follow `total - new` earlier
+/// ones: 0 where a position may attend, a large negative number where it may not (later
+/// positions).
+fn causal_mask(new: usize, total: usize, device: &Device) -> Tensor<2> {
+    let offset = total - new;
+    let values = (0..new * total)
+        .map(|i| {
+            if i % total > offset + i / total {
+                -1.0e9
+            } else {
+                0.0
+            }
+        })
         .collect::<Vec<f32>>();
-    Tensor::from_data(TensorData::new(values, [len, len]), device)
+    Tensor::from_data(TensorData::new(values, [new, total]), device)
 }

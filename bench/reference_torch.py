@@ -1,0 +1,122 @@
+"""The gpicl Transformer and training step in PyTorch, for timing against `gpicl bench`.
+
+Same model as crates/gpicl-core/src/model.rs (pre-LayerNorm, no positional encoding, causal
+multi-head attention with biases, GELU feed-forward, final LayerNorm, linear head), same step as
+crates/gpicl-core/src/train.rs (per-sequence projection matmul on the device, mean cross-entropy
+over positions, Adam with gradient-norm clipping at 1.0), same shapes as the CLI's presets.
+Float32 throughout (TF32 off), eager mode and, with --compile, torch.compile.
+
+Usage: python3 bench/reference_torch.py --preset bench --steps 20 [--device cuda] [--compile]
+Prints one line per (preset, mode): ms/step and steps/s, after warm-up, synchronised.
+"""
+
+import argparse
+import math
+import time
+
+import torch
+from torch import nn
+
+# (B, T, tokens per example, n_in, d_in, n_classes, d_model, layers, heads, d_ff)
+PRESETS = {
+    "bench": (32, 50, 1, 196, 196, 10, 128, 4, 8, 512),
+    "cpu": (32, 50, 2, 49, 49, 10, 128, 2, 8, 256),
+    "pretrained": (128, 100, 2, 49, 49, 10, 128, 4, 8, 512),
+    "paper": (128, 100, 1, 784, 784, 10, 256, 4, 8, 1024),
+}
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads, d_ff):
+        super().__init__()
+        self.heads = heads
+        self.ln_attn = nn.LayerNorm(d)
+        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.attn_out = nn.Linear(d, d)
+        self.ln_ff = nn.LayerNorm(d)
+        self.ff_in, self.ff_out = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
+
+    def forward(self, x, mask):
+        b, l, d = x.shape
+        h, dh = self.heads, d // self.heads
+        y = self.ln_attn(x)
+        q, k, v = (
+            f(y).view(b, l, h, dh).transpose(1, 2) for f in (self.query, self.key, self.value)
+        )
+        w = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(dh) + mask, dim=-1)
+        x = x + self.attn_out((w @ v).transpose(1, 2).reshape(b, l, d))
+        return x + self.ff_out(nn.functional.gelu(self.ff_in(self.ln_ff(x))))
+
+
+class Transformer(nn.Module):
+    def __init__(self, width, n_classes, d, layers, heads, d_ff):
+        super().__init__()
+        self.embed = nn.Linear(width, d)
+        self.blocks = nn.ModuleList(Block(d, heads, d_ff) for _ in range(layers))
+        self.ln_final = nn.LayerNorm(d)
+        self.head = nn.Linear(d, n_classes)
+
+    def forward(self, tokens):
+        l = tokens.shape[1]
+        mask = torch.full((l, l), -1e9, device=tokens.device).triu(1)
+        x = self.embed(tokens)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.head(self.ln_final(x))
+
+
+def bench(preset, device, steps, warmup, compile_):
+    b, t, k, n_in, d_in, c, d, layers, heads, d_ff = PRESETS[preset]
+    torch.manual_seed(0)
+    model = Transformer(d_in + c + 1, c, d, layers, heads, d_ff).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+    x = torch.rand(b, t, n_in, device=device)
+    a = torch.randn(b, n_in, d_in, device=device) / math.sqrt(n_in)
+    labels = torch.nn.functional.one_hot(torch.randint(0, c + 1, (b, t * k), device=device), c + 1)
+    targets = torch.randint(0, c, (b, t), device=device)
+
+    def step():
+        projected = (x @ a).repeat_interleave(k, dim=1)
+        tokens = torch.cat([projected, labels.float()], dim=2)
+        logits = model(tokens)[:, ::k]
+        loss = nn.functional.cross_entropy(logits.reshape(-1, c), targets.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    if compile_:
+        step = torch.compile(step)
+    for _ in range(warmup):
+        step()
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    loss.item()
+    sync()
+    per = (time.perf_counter() - t0) / steps
+    mode = "torch-compile" if compile_ else "torch-eager"
+    print(f"{preset:<11} {mode:<14} {device:<6} {per * 1e3:>10.2f} ms/step {1 / per:>9.1f} steps/s")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", action="append", choices=sorted(PRESETS))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--compile", action="store_true", help="also time torch.compile")
+    args = p.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    for preset in args.preset or ["bench"]:
+        bench(preset, args.device, args.steps, args.warmup, False)
+        if args.compile:
+            bench(preset, args.device, args.steps, args.warmup, True)
+
+
+if __name__ == "__main__":
+    main()
