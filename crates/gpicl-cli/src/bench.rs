@@ -95,3 +95,86 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `gpicl bench-step`.
+#[derive(clap::Args)]
+pub struct BenchStepArgs {
+    /// Backend to measure.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// Preset whose model shape to time.
+    #[arg(long, default_value = "pretrained")]
+    preset: String,
+    /// Context lengths (examples already seen) to time.
+    #[arg(long, value_delimiter = ',', default_values_t = [10usize, 25, 50, 100, 200, 400])]
+    lengths: Vec<usize>,
+    /// Timed repetitions per length (after one untimed).
+    #[arg(long, default_value_t = 20)]
+    repeats: usize,
+}
+
+/// Mean seconds of `f` over `repeats` calls, after one untimed call.
+fn time_it(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let t0 = Instant::now();
+    for _ in 0..repeats {
+        f();
+    }
+    t0.elapsed().as_secs_f64() / repeats.max(1) as f64
+}
+
+/// Runs `gpicl bench-step`: the cost of feeding one more example to a learner (the
+/// step-through's update), with the KV cache (only the new tokens) and without (the whole
+/// sequence again), printing a table.
+pub fn run_step(args: BenchStepArgs) -> Result<()> {
+    use burn::prelude::*;
+    use gpicl_core::KvCache;
+    let config = RunConfig::preset(&args.preset)?;
+    let device = args.backend.device()?;
+    let model = config.model.init(0, &device)?;
+    let m = &config.model;
+    let k = config.tasks.format.tokens_per_example();
+    let width = gpicl_core::TokenFormat::token_width(m.d_in, m.n_classes);
+    println!(
+        "preset {}: d_model={} layers={} heads={}, {:?} format ({k} token(s) an example), {:?}; \
+         mean of {} updates",
+        config.name,
+        m.d_model,
+        m.n_layers,
+        m.n_heads,
+        config.tasks.format,
+        args.backend,
+        args.repeats
+    );
+    println!(
+        "{:>9} {:>8} {:>12} {:>12} {:>9} {:>16}",
+        "examples", "tokens", "full ms", "cached ms", "speed-up", "cached µs/token"
+    );
+    for &n in &args.lengths {
+        let tokens = Tensor::<3>::random(
+            [1, n * k, width],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let full = time_it(args.repeats, || {
+            let logits = model.forward(tokens.clone());
+            let [_, l, c] = logits.dims();
+            logits.slice([0..1, l - k..l, 0..c]).into_data();
+        });
+        let prefix = tokens.clone().slice([0..1, 0..(n - 1) * k, 0..width]);
+        let last = tokens.clone().slice([0..1, (n - 1) * k..n * k, 0..width]);
+        let (_, cache) = model.forward_cached(prefix, &KvCache::new());
+        let cached = time_it(args.repeats, || {
+            model.forward_cached(last.clone(), &cache).0.into_data();
+        });
+        println!(
+            "{n:>9} {:>8} {:>12.2} {:>12.2} {:>8.1}x {:>16.1}",
+            n * k,
+            full * 1e3,
+            cached * 1e3,
+            full / cached,
+            cached * 1e6 / (n * k) as f64
+        );
+    }
+    Ok(())
+}

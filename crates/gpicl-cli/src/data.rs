@@ -43,27 +43,30 @@ pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
     Ok(d.prepared(1)?)
 }
 
-/// Loads the three bundles from `dir` (see `cargo xtask data`).
+/// The bundles of a run, in `web/data`: MNIST train images and labels, MNIST test images and
+/// labels, Fashion-MNIST test images and labels.
+pub const RUN_FILES: [&str; 6] = [
+    "mnist-train-images-idx3-ubyte.gz",
+    "mnist-train-labels-idx1-ubyte.gz",
+    "mnist-t10k-images-idx3-ubyte.gz",
+    "mnist-t10k-labels-idx1-ubyte.gz",
+    "fashion-mnist-t10k-images-idx3-ubyte.gz",
+    "fashion-mnist-t10k-labels-idx1-ubyte.gz",
+];
+
+/// Loads the three datasets of a run from `dir` (see `cargo xtask data`).
 pub fn load_run_data(dir: &Path, pool: usize) -> Result<RunData> {
-    let f = |name: &str| dir.join(name);
+    let pair = |name: &str, i: usize| {
+        load_idx(
+            name,
+            &dir.join(RUN_FILES[i]),
+            &dir.join(RUN_FILES[i + 1]),
+            pool,
+        )
+    };
     Ok(RunData {
-        train: load_idx(
-            "mnist",
-            &f("mnist-train-images-idx3-ubyte.gz"),
-            &f("mnist-train-labels-idx1-ubyte.gz"),
-            pool,
-        )?,
-        test: load_idx(
-            "mnist-test",
-            &f("mnist-t10k-images-idx3-ubyte.gz"),
-            &f("mnist-t10k-labels-idx1-ubyte.gz"),
-            pool,
-        )?,
-        unseen: load_idx(
-            "fashion-mnist",
-            &f("fashion-mnist-t10k-images-idx3-ubyte.gz"),
-            &f("fashion-mnist-t10k-labels-idx1-ubyte.gz"),
-            pool,
-        )?,
+        train: pair("mnist", 0)?,
+        test: pair("mnist-test", 2)?,
+        unseen: pair("fashion-mnist", 4)?,
     })
 }

@@ -5,6 +5,7 @@ mod backend;
 mod bench;
 mod data;
 mod eval_cmd;
+mod package;
 mod plot;
 mod train_cmd;
 
@@ -30,11 +31,16 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Time training steps of the benchmark preset on each backend.
     Bench(bench::BenchArgs),
+    /// Time one more example fed to a learner: with the KV cache against a full forward pass,
+    /// at several context lengths.
+    BenchStep(bench::BenchStepArgs),
     /// Print a preset's configuration as JSON (a starting point for --config).
     Preset {
         /// Preset name.
         name: String,
     },
+    /// Package a finished run as the page's pretrained learner (weights + manifest).
+    Package(package::PackageArgs),
     /// Redraw a run's curves.svg from its results.json.
     Plot {
         /// Run directory.
@@ -53,10 +59,12 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchStep(args) => bench::run_step(args),
         Command::Preset { name } => gpicl_core::RunConfig::preset(&name)
             .map_err(anyhow::Error::from)
             .and_then(|c| Ok(serde_json::to_string_pretty(&c)?))
             .map(|s| println!("{s}")),
+        Command::Package(args) => package::run(args),
         Command::Plot { run } => plot::redraw(&run),
     };
     match result {

@@ -83,11 +83,15 @@ pub struct Results {
     pub history: Vec<EvalPoint>,
 }
 
+/// A checkpoint's `state.json`.
 #[derive(Serialize, Deserialize)]
-struct CheckpointMeta {
-    config: RunConfig,
-    state: TrainerState,
-    backend: String,
+pub struct CheckpointMeta {
+    /// The run's configuration.
+    pub config: RunConfig,
+    /// Where training stands.
+    pub state: TrainerState,
+    /// The backend that wrote it.
+    pub backend: String,
 }
 
 /// Applies `path=json` overrides to a config.
@@ -118,7 +122,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn read_checkpoint(dir: &Path) -> Result<(CheckpointMeta, Vec<u8>, Vec<u8>)> {
+/// Reads a run directory's checkpoint: its state, model bytes and optimizer bytes (empty when
+/// the optimizer state was left out).
+pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointMeta, Vec<u8>, Vec<u8>)> {
     let ck = dir.join("checkpoint");
     let meta = std::fs::read_to_string(ck.join("state.json"))
         .with_context(|| format!("no checkpoint in {}", dir.display()))?;
@@ -127,8 +133,7 @@ fn read_checkpoint(dir: &Path) -> Result<(CheckpointMeta, Vec<u8>, Vec<u8>)> {
     meta.config.validate()?;
     let model = std::fs::read(ck.join("model.bpk"))
         .with_context(|| format!("{}: missing model.bpk", ck.display()))?;
-    let optim = std::fs::read(ck.join("optim.bpk"))
-        .with_context(|| format!("{}: missing optim.bpk", ck.display()))?;
+    let optim = std::fs::read(ck.join("optim.bpk")).unwrap_or_default();
     Ok((meta, model, optim))
 }
 
@@ -164,6 +169,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let device = args.backend.device()?;
     let (mut trainer, out, mut results) = if let Some(dir) = &args.resume {
         let (meta, model, optim) = read_checkpoint(dir)?;
+        if optim.is_empty() {
+            bail!(
+                "{}: checkpoint/optim.bpk is missing or empty, so training cannot continue",
+                dir.display()
+            );
+        }
         let mut config = meta.config;
         if let Some(steps) = args.steps {
             config.train.steps = steps;

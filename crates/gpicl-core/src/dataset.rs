@@ -99,9 +99,9 @@ impl Dataset {
         &self.features[i * self.n_features..(i + 1) * self.n_features]
     }
 
-    /// Z-normalises in place over all examples and features together (one mean, one standard
-    /// deviation), as in the paper. A constant dataset is only centred.
-    pub fn z_normalize(&mut self) {
+    /// Mean and standard deviation over all examples and features together (a constant
+    /// dataset's standard deviation counts as 1).
+    pub fn stats(&self) -> (f64, f64) {
         let n = self.features.len() as f64;
         let mean = self.features.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = self
@@ -110,7 +110,13 @@ impl Dataset {
             .map(|&v| (v as f64 - mean).powi(2))
             .sum::<f64>()
             / n;
-        let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+        (mean, if var > 0.0 { var.sqrt() } else { 1.0 })
+    }
+
+    /// Z-normalises in place over all examples and features together (one mean, one standard
+    /// deviation, [`Dataset::stats`]), as in the paper. A constant dataset is only centred.
+    pub fn z_normalize(&mut self) {
+        let (mean, std) = self.stats();
         for v in &mut self.features {
             *v = ((*v as f64 - mean) / std) as f32;
         }

@@ -1,0 +1,158 @@
+//! The record shipped beside a pretrained learner's weights (`web/pretrained/manifest.json`):
+//! what it is, how it was made, on what data, and the curves it reached. The CLI writes it
+//! (`gpicl package`); the page reads it and shows its curves before anything else has loaded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Curve, Error, RunConfig};
+
+/// The manifest format's version; readers refuse others.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// A file and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHash {
+    /// File name (relative to the manifest for the model, to `web/data` for data).
+    pub file: String,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// How raw inputs (pixels in [0, 1], pooled) were normalised before the learner saw them:
+/// `(x - mean) / std`, the training set's statistics. New inputs (a drawing) use the same.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputStats {
+    /// Mean over all pixels of all training images.
+    pub mean: f32,
+    /// Standard deviation over the same.
+    pub std: f32,
+}
+
+/// A shipped learner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub version: u32,
+    /// The run's configuration (with its seeds).
+    pub config: RunConfig,
+    /// Meta-training steps done.
+    pub steps: usize,
+    /// The machine and device that trained it, in words.
+    pub hardware: String,
+    /// The backend that trained it.
+    pub backend: String,
+    /// Training wall time, seconds.
+    pub train_time_s: f64,
+    /// Commands that re-create the weights and this manifest.
+    pub command: String,
+    /// Version of gpicl that trained it.
+    pub gpicl_version: String,
+    /// The weights file (burn's binary record).
+    pub model: FileHash,
+    /// The data bundles it was trained and evaluated on.
+    pub data: Vec<FileHash>,
+    /// Normalisation of the inputs.
+    pub input_stats: InputStats,
+    /// The final evaluation: seen tasks, unseen tasks, unseen dataset.
+    pub curves: Vec<Curve>,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest: version, configuration, curve lengths, statistics.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        let bad = |m: String| Error::Checkpoint(format!("manifest: {m}"));
+        let version = serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| bad(e.to_string()))?
+            .get("version")
+            .and_then(serde_json::Value::as_u64);
+        if version != Some(MANIFEST_VERSION as u64) {
+            return Err(bad(format!(
+                "version {version:?}, this program reads version {MANIFEST_VERSION}"
+            )));
+        }
+        let m: Manifest = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        m.config.validate()?;
+        let t = m.config.tasks.seq_len;
+        if m.curves.is_empty()
+            || m.curves
+                .iter()
+                .any(|c| c.accuracy.len() != t || c.loss.len() != t)
+        {
+            return Err(bad(format!("every curve must have {t} points")));
+        }
+        let s = m.input_stats;
+        if !(s.mean.is_finite() && s.std.is_finite() && s.std > 0.0) {
+            return Err(bad("input_stats must be finite with std > 0".into()));
+        }
+        Ok(m)
+    }
+
+    /// The curve named `name`, if any.
+    pub fn curve(&self, name: &str) -> Option<&Curve> {
+        self.curves.iter().find(|c| c.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let config = RunConfig::preset("tiny").unwrap();
+        let t = config.tasks.seq_len;
+        Manifest {
+            version: MANIFEST_VERSION,
+            config,
+            steps: 20,
+            hardware: "test".into(),
+            backend: "flex".into(),
+            train_time_s: 1.0,
+            command: "gpicl train --preset tiny".into(),
+            gpicl_version: "0.1.0".into(),
+            model: FileHash {
+                file: "model.bpk".into(),
+                sha256: "00".into(),
+                bytes: 1,
+            },
+            data: vec![],
+            input_stats: InputStats {
+                mean: 0.13,
+                std: 0.3,
+            },
+            curves: vec![Curve {
+                name: "mnist unseen tasks".into(),
+                accuracy: vec![0.5; t],
+                loss: vec![1.0; t],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_refuses_bad_manifests() {
+        let m = sample();
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(Manifest::from_json(&json).unwrap(), m);
+        assert!(m.curve("mnist unseen tasks").is_some());
+
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["version"] = 2.into();
+        let err = Manifest::from_json(&v.to_string()).unwrap_err().to_string();
+        assert!(err.contains("version"), "{err}");
+
+        let mut short = m.clone();
+        short.curves[0].accuracy.pop();
+        let err = Manifest::from_json(&serde_json::to_string(&short).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("points"));
+
+        let mut stats = m;
+        stats.input_stats.std = 0.0;
+        assert!(Manifest::from_json(&serde_json::to_string(&stats).unwrap()).is_err());
+        assert!(Manifest::from_json("not json").is_err());
+        assert!(Manifest::from_json(&json[..json.len() / 2]).is_err());
+    }
+}
