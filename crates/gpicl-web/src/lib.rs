@@ -3,9 +3,11 @@
 //! The web page of gpicl: a Transformer meta-trains on WebGPU (or on the CPU through Flex)
 //! in the browser while the page plots how its in-context accuracy rises.
 //!
-//! Native-testable parts: [`data`] (bundle bytes → datasets), [`session`] (training steps,
-//! evaluation, step-through predictions, all asynchronous reads), [`settings`] (the controls'
-//! table of fields), [`chart`] (SVG line charts) and [`image`] (images as data URLs). The
+//! Native-testable parts: [`data`] (bundle bytes → datasets), [`session`] (training steps and
+//! evaluation, all asynchronous reads), [`learner`] (the shipped pretrained learner fed one
+//! example at a time through its KV cache), [`drawing`] (a drawing → an MNIST-style input),
+//! [`settings`] (the controls' table of fields), [`chart`] (SVG line charts) and [`image`]
+//! (images as data URLs). The
 //! browser-only parts (the Yew components, WebGPU start-up, fetching) are compiled for
 //! `wasm32` only.
 
@@ -13,7 +15,9 @@
 
 pub mod chart;
 pub mod data;
+pub mod drawing;
 pub mod image;
+pub mod learner;
 pub mod session;
 pub mod settings;
 

@@ -1,0 +1,206 @@
+//! A frozen in-context learner fed one example at a time: the shipped pretrained learner that
+//! the step-through and the drawing pad use. Its state is the attention key/value cache
+//! ([`KvCache`], the paper's "state"): feeding one more example runs only that example's tokens
+//! through the model, so an update costs time linear in the context, not quadratic.
+//!
+//! It runs on Flex (the CPU, in WASM in the page): one example is a handful of tiny matrix
+//! products, where a GPU round trip would cost more than the arithmetic, and it leaves the GPU
+//! to the meta-training run beside it.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use gpicl_core::manifest::InputStats;
+use gpicl_core::train::load_model;
+use gpicl_core::{Error, KvCache, Manifest, RunConfig, TokenFormat, Transformer};
+use sha2::{Digest, Sha256};
+
+/// A learner with frozen weights.
+pub struct Learner {
+    model: Transformer,
+    manifest: Manifest,
+    device: Device,
+}
+
+/// What a learner has seen of one task: its KV cache and the last label (the paper's token
+/// format carries the previous label in the next token). Cheap to clone; feeding returns a new
+/// context and leaves the old one valid, so going back costs nothing.
+#[derive(Debug, Clone, Default)]
+pub struct InContext {
+    cache: KvCache,
+    last_label: Option<usize>,
+    examples: usize,
+}
+
+impl InContext {
+    /// Labelled examples seen.
+    pub fn len(&self) -> usize {
+        self.examples
+    }
+
+    /// Whether no example has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.examples == 0
+    }
+}
+
+impl Learner {
+    /// The learner described by `manifest`, with the weights `bytes` (checked against the
+    /// manifest's size and SHA-256 before use).
+    pub fn load(manifest: Manifest, bytes: Vec<u8>) -> Result<Self, Error> {
+        let want = &manifest.model;
+        if bytes.len() as u64 != want.bytes {
+            return Err(Error::Checkpoint(format!(
+                "{}: {} bytes, the manifest says {}",
+                want.file,
+                bytes.len(),
+                want.bytes
+            )));
+        }
+        let sha = format!("{:x}", Sha256::digest(&bytes));
+        if sha != want.sha256 {
+            return Err(Error::Checkpoint(format!(
+                "{}: its SHA-256 does not match the manifest's (a corrupt or different file)",
+                want.file
+            )));
+        }
+        let device = Device::flex();
+        let model = load_model(manifest.config.model.init(0, &device)?, bytes)?;
+        Ok(Self {
+            model,
+            manifest,
+            device,
+        })
+    }
+
+    /// The model (for evaluating it on whole sequences).
+    pub fn model(&self) -> &Transformer {
+        &self.model
+    }
+
+    /// The record it came with.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.manifest.config
+    }
+
+    /// How raw inputs are normalised before projection.
+    pub fn input_stats(&self) -> InputStats {
+        self.manifest.input_stats
+    }
+
+    fn format(&self) -> TokenFormat {
+        self.config().tasks.format
+    }
+
+    fn n_classes(&self) -> usize {
+        self.config().model.n_classes
+    }
+
+    /// One token: `[x (d_in), one-hot label or zeros, query flag]`.
+    fn token(&self, x: &[f32], label: Option<usize>, query: bool) -> Vec<f32> {
+        let mut t = x.to_vec();
+        let mut onehot = vec![0.0; self.n_classes() + 1];
+        if let Some(y) = label {
+            onehot[y] = 1.0;
+        }
+        onehot[self.n_classes()] = if query { 1.0 } else { 0.0 };
+        t.extend(onehot);
+        t
+    }
+
+    /// The tokens of the next example `x` (already projected) with its `label`, as the token
+    /// format lays them out after `context`; the first token is the one whose output predicts
+    /// `x`'s label (see [`TokenFormat`]).
+    pub fn example_tokens(&self, context: &InContext, x: &[f32], label: usize) -> Vec<f32> {
+        match self.format() {
+            TokenFormat::Paper => self.token(x, context.last_label, false),
+            TokenFormat::Pair => {
+                let mut t = self.token(x, None, true);
+                t.extend(self.token(x, Some(label), false));
+                t
+            }
+        }
+    }
+
+    fn query_token(&self, context: &InContext, x: &[f32]) -> Vec<f32> {
+        match self.format() {
+            TokenFormat::Paper => self.token(x, context.last_label, false),
+            TokenFormat::Pair => self.token(x, None, true),
+        }
+    }
+
+    /// Runs `tokens` after `context`: the class distribution at the first of them, and the
+    /// longer cache.
+    async fn run(
+        &self,
+        context: &InContext,
+        tokens: Vec<f32>,
+    ) -> Result<(Vec<f32>, KvCache), Error> {
+        let width = TokenFormat::token_width(self.config().model.d_in, self.n_classes());
+        if tokens.is_empty() || tokens.len() % width != 0 {
+            return Err(Error::Data(format!(
+                "tokens of width {width} expected, got {} values",
+                tokens.len()
+            )));
+        }
+        let n = tokens.len() / width;
+        let input = Tensor::<3>::from_data(TensorData::new(tokens, [1, n, width]), &self.device);
+        let (logits, cache) = self.model.forward_cached(input, &context.cache);
+        let probs = softmax(logits.slice([0..1, 0..1, 0..self.n_classes()]), 2);
+        let probs = probs
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Device(format!("reading predictions: {e:?}")))?
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Device(format!("prediction data: {e:?}")))?;
+        Ok((probs, cache))
+    }
+
+    /// Its class distribution for `x` (projected) as the next example after `context`;
+    /// `context` does not change (a look-ahead).
+    pub async fn predict(&self, context: &InContext, x: &[f32]) -> Result<Vec<f32>, Error> {
+        Ok(self.run(context, self.query_token(context, x)).await?.0)
+    }
+
+    /// Feeds the labelled example `(x, label)`: returns its prediction for `x` made before
+    /// seeing the label, and the context that includes the example.
+    pub async fn feed(
+        &self,
+        context: &InContext,
+        x: &[f32],
+        label: usize,
+    ) -> Result<(Vec<f32>, InContext), Error> {
+        if label >= self.n_classes() {
+            return Err(Error::Data(format!(
+                "label {label} is out of range (the learner knows {} classes)",
+                self.n_classes()
+            )));
+        }
+        let (probs, cache) = self
+            .run(context, self.example_tokens(context, x, label))
+            .await?;
+        let next = InContext {
+            cache,
+            last_label: Some(label),
+            examples: context.examples + 1,
+        };
+        Ok((probs, next))
+    }
+}
+
+/// Projects one raw input row (`n_in` values) by a task's row-major `n_in × d_in` projection
+/// ([`gpicl_core::task::Task::projection`]).
+pub fn project(projection: &[f32], x: &[f32], d_in: usize) -> Vec<f32> {
+    let mut out = vec![0.0; d_in];
+    for (i, &xi) in x.iter().enumerate() {
+        let row = &projection[i * d_in..(i + 1) * d_in];
+        for (o, a) in out.iter_mut().zip(row) {
+            *o += xi * a;
+        }
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! The shipped pretrained learner (`web/pretrained`), natively on Flex: it loads only when its
+//! weights match the manifest, feeding it one example at a time through the KV cache gives the
+//! full forward pass's predictions, and it reproduces the manifest's curve.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use gpicl_core::eval::evaluate;
+use gpicl_core::{Manifest, Trainer};
+use gpicl_web::data::{FILES, PageData};
+use gpicl_web::learner::{InContext, Learner, project};
+use gpicl_web::session::walk;
+
+fn web(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../web")
+        .join(path)
+}
+
+fn shipped() -> (Manifest, Vec<u8>) {
+    let manifest =
+        Manifest::from_json(&std::fs::read_to_string(web("pretrained/manifest.json")).unwrap())
+            .unwrap();
+    (
+        manifest,
+        std::fs::read(web("pretrained/model.bpk")).unwrap(),
+    )
+}
+
+fn page_data() -> PageData {
+    let files: Vec<Vec<u8>> = FILES
+        .iter()
+        .map(|f| std::fs::read(web(f)).unwrap())
+        .collect();
+    PageData::parse(&files.try_into().unwrap()).unwrap()
+}
+
+#[test]
+fn loads_only_weights_that_match_the_manifest() {
+    let (manifest, bytes) = shipped();
+    assert!(Learner::load(manifest.clone(), bytes.clone()).is_ok());
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 1;
+    let err = Learner::load(manifest.clone(), flipped).err().unwrap();
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    let err = Learner::load(manifest, bytes[..1000].to_vec())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("bytes"), "{err}");
+}
+
+/// Example by example through the cache = one forward pass over the whole sequence (tolerance
+/// 1e-4 on probabilities; measured differences are ~1e-6).
+#[test]
+fn feeding_through_the_cache_equals_the_full_forward_pass() {
+    let (manifest, bytes) = shipped();
+    let learner = Learner::load(manifest, bytes).unwrap();
+    let data = page_data();
+    let c = learner.config().clone();
+    let seq = walk(&data, &c, 3);
+    let device = Device::flex();
+    let (tokens, _) = c.tasks.format.encode(&seq, c.model.n_classes, &device);
+    let full = softmax(
+        c.tasks
+            .format
+            .prediction_logits(learner.model().forward(tokens)),
+        2,
+    )
+    .into_data()
+    .try_to_vec::<f32>()
+    .unwrap();
+
+    let mut context = InContext::default();
+    let mut worst = 0.0f32;
+    for j in 0..seq.seq_len {
+        let x = project(
+            &seq.projection,
+            &seq.x[j * seq.n_in..(j + 1) * seq.n_in],
+            c.model.d_in,
+        );
+        let label = seq.labels[j] as usize;
+        let look = pollster::block_on(learner.predict(&context, &x)).unwrap();
+        let (probs, next) = pollster::block_on(learner.feed(&context, &x, label)).unwrap();
+        // A look-ahead runs one token where a feed runs two: same numbers up to rounding.
+        let ahead = look
+            .iter()
+            .zip(&probs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(ahead < 1e-5, "look-ahead and feed differ by {ahead}");
+        let want = &full[j * 10..(j + 1) * 10];
+        for (a, b) in probs.iter().zip(want) {
+            worst = worst.max((a - b).abs());
+        }
+        context = next;
+    }
+    assert_eq!(context.len(), seq.seq_len);
+    assert!(
+        worst < 1e-4,
+        "cached and full predictions differ by {worst}"
+    );
+    let x = vec![0.0; c.model.d_in];
+    assert!(pollster::block_on(learner.feed(&context, &x, 10)).is_err());
+}
+
+/// The manifest's unseen-MNIST curve (measured on the GPU that trained it) again, on Flex:
+/// the same evaluation sequences, the same weights, another backend.
+#[test]
+fn reproduces_the_manifests_curve_on_another_backend() {
+    let (manifest, bytes) = shipped();
+    let learner = Learner::load(manifest.clone(), bytes).unwrap();
+    let data = page_data();
+    let device = Device::flex();
+    let trainer = Trainer::new(manifest.config.clone(), &device).unwrap();
+    let sets = trainer
+        .eval_sets(&data.train, &data.test, &data.fashion)
+        .unwrap();
+    let c = &manifest.config;
+    let curve = pollster::block_on(evaluate(
+        learner.model(),
+        c.tasks.format,
+        c.model.n_classes,
+        &sets[1],
+        &device,
+    ))
+    .unwrap();
+    let want = manifest
+        .curve(&curve.name)
+        .expect("the manifest has this curve");
+    let diffs: Vec<f32> = curve
+        .accuracy
+        .iter()
+        .zip(&want.accuracy)
+        .map(|(a, b)| (a - b).abs())
+        .collect();
+    let max = diffs.iter().copied().fold(0.0, f32::max);
+    let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+    println!("{}: max |Δ| {max:.4}, mean |Δ| {mean:.5}", curve.name);
+    // 256 sequences: one prediction flipped by rounding moves a point by 1/256 ≈ 0.004.
+    assert!(max <= 0.0080 && mean <= 0.002, "max {max}, mean {mean}");
+}
