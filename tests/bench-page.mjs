@@ -21,6 +21,12 @@ const server = await serveDist();
 const t0 = Date.now();
 const { page, close } = await open(!cpu, server.base);
 const step = async () => Number(await page.textContent('#step'));
+if (cpu) {
+  // On the CPU the page waits for a click before training.
+  await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'not started',
+    null, { timeout: 600_000, polling: 100 });
+  await page.click('#run-toggle');
+}
 await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
   null, { timeout: 600_000, polling: 100 });
 const firstStep = (await page.textContent('#first-step')).match(/([\d.]+) s/)[1];

@@ -63,16 +63,18 @@ export async function open(webgpu, url) {
   return { page, errors, close };
 }
 
-/** Clicks `selector` and returns the milliseconds until the step-through's counter changes. */
+/** Clicks `selector` and returns the milliseconds until the step-through shows the learner's
+ *  new prediction (its verdict line changes). */
 export function clickLatency(page, selector) {
   return page.evaluate((selector) => new Promise((done) => {
-    const stat = document.querySelector('.walk .toolbar .stat');
-    const text = stat.textContent;
+    const walk = document.querySelector('.walk');
+    const verdict = () => document.querySelector('#walk-verdict')?.textContent;
+    const text = verdict();
     const t0 = performance.now();
     const observer = new MutationObserver(() => {
-      if (stat.textContent !== text) { observer.disconnect(); done(performance.now() - t0); }
+      if (verdict() && verdict() !== text) { observer.disconnect(); done(performance.now() - t0); }
     });
-    observer.observe(stat, { childList: true, characterData: true, subtree: true });
+    observer.observe(walk, { childList: true, characterData: true, subtree: true });
     document.querySelector(selector).click();
   }), selector);
 }

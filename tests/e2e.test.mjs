@@ -54,9 +54,18 @@ test('GPU check: the core trainer runs on WebGPU, its loss falls, its forward pa
   }
 });
 
-test('the page meta-trains on WebGPU: steps, loss plot, accuracy curves, step-through, pause', async () => {
+test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot, accuracy curves, step-through, pause', async () => {
   const { page, errors, close } = await open(true, '');
   try {
+    // The shipped learner's curves come first, before the GPU and the data (a fresh profile:
+    // nothing cached). The page notes when they were on screen; the test's own clock gives an
+    // upper bound (reported, not asserted: timings are benchmarks, not tests).
+    await page.waitForSelector('#pretrained-chart svg path.series', { timeout: 60_000 });
+    report.pretrained_curves_seen_by_test_ms = Math.round(await page.evaluate(() => performance.now()));
+    assert.equal(await page.locator('#pretrained-chart svg path.series').count(), 3);
+    assert.match(await page.textContent('#pretrained-chart figcaption'), /50th example: unseen MNIST tasks \d+\.\d%/);
+    report.pretrained_curves_on_screen_ms = Number(await page.getAttribute('.pretrained', 'data-loaded-ms'));
+
     await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
     const backend = await page.textContent('#backend');
     assert.match(backend, /WebGPU/);
@@ -75,15 +84,16 @@ test('the page meta-trains on WebGPU: steps, loss plot, accuracy curves, step-th
     assert.equal(await page.locator('#acc-chart svg line.reference').count(), 1);
     assert.ok((await page.locator('#acc-chart tbody tr').count()) >= 10);
 
-    // Step-through: predictions are shown; feeding an example changes them. The time from
-    // the click to the updated text is measured while training runs (reported, not asserted).
+    // Step-through (the pretrained learner, on the CPU with its KV cache): predictions are
+    // shown; feeding an example changes them. The time from the click to the new prediction is
+    // measured while training runs on the GPU (reported, not asserted).
     await page.waitForSelector('#walk-bars .bar', { timeout: 240_000 });
     const before = await page.innerHTML('#walk-bars');
     const latency = await clickLatency(page, '#walk-feed');
     report.webgpu_click_to_update_ms = latency;
     const after = await page.innerHTML('#walk-bars');
     assert.notEqual(after, before, 'the prediction bars did not change after feeding an example');
-    assert.match(await page.textContent('.walk .toolbar .stat'), /^1 of /);
+    assert.match(await page.textContent('#walk-count'), /^1 of /);
 
     // Pause: the steps in flight finish ("paused" shows only then), and the counter stops.
     await page.click('#run-toggle');
@@ -110,6 +120,12 @@ test('without WebGPU the page says so and trains on the CPU (Flex in WASM)', asy
     assert.match(note, /CPU/);
     report.fallback_note = note.trim();
     assert.match(await page.textContent('#backend'), /CPU/);
+    // On the CPU, training waits for a click (it would share the main thread with the pad).
+    await page.waitForFunction(() => document.querySelector('#state').textContent === 'not started',
+      null, { timeout: 120_000, polling: 250 });
+    await page.waitForTimeout(1000);
+    assert.equal(await stepCount(page), 0, 'training started by itself on the CPU');
+    await page.click('#run-toggle');
     await waitForSteps(page, 3, 240_000);
     await page.waitForSelector('#loss-chart svg path.series', { timeout: 60_000 });
     report.cpu_first_step = (await page.textContent('#first-step')).trim();
@@ -119,6 +135,85 @@ test('without WebGPU the page says so and trains on the CPU (Flex in WASM)', asy
     assert.ok((await page.locator('#history-chart svg path.series').count()) >= 2);
     assert.equal(await page.locator('#history-chart tbody tr').count(), 30);
     await page.screenshot({ path: join(artifacts, 'page-cpu.png'), fullPage: true });
+    assert.deepEqual(errors, [], 'console errors');
+  } finally {
+    await close();
+  }
+});
+
+test('step-through by keyboard: → feeds, ← goes back, R starts over', async () => {
+  const { page, errors, close } = await open(false, '');
+  try {
+    await page.waitForSelector('#walk-verdict', { timeout: 120_000 });
+    const count = () => page.textContent('#walk-count');
+    const first = await page.textContent('#walk-verdict');
+    assert.match(await count(), /^0 of 99 /);
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => /^After 2 labelled/.test(document.querySelector('#walk-verdict')?.textContent ?? ''),
+      null, { timeout: 30_000 });
+    assert.match(await count(), /^2 of /);
+    await page.keyboard.press('ArrowLeft');
+    assert.match(await count(), /^1 of /);
+    await page.keyboard.press('r');
+    assert.match(await count(), /^0 of /);
+    assert.equal(await page.textContent('#walk-verdict'), first, 'going back shows the same prediction');
+    // Feed 40 examples by keyboard: the learner's running accuracy on this unseen task.
+    for (let i = 0; i < 40; i++) await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /^After 40 labelled/.test(document.querySelector('#walk-verdict')?.textContent ?? ''),
+      null, { timeout: 60_000 });
+    report.walk_after_40 = (await page.textContent('#walk-verdict')).trim();
+    assert.deepEqual(errors, [], 'console errors');
+  } finally {
+    await close();
+  }
+});
+
+/** Draws a polyline (canvas coordinates, 0–280) on the pad with the mouse. */
+async function draw(page, points) {
+  const box = await page.locator('#pad').boundingBox();
+  const at = ([x, y]) => [box.x + x * box.width / 280, box.y + y * box.height / 280];
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 4 });
+  await page.mouse.up();
+}
+
+const circle = (cx, cy, r) => Array.from({ length: 25 }, (_, i) =>
+  [cx + r * Math.cos(i * Math.PI / 12), cy + r * Math.sin(i * Math.PI / 12)]);
+const SHAPES = [
+  (j) => [[140 + 6 * j, 50], [136 + 6 * j, 230]],              // A: a vertical bar
+  (j) => [[50, 140 + 8 * j], [230, 134 + 8 * j]],              // B: a horizontal bar
+  (j) => circle(140 + 5 * j, 140, 70 + 8 * j),                 // C: a ring
+];
+
+test('drawing pad: three invented classes in context, a new drawing gets a prediction', async () => {
+  const { page, errors, close } = await open(false, '');
+  try {
+    await page.waitForSelector('#pad', { timeout: 120_000 });
+    for (let c = 0; c < 3; c++) {
+      await page.click(`#pad-class-${c}`);
+      for (let j = 0; j < 3; j++) {
+        await draw(page, SHAPES[c](j));
+        await page.waitForSelector('#pad-thumb');
+        const n = await page.locator('#pad-context figure').count();
+        await page.click('#pad-add:not([disabled])');
+        await page.waitForFunction((n) => document.querySelectorAll('#pad-context figure').length === n + 1, n);
+      }
+    }
+    // A new vertical bar: the learner's distribution over the three classes, live.
+    await page.click('#pad-class-0');
+    await draw(page, SHAPES[0](1.5));
+    await page.waitForSelector('#pad-bars[data-predicted]', { timeout: 30_000 });
+    assert.equal(await page.locator('#pad-bars .bar').count(), 3);
+    report.pad_prediction_for_a = await page.getAttribute('#pad-bars', 'data-predicted');
+    report.pad_knn_for_a = await page.getAttribute('#pad-knn', 'data-predicted');
+    // Held back as a test: scored by the learner and both baselines.
+    await page.click('#pad-test');
+    await page.waitForSelector('#pad-accuracy[data-scored="1"]', { timeout: 30_000 });
+    report.pad_accuracy = (await page.textContent('#pad-accuracy')).trim();
+    assert.match(report.pad_accuracy, /in-context learner: \d+%/);
+    await page.screenshot({ path: join(artifacts, 'pad.png'), fullPage: true });
     assert.deepEqual(errors, [], 'console errors');
   } finally {
     await close();

@@ -1,4 +1,6 @@
-//! The page: settings, the asynchronous training loop, live plots, the step-through.
+//! The page: the shipped pretrained learner's curves (shown first, from its manifest), settings,
+//! the asynchronous training loop, live plots, the step-through (the pretrained learner fed one
+//! example at a time through its KV cache, by buttons or keys) and the drawing pad.
 //!
 //! The training loop passes the [`Session`] by value into a future and gets it back in a
 //! message, so the page never holds a borrow across an `await`. Between chunks of steps the
@@ -8,25 +10,38 @@
 use std::rc::Rc;
 
 use gpicl_core::task::Batch;
-use gpicl_core::{Curve, Error, RunConfig};
-use web_sys::{HtmlInputElement, HtmlSelectElement};
+use gpicl_core::{Curve, Error, Manifest, RunConfig};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
 use yew::prelude::*;
 
 use crate::chart::{Chart, PALETTE, Series, ramp};
 use crate::data::PageData;
+use crate::fetch::fetch_bytes;
 use crate::gpu::{self, Backend};
 use crate::image::gray_bmp_data_url;
+use crate::learner::{InContext, Learner, project};
 use crate::now_ms;
+use crate::pad::Pad;
 use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
+use crate::widgets::bars;
 
 /// Most loss points drawn (longer histories are averaged into buckets).
 const MAX_LOSS_POINTS: usize = 300;
 /// Most snapshots in the curve-history plot.
 const MAX_HISTORY: usize = 8;
 
+/// Where the shipped learner lives, relative to the page (trunk copies `web/pretrained`).
+const MANIFEST_URL: &str = "pretrained/manifest.json";
+
 /// Messages of the page.
 pub enum Msg {
+    /// The shipped learner's manifest arrived (or failed): its curves can be drawn.
+    Manifest(Result<Manifest, String>),
+    /// The shipped learner's weights are loaded (or failed).
+    LearnerReady(Result<Rc<Learner>, String>),
     /// The device and the data are ready (or failed).
     Ready(Backend, Result<Rc<PageData>, String>),
     /// A control changed.
@@ -41,8 +56,13 @@ pub enum Msg {
     Reset,
     /// Steps finished: the session comes back with their losses.
     Trained(Box<Session>, Result<Vec<f32>, Error>),
-    /// An evaluation finished: curves and the step-through's predictions.
-    Evaluated(Box<Session>, Result<(Vec<Curve>, Vec<Vec<f32>>), Error>),
+    /// An evaluation finished.
+    Evaluated(Box<Session>, Result<Vec<Curve>, Error>),
+    /// Step-through: the learner's prediction for an example and the context that includes it
+    /// (for the step-through of `seed`).
+    Walked(u64, Result<(Vec<f32>, InContext), Error>),
+    /// A key pressed anywhere on the page (not in a form control).
+    Key(String),
     /// Step-through: reveal the next example.
     Feed,
     /// Step-through: go back one example.
@@ -59,19 +79,28 @@ struct EvalPoint {
     curves: Vec<Curve>,
 }
 
-/// The step-through's state.
+/// The step-through's state: one unseen task fed to the pretrained learner.
 struct StepThrough {
     seed: u64,
     walk: Batch,
     images: Vec<String>,
-    /// Predictions for every position, from the latest evaluation.
-    probs: Option<Vec<Vec<f32>>>,
+    /// `predictions[j]`: the learner's distribution for example j after examples 0..j.
+    predictions: Vec<Vec<f32>>,
+    /// The learner's state after the examples of `predictions`.
+    context: InContext,
+    /// A prediction is being computed.
+    pending: bool,
     /// Examples revealed so far; the query is example `fed` (0-based).
     fed: usize,
 }
 
 /// The page component.
 pub struct App {
+    manifest: Option<Result<Manifest, String>>,
+    learner: Option<Result<Rc<Learner>, String>>,
+    /// Milliseconds from page load to the pretrained curves on screen.
+    pretrained_ms: Option<f64>,
+    keys: Option<Closure<dyn FnMut(KeyboardEvent)>>,
     backend: Option<Backend>,
     data: Option<Rc<PageData>>,
     /// Settings for the next run.
@@ -102,11 +131,21 @@ impl Component for App {
     type Properties = ();
 
     fn create(ctx: &Context<Self>) -> Self {
+        // The manifest first (a few kB): the pretrained curves go on screen before the GPU,
+        // the data and the weights start loading.
         ctx.link().send_future(async {
-            let (backend, data) = futures::join!(gpu::init(), crate::fetch::load_page_data());
-            Msg::Ready(backend, data.map(Rc::new))
+            let manifest = async {
+                let bytes = fetch_bytes(MANIFEST_URL).await?;
+                let text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+                Manifest::from_json(&text).map_err(|e| e.to_string())
+            };
+            Msg::Manifest(manifest.await)
         });
         Self {
+            manifest: None,
+            learner: None,
+            pretrained_ms: None,
+            keys: None,
             backend: None,
             data: None,
             config: RunConfig::preset("browser").expect("the browser preset exists"),
@@ -130,14 +169,78 @@ impl Component for App {
         }
     }
 
+    fn rendered(&mut self, ctx: &Context<Self>, first: bool) {
+        if first {
+            self.listen_to_keys(ctx);
+        }
+        if self.pretrained_ms.is_none() && matches!(self.manifest, Some(Ok(_))) {
+            self.pretrained_ms = Some(now_ms());
+        }
+    }
+
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
+            Msg::Manifest(result) => {
+                if let Ok(manifest) = &result {
+                    let manifest = manifest.clone();
+                    ctx.link().send_future(async move {
+                        let url = format!("pretrained/{}", manifest.model.file);
+                        let learner = async {
+                            let bytes = fetch_bytes(&url).await?;
+                            Learner::load(manifest, bytes).map_err(|e| e.to_string())
+                        };
+                        Msg::LearnerReady(learner.await.map(Rc::new))
+                    });
+                }
+                self.manifest = Some(result);
+                ctx.link().send_future(async {
+                    let (backend, data) =
+                        futures::join!(gpu::init(), crate::fetch::load_page_data());
+                    Msg::Ready(backend, data.map(Rc::new))
+                });
+            }
+            Msg::LearnerReady(result) => {
+                self.learner = Some(result);
+                self.make_walk(0, ctx);
+            }
+            Msg::Walked(seed, result) => {
+                if let Some(w) = &mut self.walk
+                    && w.seed == seed
+                {
+                    w.pending = false;
+                    match result {
+                        Ok((probs, context)) => {
+                            w.predictions.push(probs);
+                            w.context = context;
+                        }
+                        Err(e) => self.error = Some(e.to_string()),
+                    }
+                }
+                self.advance_walk(ctx);
+            }
+            Msg::Key(key) => {
+                let msg = match key.as_str() {
+                    "ArrowRight" | "Enter" | " " | "f" => Some(Msg::Feed),
+                    "ArrowLeft" => Some(Msg::Unfeed),
+                    "r" | "Home" => Some(Msg::Restart),
+                    "n" => Some(Msg::NewTask),
+                    _ => None,
+                };
+                return match msg {
+                    Some(m) if self.walk.is_some() => Component::update(self, ctx, m),
+                    _ => false,
+                };
+            }
             Msg::Ready(backend, data) => {
+                // On WebGPU training starts by itself; on the CPU it would share the main
+                // thread with the step-through and the drawing pad, so it waits for a click.
+                self.running = backend.webgpu;
                 self.backend = Some(backend);
                 match data {
                     Ok(data) => {
                         self.data = Some(data);
                         self.new_session();
+                        self.make_walk(0, ctx);
                     }
                     Err(e) => {
                         self.error = Some(format!("Could not load the data: {e}"));
@@ -193,13 +296,10 @@ impl Component for App {
             Msg::Evaluated(session, result) => {
                 self.busy = false;
                 match result {
-                    Ok((curves, probs)) => {
+                    Ok(curves) => {
                         let step = session.step_count();
                         self.evals.retain(|e| e.step != step);
                         self.evals.push(EvalPoint { step, curves });
-                        if let Some(w) = &mut self.walk {
-                            w.probs = Some(probs);
-                        }
                     }
                     Err(e) => {
                         self.error = Some(e.to_string());
@@ -212,6 +312,7 @@ impl Component for App {
                 if let Some(w) = &mut self.walk {
                     w.fed = (w.fed + 1).min(w.walk.labels.len() - 1);
                 }
+                self.advance_walk(ctx);
             }
             Msg::Unfeed => {
                 if let Some(w) = &mut self.walk {
@@ -225,8 +326,7 @@ impl Component for App {
             }
             Msg::NewTask => {
                 let seed = self.walk.as_ref().map_or(0, |w| w.seed + 1);
-                self.make_walk(seed);
-                self.eval_wanted = true;
+                self.make_walk(seed, ctx);
             }
         }
         if self.reset_pending && !self.busy {
@@ -241,15 +341,21 @@ impl Component for App {
         html! {
             <main>
                 { self.view_status(ctx) }
+                <section class="compare" aria-label="Pretrained learner and your learner">
+                    { self.view_pretrained() }
+                    { self.view_accuracy() }
+                </section>
                 <div class="columns">
                     { self.view_controls(ctx) }
                     <div class="plots">
-                        { self.view_accuracy() }
                         { self.view_loss() }
                         { self.view_history() }
                     </div>
                 </div>
                 { self.view_walk(ctx) }
+                if let Some(Ok(learner)) = &self.learner {
+                    <Pad learner={learner.clone()} />
+                }
             </main>
         }
     }
@@ -271,8 +377,6 @@ impl App {
                 self.rate = None;
                 self.steps_per_second = None;
                 self.eval_wanted = true;
-                let seed = self.walk.as_ref().map_or(0, |w| w.seed);
-                self.make_walk(seed);
                 self.status = String::new();
             }
             Err(e) => {
@@ -282,10 +386,12 @@ impl App {
         }
     }
 
-    fn make_walk(&mut self, seed: u64) {
-        let (Some(data), Some(config)) = (&self.data, &self.run_config) else {
+    /// A new step-through (of `seed`) once both the data and the learner are there.
+    fn make_walk(&mut self, seed: u64, ctx: &Context<Self>) {
+        let (Some(data), Some(Ok(learner))) = (&self.data, &self.learner) else {
             return;
         };
+        let config = learner.config();
         let walk = walk(data, config, config.eval.seed ^ seed);
         let side = data.test_pixels.image_side.unwrap_or(28);
         let images = walk
@@ -297,9 +403,60 @@ impl App {
             seed,
             walk,
             images,
-            probs: None,
+            predictions: Vec::new(),
+            context: InContext::default(),
+            pending: false,
             fed: 0,
         });
+        self.advance_walk(ctx);
+    }
+
+    /// Computes the prediction for the example shown, if not yet known: one more example
+    /// through the KV cache (the previous ones are not run again).
+    fn advance_walk(&mut self, ctx: &Context<Self>) {
+        let (Some(w), Some(Ok(learner))) = (&mut self.walk, &self.learner) else {
+            return;
+        };
+        let j = w.predictions.len();
+        if w.pending || j > w.fed || j >= w.walk.seq_len {
+            return;
+        }
+        w.pending = true;
+        let b = &w.walk;
+        let x = project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in);
+        let label = b.labels[j] as usize;
+        let (learner, context, seed) = (learner.clone(), w.context.clone(), w.seed);
+        ctx.link()
+            .send_future(async move { Msg::Walked(seed, learner.feed(&context, &x, label).await) });
+    }
+
+    /// Keys for the step-through, on the whole page (not while typing in a form control).
+    fn listen_to_keys(&mut self, ctx: &Context<Self>) {
+        let link = ctx.link().clone();
+        let handler = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
+            let in_control = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| {
+                    matches!(
+                        el.tag_name().as_str(),
+                        "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON"
+                    )
+                });
+            if in_control || e.ctrl_key() || e.meta_key() || e.alt_key() {
+                return;
+            }
+            let key = e.key();
+            if matches!(key.as_str(), " " | "ArrowLeft" | "ArrowRight") {
+                e.prevent_default();
+            }
+            link.send_message(Msg::Key(key));
+        });
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            let _ =
+                doc.add_event_listener_with_callback("keydown", handler.as_ref().unchecked_ref());
+        }
+        self.keys = Some(handler);
     }
 
     fn note_rate(&mut self) {
@@ -342,19 +499,10 @@ impl App {
         if due || (self.eval_wanted && !self.running && !self.step_once) {
             self.eval_wanted = false;
             let session = self.session.take().expect("checked above");
-            let walk = self.walk.as_ref().map(|w| w.walk.clone());
             self.busy = true;
             ctx.link().send_future(async move {
                 gloo_timers::future::TimeoutFuture::new(0).await;
-                let result = async {
-                    let curves = session.evaluate().await?;
-                    let probs = match &walk {
-                        Some(w) => session.predict(w).await?,
-                        None => Vec::new(),
-                    };
-                    Ok((curves, probs))
-                }
-                .await;
+                let result = session.evaluate().await;
                 Msg::Evaluated(session, result)
             });
         } else if self.running || self.step_once {
@@ -402,6 +550,7 @@ impl App {
                     <span class="stat" id="state">{
                         if self.session.is_none() && !self.busy { "loading" }
                         else if self.running { "training" }
+                        else if self.steps == 0 && !self.busy { "not started" }
                         else if self.busy { "finishing the steps in flight…" }
                         else { "paused" }
                     }</span>
@@ -498,7 +647,7 @@ impl App {
 
     fn view_accuracy(&self) -> Html {
         let Some(last) = self.evals.last() else {
-            return html! { <figure id="acc-chart" class="empty"><figcaption>{"In-context accuracy appears after the first evaluation."}</figcaption></figure> };
+            return html! { <figure id="acc-chart" class="empty"><figcaption>{"Your learner's in-context accuracy (meta-trained from scratch in this tab) appears after its first evaluation."}</figcaption></figure> };
         };
         let n_classes = self.n_classes();
         let series: Vec<Series> = last
@@ -512,7 +661,7 @@ impl App {
             })
             .collect();
         let chart = Chart {
-            title: format!("In-context accuracy at step {}", last.step),
+            title: format!("Your learner, from scratch: step {}", last.step),
             x_label: "examples seen + 1 (position in the sequence)".into(),
             y_label: "accuracy".into(),
             series,
@@ -676,7 +825,14 @@ impl App {
     }
 
     fn view_walk(&self, ctx: &Context<Self>) -> Html {
-        let Some(w) = &self.walk else { return html! {} };
+        let Some(w) = &self.walk else {
+            let why = match &self.learner {
+                Some(Err(e)) => format!("The pretrained learner did not load: {e}"),
+                _ => "The step-through starts when the pretrained learner and the data are loaded…"
+                    .into(),
+            };
+            return html! { <section class="walk"><h2>{"Step through one unseen task"}</h2><p id="walk-bars" class="hint">{why}</p></section> };
+        };
         let link = ctx.link();
         let t = w.walk.labels.len();
         let q = w.fed;
@@ -690,48 +846,115 @@ impl App {
                 </figure>
             }
         });
-        let bars = match &w.probs {
-            Some(probs) if probs.len() == t => {
-                let p = &probs[q];
-                let predicted = p
-                    .iter()
-                    .enumerate()
-                    .fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+        let names: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let shown = match w.predictions.get(q) {
+            Some(p) => {
+                let predicted = gpicl_core::baselines::argmax(p).unwrap_or(0);
                 let truth = w.walk.labels[q] as usize;
                 let right = predicted == truth;
+                // Accuracy over the examples predicted so far (a running in-context curve).
+                let hits = w.predictions[..=q]
+                    .iter()
+                    .zip(&w.walk.labels)
+                    .filter(|(p, y)| gpicl_core::baselines::argmax(p) == Some(**y as usize))
+                    .count();
                 html! {
-                    <div id="walk-bars" class="bars" data-predicted={predicted.to_string()}>
-                        { for p.iter().enumerate().map(|(i, &v)| html! {
-                            <div class={classes!("bar", (i == predicted).then_some("predicted"), (i == truth).then_some("truth"))}>
-                                <span class="bar-label">{i}</span>
-                                <span class="bar-fill" style={format!("width: {:.1}%", v * 100.0)}></span>
-                                <span class="bar-value">{format!("{:.0}%", v * 100.0)}</span>
-                            </div>
-                        }) }
+                    <>
+                        { bars("walk-bars", p, &names[..p.len()], Some(truth)) }
                         <p id="walk-verdict" class={if right { "right" } else { "wrong" }}>{format!(
-                            "After {q} labelled example{}: predicts label {predicted} ({:.0}%). The answer is {truth}: {}.",
-                            if q == 1 { "" } else { "s" }, p[predicted] * 100.0, if right { "right" } else { "wrong" })}</p>
-                    </div>
+                            "After {q} labelled example{}: predicts label {predicted} ({:.0}%). The answer is {truth}: {}. So far {hits} of {} right.",
+                            if q == 1 { "" } else { "s" }, p[predicted] * 100.0, if right { "right" } else { "wrong" }, q + 1)}</p>
+                    </>
                 }
             }
-            _ => {
-                html! { <p id="walk-bars" class="hint">{"Predictions appear after the next evaluation."}</p> }
-            }
+            None => html! { <p id="walk-bars" class="hint">{"thinking…"}</p> },
         };
         html! {
             <section class="walk" aria-label="Step-through">
                 <h2>{"Step through one unseen task"}</h2>
-                <p class="hint">{"A new task the learner never trained on: MNIST test digits, a random projection of the pixels, and a random renaming of the ten labels. Feed it examples with their labels one at a time and watch its guess for the next one (outlined) sharpen: the weights stay fixed, everything it learns about this task is in its context."}</p>
+                <p class="hint">{"The pretrained learner on a task it never trained on: MNIST test digits, a random projection of the pixels, and a random renaming of the ten labels. Feed it examples with their labels one at a time and watch its guess for the next one (outlined) sharpen: the weights stay fixed, everything it learns about this task is in its context. Each example runs only its own tokens through the network, reusing the attention keys and values of the earlier ones (the KV cache). Keys: → or Enter feeds, ← goes back, R starts over, N picks another task."}</p>
                 <div class="examples">{ for images }</div>
                 <div class="toolbar">
                     <button id="walk-back" onclick={link.callback(|_| Msg::Unfeed)} disabled={q == 0}>{"◀ Back"}</button>
                     <button id="walk-feed" onclick={link.callback(|_| Msg::Feed)} disabled={q + 1 >= t}>{"Feed this example ▶"}</button>
                     <button id="walk-restart" onclick={link.callback(|_| Msg::Restart)}>{"Start over"}</button>
                     <button id="walk-new" onclick={link.callback(|_| Msg::NewTask)}>{"Another task"}</button>
-                    <span class="stat">{format!("{q} of {} examples fed", t - 1)}</span>
+                    <span class="stat" id="walk-count">{format!("{q} of {} examples fed", t - 1)}</span>
                 </div>
-                { bars }
+                { shown }
             </section>
+        }
+    }
+
+    fn view_pretrained(&self) -> Html {
+        let m = match &self.manifest {
+            None => {
+                return html! { <figure id="pretrained-chart" class="empty"><figcaption>{"Loading the pretrained learner's curves…"}</figcaption></figure> };
+            }
+            Some(Err(e)) => {
+                return html! { <figure id="pretrained-chart" class="empty"><figcaption class="error">{format!("The pretrained learner's manifest did not load: {e}")}</figcaption></figure> };
+            }
+            Some(Ok(m)) => m,
+        };
+        let n_classes = m.config.model.n_classes;
+        let series: Vec<Series> = m
+            .curves
+            .iter()
+            .enumerate()
+            .map(|(i, curve)| Series {
+                name: curve.name.clone(),
+                color: PALETTE[i % PALETTE.len()].into(),
+                points: accuracy_points(curve),
+            })
+            .collect();
+        let chart = Chart {
+            title: format!("Pretrained learner ({} meta-training steps)", m.steps),
+            x_label: "examples seen + 1 (position in the sequence)".into(),
+            y_label: "accuracy".into(),
+            series,
+            y_range: Some((0.0, 1.0)),
+            reference: Some((1.0 / n_classes as f64, "chance".into())),
+            percent: true,
+        };
+        let at = |name: &str, k: usize| {
+            m.curve(name)
+                .and_then(|c| c.accuracy_at(k))
+                .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
+        };
+        let header: Vec<String> = m.curves.iter().map(|c| c.name.clone()).collect();
+        let rows: Vec<Vec<String>> = (0..m.config.tasks.seq_len)
+            .map(|j| {
+                std::iter::once((j + 1).to_string())
+                    .chain(
+                        m.curves
+                            .iter()
+                            .map(|c| format!("{:.1}%", c.accuracy[j] * 100.0)),
+                    )
+                    .collect()
+            })
+            .collect();
+        let md = &m.config.model;
+        let mut caption = format!(
+            "Shipped with the page, measured when it was made ({} sequences a curve): a Transformer \
+             of d {}, {} layers, {} heads, meta-trained for {} steps ({:.1} min) on {}. At the 50th \
+             example: unseen MNIST tasks {}, Fashion-MNIST {}.",
+            m.config.eval.sequences,
+            md.d_model,
+            md.n_layers,
+            md.n_heads,
+            m.steps,
+            m.train_time_s / 60.0,
+            m.hardware,
+            at("mnist unseen tasks", 50),
+            at("fashion-mnist unseen tasks", 50)
+        );
+        if let Some(ms) = self.pretrained_ms {
+            caption.push_str(&format!(" On screen {:.2} s after page load.", ms / 1000.0));
+        }
+        html! {
+            <div data-loaded-ms={self.pretrained_ms.map(|v| format!("{v:.0}"))} class="pretrained">
+                { figure("pretrained-chart", &chart, &caption, "example", &header, &rows) }
+            </div>
         }
     }
 }

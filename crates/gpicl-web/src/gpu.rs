@@ -19,8 +19,7 @@ pub struct Backend {
     pub fallback: Option<String>,
 }
 
-const CPU_NOTE: &str =
-    "Training on the CPU instead (burn's Flex backend in WebAssembly): it works, but slower.";
+const CPU_NOTE: &str = "Training runs on the CPU instead (burn's Flex backend in WebAssembly): it works, but slower, and it shares the page's thread, so it waits for ▶ Train.";
 
 /// Starts WebGPU (asynchronously, before any tensor exists) or falls back to Flex.
 pub async fn init() -> Backend {

@@ -141,7 +141,7 @@ impl Learner {
         tokens: Vec<f32>,
     ) -> Result<(Vec<f32>, KvCache), Error> {
         let width = TokenFormat::token_width(self.config().model.d_in, self.n_classes());
-        if tokens.is_empty() || tokens.len() % width != 0 {
+        if tokens.is_empty() || !tokens.len().is_multiple_of(width) {
             return Err(Error::Data(format!(
                 "tokens of width {width} expected, got {} values",
                 tokens.len()

@@ -29,6 +29,10 @@ mod check;
 mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod gpu;
+#[cfg(target_arch = "wasm32")]
+mod pad;
+#[cfg(target_arch = "wasm32")]
+mod widgets;
 
 /// Milliseconds since the page started loading (`performance.now()`).
 #[cfg(target_arch = "wasm32")]

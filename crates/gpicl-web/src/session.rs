@@ -1,11 +1,10 @@
 //! One meta-training run as the page drives it: training steps whose losses are read back in
-//! one asynchronous round trip, the three evaluation curves, and the step-through's predictions.
+//! one asynchronous round trip, and the three evaluation curves; plus the step-through's task.
 //! No DOM here: the same code runs on WebGPU in the page and on Flex in native tests.
 
 use std::rc::Rc;
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use gpicl_core::eval::evaluate;
 use gpicl_core::task::{Batch, Task, mix_seed, rng};
 use gpicl_core::{Curve, Error, EvalSet, RunConfig, Trainer};
@@ -92,26 +91,6 @@ impl Session {
             );
         }
         Ok(curves)
-    }
-
-    /// The learner's class distribution for every example of `walk`: entry `j` is its
-    /// prediction for example `j + 1` after seeing the first `j` examples with their labels.
-    pub async fn predict(&self, walk: &Batch) -> Result<Vec<Vec<f32>>, Error> {
-        let c = self.config();
-        let device = self.trainer.device().clone().without_autodiff();
-        let model = self.trainer.model().valid();
-        let (tokens, _) = c.tasks.format.encode(walk, c.model.n_classes, &device);
-        let probs = softmax(c.tasks.format.prediction_logits(model.forward(tokens)), 2);
-        let flat = probs
-            .into_data_async()
-            .await
-            .map_err(|e| Error::Device(format!("reading predictions: {e:?}")))?
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Device(format!("prediction data: {e:?}")))?;
-        Ok(flat
-            .chunks(c.model.n_classes)
-            .map(<[f32]>::to_vec)
-            .collect())
     }
 }
 
