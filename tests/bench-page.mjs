@@ -21,6 +21,8 @@ const server = await serveDist();
 const t0 = Date.now();
 const { page, close } = await open(!cpu, server.base);
 const step = async () => Number(await page.textContent('#step'));
+await page.waitForSelector('#pretrained-chart svg path.series', { timeout: 600_000 });
+const pretrainedMs = Number(await (await page.waitForSelector('.pretrained[data-loaded-ms]')).getAttribute('data-loaded-ms'));
 if (cpu) {
   // On the CPU the page waits for a click before training.
   await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'not started',
@@ -35,7 +37,7 @@ const device = (await page.textContent('#backend')).replace('Device: ', '').spli
 // Click latency while training: the step-through's counter answers a click.
 const latencies = [];
 for (let i = 0; i < 5; i++) {
-  const text = await page.textContent('.walk .toolbar .stat');
+  const text = await page.textContent('#walk-count');
   latencies.push(await clickLatency(page, text.startsWith('0 ') ? '#walk-feed' : '#walk-back'));
   await page.waitForTimeout(1000);
 }
@@ -61,7 +63,7 @@ const rate = last && half && last[0] > half[0] ? (last[1] - half[1]) / ((last[0]
 const table = await page.$$eval('#acc-chart tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
 const headers = await page.$$eval('#acc-chart thead th', (h) => h.map((c) => c.textContent));
 const result = {
-  device, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
+  device, pretrained_curves_s: pretrainedMs / 1000, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
   steps_per_s: rate, click_ms: latencies, curve_header: headers,
   curve_at: Object.fromEntries([1, 5, 10, 20, table.length].map((k) => [k, table[k - 1]])),
 };
@@ -74,6 +76,7 @@ console.log(`\n| ${pad('measure', 38)} | value |`);
 console.log(`|${'-'.repeat(40)}|-------|`);
 const row = (k, v) => console.log(`| ${pad(k, 38)} | ${v} |`);
 row('device', device);
+row('page load → pretrained curves shown (s)', (pretrainedMs / 1000).toFixed(2));
 row('page load → first training step (s)', firstStep);
 row('click → page updated, while training (ms)', latencies.map((l) => l.toFixed(0)).join(', '));
 row('training rate (steps/s, second half)', rate?.toFixed(3));

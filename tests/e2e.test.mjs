@@ -64,7 +64,7 @@ test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot,
     report.pretrained_curves_seen_by_test_ms = Math.round(await page.evaluate(() => performance.now()));
     assert.equal(await page.locator('#pretrained-chart svg path.series').count(), 3);
     assert.match(await page.textContent('#pretrained-chart figcaption'), /50th example: unseen MNIST tasks \d+\.\d%/);
-    report.pretrained_curves_on_screen_ms = Number(await page.getAttribute('.pretrained', 'data-loaded-ms'));
+    report.pretrained_curves_on_screen_ms = Number(await (await page.waitForSelector('.pretrained[data-loaded-ms]')).getAttribute('data-loaded-ms'));
 
     await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
     const backend = await page.textContent('#backend');

@@ -649,48 +649,15 @@ impl App {
         let Some(last) = self.evals.last() else {
             return html! { <figure id="acc-chart" class="empty"><figcaption>{"Your learner's in-context accuracy (meta-trained from scratch in this tab) appears after its first evaluation."}</figcaption></figure> };
         };
-        let n_classes = self.n_classes();
-        let series: Vec<Series> = last
-            .curves
-            .iter()
-            .enumerate()
-            .map(|(i, curve)| Series {
-                name: curve.name.clone(),
-                color: PALETTE[i % PALETTE.len()].into(),
-                points: accuracy_points(curve),
-            })
-            .collect();
-        let chart = Chart {
-            title: format!("Your learner, from scratch: step {}", last.step),
-            x_label: "examples seen + 1 (position in the sequence)".into(),
-            y_label: "accuracy".into(),
-            series,
-            y_range: Some((0.0, 1.0)),
-            reference: Some((1.0 / n_classes as f64, "chance".into())),
-            percent: true,
-        };
-        let header: Vec<String> = last.curves.iter().map(|c| c.name.clone()).collect();
-        let rows: Vec<Vec<String>> = (0..last.curves[0].accuracy.len())
-            .map(|j| {
-                std::iter::once((j + 1).to_string())
-                    .chain(
-                        last.curves
-                            .iter()
-                            .map(|c| format!("{:.1}%", c.accuracy[j] * 100.0)),
-                    )
-                    .collect()
-            })
-            .collect();
-        figure(
+        curves_figure(
             "acc-chart",
-            &chart,
+            &format!("Your learner, from scratch: step {}", last.step),
+            &last.curves,
+            self.n_classes(),
             &format!(
                 "Accuracy on the example at each position, after meta-training step {} (a fixed evaluation set per curve).",
                 last.step
             ),
-            "example",
-            &header,
-            &rows,
         )
     }
 
@@ -896,43 +863,11 @@ impl App {
             }
             Some(Ok(m)) => m,
         };
-        let n_classes = m.config.model.n_classes;
-        let series: Vec<Series> = m
-            .curves
-            .iter()
-            .enumerate()
-            .map(|(i, curve)| Series {
-                name: curve.name.clone(),
-                color: PALETTE[i % PALETTE.len()].into(),
-                points: accuracy_points(curve),
-            })
-            .collect();
-        let chart = Chart {
-            title: format!("Pretrained learner ({} meta-training steps)", m.steps),
-            x_label: "examples seen + 1 (position in the sequence)".into(),
-            y_label: "accuracy".into(),
-            series,
-            y_range: Some((0.0, 1.0)),
-            reference: Some((1.0 / n_classes as f64, "chance".into())),
-            percent: true,
-        };
         let at = |name: &str, k: usize| {
             m.curve(name)
                 .and_then(|c| c.accuracy_at(k))
                 .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
         };
-        let header: Vec<String> = m.curves.iter().map(|c| c.name.clone()).collect();
-        let rows: Vec<Vec<String>> = (0..m.config.tasks.seq_len)
-            .map(|j| {
-                std::iter::once((j + 1).to_string())
-                    .chain(
-                        m.curves
-                            .iter()
-                            .map(|c| format!("{:.1}%", c.accuracy[j] * 100.0)),
-                    )
-                    .collect()
-            })
-            .collect();
         let md = &m.config.model;
         let mut caption = format!(
             "Shipped with the page, measured when it was made ({} sequences a curve): a Transformer \
@@ -953,7 +888,13 @@ impl App {
         }
         html! {
             <div data-loaded-ms={self.pretrained_ms.map(|v| format!("{v:.0}"))} class="pretrained">
-                { figure("pretrained-chart", &chart, &caption, "example", &header, &rows) }
+                { curves_figure(
+                    "pretrained-chart",
+                    &format!("Pretrained learner ({} meta-training steps)", m.steps),
+                    &m.curves,
+                    m.config.model.n_classes,
+                    &caption,
+                ) }
             </div>
         }
     }
@@ -967,6 +908,42 @@ fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
         .enumerate()
         .map(|(j, &a)| ((j + 1) as f64, a as f64))
         .collect()
+}
+
+/// Accuracy-vs-position curves as a chart (with chance) and the table of their numbers.
+fn curves_figure(id: &str, title: &str, curves: &[Curve], n_classes: usize, caption: &str) -> Html {
+    let series: Vec<Series> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, curve)| Series {
+            name: curve.name.clone(),
+            color: PALETTE[i % PALETTE.len()].into(),
+            points: accuracy_points(curve),
+        })
+        .collect();
+    let chart = Chart {
+        title: title.into(),
+        x_label: "examples seen + 1 (position in the sequence)".into(),
+        y_label: "accuracy".into(),
+        series,
+        y_range: Some((0.0, 1.0)),
+        reference: Some((1.0 / n_classes as f64, "chance".into())),
+        percent: true,
+    };
+    let header: Vec<String> = curves.iter().map(|c| c.name.clone()).collect();
+    let len = curves.first().map_or(0, |c| c.accuracy.len());
+    let rows: Vec<Vec<String>> = (0..len)
+        .map(|j| {
+            std::iter::once((j + 1).to_string())
+                .chain(curves.iter().map(|c| {
+                    c.accuracy
+                        .get(j)
+                        .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
+                }))
+                .collect()
+        })
+        .collect();
+    figure(id, &chart, caption, "example", &header, &rows)
 }
 
 /// A chart with its caption and, folded, the table of its numbers.

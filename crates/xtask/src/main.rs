@@ -7,6 +7,8 @@
 //! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources and check
 //!   their hashes (`--check`: only check the committed bundles).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
+//! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
+//!   (`gpicl bench-step`).
 //! - `cargo xtask bench-page` — the page in headless Chromium: load → first step, steps/s,
 //!   click latency while training, the curves reached (`tests/bench-page.mjs`).
 
@@ -85,8 +87,13 @@ const BUNDLES: &[Bundle] = &[
     },
 ];
 
+/// The repository root. Read at run time (`cargo run` sets `CARGO_MANIFEST_DIR`), not baked in
+/// at compile time: one target directory can serve several checkouts, and cargo may then run a
+/// binary built from another checkout.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../..")
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -428,12 +435,12 @@ fn main() -> Result<()> {
             run(trunk().args(["serve", "--release"]))
         }
         Some("data") => data(args.iter().any(|a| a == "--check")),
-        Some("bench") => run(cargo()
-            .args(["run", "--release", "-p", "gpicl-cli", "--", "bench"])
+        Some(cmd @ ("bench" | "bench-step")) => run(cargo()
+            .args(["run", "--release", "-p", "gpicl-cli", "--", cmd])
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | data [--check] | bench [gpicl bench options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
+                "usage: cargo xtask <serve | test | data [--check] | bench [gpicl bench options] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
             );
             std::process::exit(2);
         }
