@@ -22,6 +22,9 @@ const WEBGPU_FLAGS = [
 ];
 const NO_WEBGPU_FLAGS = ['--disable-gpu', '--disable-features=WebGPU'];
 
+/** Elements whose first paint the pages time (read as `window.__painted[name]`). */
+const PAINT_WATCH = { pretrained: '#pretrained-chart svg path.series' };
+
 const TYPES = {
   '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.gz': 'application/octet-stream', '.png': 'image/png',
@@ -54,6 +57,19 @@ export async function open(webgpu, url) {
     args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : NO_WEBGPU_FLAGS)],
     viewport: { width: 1280, height: 1400 },
   });
+  // Times when the page first paints what `PAINT_WATCH` names (the frame after the element
+  // appears), on the page's own clock, so a busy main thread later does not blur it.
+  await context.addInitScript((watch) => {
+    window.__painted = {};
+    new MutationObserver(() => {
+      for (const [name, selector] of Object.entries(watch)) {
+        if (!(name in window.__painted) && document.querySelector(selector)) {
+          window.__painted[name] = null;
+          requestAnimationFrame(() => { window.__painted[name] = performance.now(); });
+        }
+      }
+    }).observe(document, { childList: true, subtree: true });
+  }, PAINT_WATCH);
   const page = context.pages()[0] ?? await context.newPage();
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
