@@ -129,6 +129,12 @@ fn time_it(repeats: usize, mut f: impl FnMut()) -> f64 {
 pub fn run_step(args: BenchStepArgs) -> Result<()> {
     use burn::prelude::*;
     use gpicl_core::KvCache;
+    if args.lengths.iter().any(|&n| n == 0 || n > 4096) {
+        anyhow::bail!("--lengths must be in 1..=4096");
+    }
+    if args.repeats == 0 {
+        anyhow::bail!("--repeats must be positive");
+    }
     let config = RunConfig::preset(&args.preset)?;
     let device = args.backend.device()?;
     let model = config.model.init(0, &device)?;

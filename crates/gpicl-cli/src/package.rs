@@ -116,6 +116,7 @@ pub fn run(args: PackageArgs) -> Result<()> {
             mean: mean as f32,
             std: std as f32,
         },
+        headlines: Manifest::headlines_of(&last.curves),
         curves: last.curves.clone(),
     };
     let json = serde_json::to_string_pretty(&manifest)?;

@@ -32,6 +32,18 @@ pub struct InputStats {
     pub std: f32,
 }
 
+/// One headline number: a curve's accuracy at the k-th example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Headline {
+    /// The curve's name.
+    pub curve: String,
+    /// Position (examples seen + 1).
+    pub examples: usize,
+    /// Accuracy there.
+    pub accuracy: f32,
+}
+
 /// A shipped learner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +72,9 @@ pub struct Manifest {
     pub input_stats: InputStats,
     /// The final evaluation: seen tasks, unseen tasks, unseen dataset.
     pub curves: Vec<Curve>,
+    /// Headline numbers read off `curves` (at the 50th example and at the last), for readers
+    /// of the file; checked against the curves when read.
+    pub headlines: Vec<Headline>,
 }
 
 impl Manifest {
@@ -85,11 +100,39 @@ impl Manifest {
         {
             return Err(bad(format!("every curve must have {t} points")));
         }
+        for h in &m.headlines {
+            let at = m.curve(&h.curve).and_then(|c| c.accuracy_at(h.examples));
+            if at != Some(h.accuracy) {
+                return Err(bad(format!(
+                    "headline {} at {} says {}, the curve says {at:?}",
+                    h.curve, h.examples, h.accuracy
+                )));
+            }
+        }
         let s = m.input_stats;
         if !(s.mean.is_finite() && s.std.is_finite() && s.std > 0.0) {
             return Err(bad("input_stats must be finite with std > 0".into()));
         }
         Ok(m)
+    }
+
+    /// The headlines of `curves` at the 50th example (if the curves are that long) and at the
+    /// last.
+    pub fn headlines_of(curves: &[Curve]) -> Vec<Headline> {
+        curves
+            .iter()
+            .flat_map(|c| {
+                let mut ks = vec![50, c.accuracy.len()];
+                ks.dedup();
+                ks.into_iter().filter_map(move |k| {
+                    Some(Headline {
+                        curve: c.name.clone(),
+                        examples: k,
+                        accuracy: c.accuracy_at(k)?,
+                    })
+                })
+            })
+            .collect()
     }
 
     /// The curve named `name`, if any.
@@ -126,9 +169,18 @@ mod tests {
             },
             curves: vec![Curve {
                 name: "mnist unseen tasks".into(),
-                accuracy: vec![0.5; t],
+                accuracy: (0..t).map(|i| i as f32 / t as f32).collect(),
                 loss: vec![1.0; t],
             }],
+            headlines: vec![],
+        }
+        .with_headlines()
+    }
+
+    impl Manifest {
+        fn with_headlines(mut self) -> Self {
+            self.headlines = Manifest::headlines_of(&self.curves);
+            self
         }
     }
 
@@ -148,6 +200,11 @@ mod tests {
         short.curves[0].accuracy.pop();
         let err = Manifest::from_json(&serde_json::to_string(&short).unwrap()).unwrap_err();
         assert!(err.to_string().contains("points"));
+
+        let mut lie = m.clone();
+        lie.headlines[0].accuracy += 0.1;
+        let err = Manifest::from_json(&serde_json::to_string(&lie).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("headline"), "{err}");
 
         let mut stats = m;
         stats.input_stats.std = 0.0;
