@@ -7,6 +7,7 @@ mod data;
 mod eval_cmd;
 mod package;
 mod plot;
+mod sweep;
 mod train_cmd;
 
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ enum Command {
     },
     /// Package a finished run as the page's pretrained learner (weights + manifest).
     Package(package::PackageArgs),
+    /// Sweeps: many runs from one spec, sharded over machines, merged into a phase diagram.
+    #[command(subcommand)]
+    Sweep(sweep::SweepCommand),
     /// Redraw a run's curves.svg from its results.json.
     Plot {
         /// Run directory.
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
             .and_then(|c| Ok(serde_json::to_string_pretty(&c)?))
             .map(|s| println!("{s}")),
         Command::Package(args) => package::run(args),
+        Command::Sweep(command) => sweep::run(command),
         Command::Plot { run } => plot::redraw(&run),
     };
     match result {

@@ -83,6 +83,22 @@ pub struct Results {
     pub history: Vec<EvalPoint>,
 }
 
+impl Results {
+    /// The record of a new run of `config` on `backend`.
+    pub fn new(config: &RunConfig, backend: Backend) -> Self {
+        Results {
+            gpicl_version: env!("CARGO_PKG_VERSION").into(),
+            burn_version: "0.22.1".into(),
+            backend: format!("{backend:?}").to_lowercase(),
+            config: config.clone(),
+            train_time_s: 0.0,
+            steps: 0,
+            loss_log: vec![],
+            history: vec![],
+        }
+    }
+}
+
 /// A checkpoint's `state.json`.
 #[derive(Serialize, Deserialize)]
 pub struct CheckpointMeta {
@@ -95,7 +111,7 @@ pub struct CheckpointMeta {
 }
 
 /// Applies `path=json` overrides to a config.
-fn apply_overrides(config: RunConfig, sets: &[String]) -> Result<RunConfig> {
+pub fn apply_overrides(config: RunConfig, sets: &[String]) -> Result<RunConfig> {
     let mut value = serde_json::to_value(&config)?;
     for s in sets {
         let (path, raw) = s
@@ -206,24 +222,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.name, config.seed)));
-        let results = Results {
-            gpicl_version: env!("CARGO_PKG_VERSION").into(),
-            burn_version: "0.22.1".into(),
-            backend: format!("{:?}", args.backend).to_lowercase(),
-            config: config.clone(),
-            train_time_s: 0.0,
-            steps: 0,
-            loss_log: vec![],
-            history: vec![],
-        };
+        let results = Results::new(&config, args.backend);
         (Trainer::new(config, &device)?, out, results)
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let data_dir = args
         .data_dir
         .clone()
         .unwrap_or_else(crate::default_data_dir);
-    let data = load_run_data(&data_dir, trainer.config().tasks.image_pool)?;
+    train(
+        trainer,
+        &out,
+        results,
+        &data_dir,
+        args.backend,
+        args.max_minutes,
+    )?;
+    Ok(())
+}
+
+/// Meta-trains `trainer` to its configured steps (or `max_minutes`), evaluating, saving the
+/// checkpoint and writing `results.json` and `curves.svg` in `out` as it goes.
+pub fn train(
+    mut trainer: Trainer,
+    out: &Path,
+    mut results: Results,
+    data_dir: &Path,
+    backend: Backend,
+    max_minutes: Option<f64>,
+) -> Result<Results> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let data = load_run_data(data_dir, trainer.config().tasks.image_pool)?;
     let sets = trainer.eval_sets(&data.train, &data.test, &data.unseen)?;
     let total = trainer.config().train.steps;
     if trainer.step_count() >= total {
@@ -257,9 +285,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         });
         pending_n += 1;
         let step = trainer.step_count();
-        let out_of_time = args
-            .max_minutes
-            .is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0);
+        let out_of_time = max_minutes.is_some_and(|m| started.elapsed().as_secs_f64() > m * 60.0);
         let done = step >= total || out_of_time;
         if (pending_n == 10 || done)
             && let Some(acc) = pending_sum.take()
@@ -314,7 +340,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             since_eval = (0.0, 0);
             results.train_time_s = time_before + train_time;
             results.steps = step;
-            save_checkpoint(&out, &trainer, args.backend)?;
+            save_checkpoint(out, &trainer, backend)?;
             write_atomic(
                 &out.join("results.json"),
                 serde_json::to_string_pretty(&results)?.as_bytes(),
@@ -331,7 +357,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         out.display(),
         results.train_time_s / 60.0
     );
-    Ok(())
+    Ok(results)
 }
 
 #[cfg(test)]

@@ -126,3 +126,84 @@ fn bench_step_prints_one_row_per_context_length() {
     let bad = gpicl(&["bench-step", "--lengths", "0"]);
     assert!(!bad.status.success());
 }
+
+/// A sweep run whole and the same sweep run as three shards (into three directories, as on
+/// three machines) merge into the same merged.json, byte for byte.
+#[test]
+fn sharded_and_unsharded_sweeps_merge_to_the_same_result() {
+    let dir = scratch("sweep");
+    let spec = dir.join("spec.json");
+    std::fs::write(
+        &spec,
+        serde_json::json!({
+            "name": "phase-test",
+            "preset": "tiny",
+            "set": ["train.steps=2", "eval.every=0", "eval.sequences=8"],
+            "axes": [
+                {"path": "tasks.pool", "values": [{"finite": {"log2": 0}}, "unlimited"]},
+                {"path": "model.d_model", "values": [16, 32]}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let data = data_dir();
+    let sweep = |out: &str, shard: &str| {
+        let o = gpicl(&[
+            "sweep",
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out,
+            "--shard",
+            shard,
+            "--data-dir",
+            &data,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    sweep(&path("whole"), "0/1");
+    for i in 0..3 {
+        sweep(&path(&format!("shard{i}")), &format!("{i}/3"));
+    }
+    // Re-running a shard skips its finished runs.
+    assert!(sweep(&path("shard0"), "0/3").contains("done already"));
+
+    let merge = |dirs: &[String], out: &str| {
+        let mut args = vec!["sweep".to_string(), "merge".into()];
+        args.extend(dirs.iter().cloned());
+        args.extend(["--out".into(), out.to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        gpicl(&args)
+    };
+    let whole = merge(&[path("whole")], &path("merged-whole"));
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let shards: Vec<String> = (0..3).map(|i| path(&format!("shard{i}"))).collect();
+    let sharded = merge(&shards, &path("merged-shards"));
+    assert!(
+        sharded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sharded.stderr)
+    );
+    let read = |d: &str| std::fs::read_to_string(dir.join(d).join("merged.json")).unwrap();
+    assert_eq!(read("merged-whole"), read("merged-shards"));
+    let merged: serde_json::Value = serde_json::from_str(&read("merged-whole")).unwrap();
+    assert_eq!(merged["rows"].as_array().unwrap().len(), 4);
+    assert!(
+        std::fs::read_to_string(dir.join("merged-whole/phase.svg"))
+            .unwrap()
+            .contains("<rect")
+    );
+
+    // A missing shard is named, not silently dropped.
+    let partial = merge(&shards[..2], &path("merged-partial"));
+    assert!(!partial.status.success());
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("not finished or not found"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
