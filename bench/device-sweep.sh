@@ -15,7 +15,7 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 mkdir -p "$OUT"
 for i in $(seq 0 $((SHARDS - 1))); do
   timeout "$LIMIT" "$BIN" sweep run "$SPEC" --out "$OUT/s$i" --shard "$i/$SHARDS" \
-    --backend wgpu --data-dir web/data > "$OUT/shard$i.log" 2>&1 &
+    --backend "${BACKEND:-wgpu}" --data-dir web/data > "$OUT/shard$i.log" 2>&1 &
 done
 wait
 tar czf "$OUT/runs.tgz" $(find "$OUT" -name results.json)

@@ -372,9 +372,9 @@ pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
     let missing: Vec<usize> = runs
         .iter()
         .filter(|r| {
-            !found
+            found
                 .get(&r.index)
-                .is_some_and(|x| x.steps >= r.config.train.steps)
+                .is_none_or(|x| x.steps < r.config.train.steps)
         })
         .map(|r| r.index)
         .collect();
@@ -513,7 +513,7 @@ pub fn phase_svg(m: &Merged) -> String {
         let (x, y) = (left + cw * c as f64, top + ch * r as f64);
         let _ = write!(
             s,
-            r#"<rect x="{x}" y="{y}" width="{}" height="{}" fill="{}" stroke="#fff"><title>run {}: {:?}</title></rect>"#,
+            r##"<rect x="{x}" y="{y}" width="{}" height="{}" fill="{}" stroke="#fff"><title>run {}: {:?}</title></rect>"##,
             cw - 2.0,
             ch - 2.0,
             color(row.phase),

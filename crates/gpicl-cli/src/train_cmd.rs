@@ -183,7 +183,7 @@ fn save_checkpoint(dir: &Path, trainer: &Trainer, backend: Backend) -> Result<()
 /// Runs `gpicl train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let device = args.backend.device()?;
-    let (mut trainer, out, mut results) = if let Some(dir) = &args.resume {
+    let (trainer, out, results) = if let Some(dir) = &args.resume {
         let (meta, model, optim) = read_checkpoint(dir)?;
         if optim.is_empty() {
             bail!(
@@ -304,7 +304,7 @@ pub fn train(
         }
         train_time += t0.elapsed().as_secs_f64();
         bar.set_position(step as u64);
-        if (every > 0 && step % every == 0) || done {
+        if (every > 0 && step.is_multiple_of(every)) || done {
             let mut curves = Vec::new();
             for set in &sets {
                 let c = trainer.config();
