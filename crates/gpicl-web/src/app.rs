@@ -192,6 +192,9 @@ impl Component for App {
                         Msg::LearnerReady(learner.await.map(Rc::new))
                     });
                 }
+                if let Err(e) = &result {
+                    self.learner = Some(Err(e.clone()));
+                }
                 self.manifest = Some(result);
                 ctx.link().send_future(async {
                     let (backend, data) =

@@ -101,9 +101,12 @@ pub struct Pad {
     pen: Option<(f64, f64)>,
     last_live: f64,
     drawing: Option<Drawing>,
-    /// The learner's distribution for `drawing`, and the generation it belongs to.
+    /// The learner's distribution for `drawing`, and the drawing's generation (a newer
+    /// drawing makes older answers stale).
     live: Option<Vec<f32>>,
     generation: u64,
+    /// Generation of the context the held-back drawings are being scored against.
+    scoring: u64,
     examples: Vec<(usize, Drawing)>,
     context: InContext,
     feeding: bool,
@@ -134,6 +137,7 @@ impl Component for Pad {
             drawing: None,
             live: None,
             generation: 0,
+            scoring: 0,
             examples: Vec::new(),
             context: InContext::default(),
             feeding: false,
@@ -227,13 +231,16 @@ impl Component for Pad {
                     Ok(context) if context.len() == self.examples.len() => {
                         self.context = context;
                         self.score(ctx);
+                        if self.drawing.is_some() {
+                            self.read_drawing(ctx);
+                        }
                     }
                     Ok(_) => {} // forgotten meanwhile
                     Err(e) => self.error = Some(e),
                 }
             }
             PadMsg::Scored(generation, result) => {
-                if generation == self.generation {
+                if generation == self.scoring {
                     match result {
                         Ok(all) => {
                             for (t, p) in self.tests.iter_mut().zip(all) {
@@ -394,6 +401,7 @@ impl Pad {
     }
 
     fn forget(&mut self) {
+        self.scoring += 1;
         self.baselines = Baselines::fit(&[], self.classes, self.baselines.logistic_width());
         self.examples.clear();
         self.tests.clear();
@@ -449,8 +457,8 @@ impl Pad {
 
     /// Re-scores the held-back drawings against the current context.
     fn score(&mut self, ctx: &Context<Self>) {
-        self.generation += 1;
-        let generation = self.generation;
+        self.scoring += 1;
+        let generation = self.scoring;
         let learner = ctx.props().learner.clone();
         let context = self.context.clone();
         let xs: Vec<Vec<f32>> = self
