@@ -181,9 +181,13 @@ impl Component for App {
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
             Msg::Manifest(result) => {
+                // The rest starts a moment after the curves are painted: parsing the data is a
+                // few seconds of work on this thread, and the curves should be seen first.
+                const AFTER_PAINT_MS: u32 = 300;
                 if let Ok(manifest) = &result {
                     let manifest = manifest.clone();
                     ctx.link().send_future(async move {
+                        gloo_timers::future::TimeoutFuture::new(AFTER_PAINT_MS).await;
                         let url = format!("pretrained/{}", manifest.model.file);
                         let learner = async {
                             let bytes = fetch_bytes(&url).await?;
@@ -197,6 +201,7 @@ impl Component for App {
                 }
                 self.manifest = Some(result);
                 ctx.link().send_future(async {
+                    gloo_timers::future::TimeoutFuture::new(AFTER_PAINT_MS).await;
                     let (backend, data) =
                         futures::join!(gpu::init(), crate::fetch::load_page_data());
                     Msg::Ready(backend, data.map(Rc::new))
