@@ -2,13 +2,12 @@
 //! the weights and a manifest (config, seeds, hardware, the re-creating command, data hashes,
 //! input statistics, the final curves).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::manifest::{FileHash, InputStats, MANIFEST_VERSION};
 use gpicl_core::parse::parse_idx_pair;
 use gpicl_core::{Manifest, RunConfig};
-use sha2::{Digest, Sha256};
 
 use crate::data::RUN_FILES;
 use crate::train_cmd::{Results, read_checkpoint, write_atomic};
@@ -27,15 +26,6 @@ pub struct PackageArgs {
     /// Directory of the data bundles.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-}
-
-fn file_hash(path: &Path, name: &str) -> Result<FileHash> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(FileHash {
-        file: name.to_string(),
-        sha256: format!("{:x}", Sha256::digest(&bytes)),
-        bytes: bytes.len() as u64,
-    })
 }
 
 /// The `gpicl train` command that re-creates a run of a preset (its seed and steps may differ
@@ -76,13 +66,19 @@ pub fn run(args: PackageArgs) -> Result<()> {
         );
     }
     let data_dir = args.data_dir.unwrap_or_else(crate::default_data_dir);
+    let bundles = RUN_FILES
+        .iter()
+        .map(|f| {
+            let path = data_dir.join(f);
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let data = RUN_FILES
         .iter()
-        .map(|f| file_hash(&data_dir.join(f), f))
-        .collect::<Result<Vec<_>>>()?;
-    let read =
-        |f: &str| std::fs::read(data_dir.join(f)).with_context(|| format!("cannot read {f}"));
-    let train = parse_idx_pair("mnist", &read(RUN_FILES[0])?, &read(RUN_FILES[1])?)?;
+        .zip(&bundles)
+        .map(|(f, bytes)| FileHash::of(f, bytes))
+        .collect();
+    let train = parse_idx_pair("mnist", &bundles[0], &bundles[1])?;
     let pool = meta.config.tasks.image_pool;
     let (mean, std) = if pool > 1 {
         train.avg_pool(pool)?
@@ -93,8 +89,8 @@ pub fn run(args: PackageArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let model_path = args.out.join("model.bpk");
-    write_atomic(&model_path, &model_bytes)?;
+    let model = FileHash::of("model.bpk", &model_bytes);
+    write_atomic(&args.out.join(&model.file), &model_bytes)?;
     let command = format!(
         "{} && gpicl package runs/{} --hardware '{}'",
         train_command(&meta.config, last.step, &results.backend)?,
@@ -110,7 +106,7 @@ pub fn run(args: PackageArgs) -> Result<()> {
         train_time_s: results.train_time_s,
         command,
         gpicl_version: results.gpicl_version,
-        model: file_hash(&model_path, "model.bpk")?,
+        model,
         data,
         input_stats: InputStats {
             mean: mean as f32,

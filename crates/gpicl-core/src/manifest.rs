@@ -3,6 +3,7 @@
 //! (`gpicl package`); the page reads it and shows its curves before anything else has loaded.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::{Curve, Error, RunConfig};
 
@@ -19,6 +20,36 @@ pub struct FileHash {
     pub sha256: String,
     /// Size in bytes.
     pub bytes: u64,
+}
+
+impl FileHash {
+    /// The record of `bytes`, named `file`.
+    pub fn of(file: &str, bytes: &[u8]) -> Self {
+        Self {
+            file: file.to_string(),
+            sha256: format!("{:x}", Sha256::digest(bytes)),
+            bytes: bytes.len() as u64,
+        }
+    }
+
+    /// Checks that `bytes` are this file: same size, same SHA-256.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), Error> {
+        if bytes.len() as u64 != self.bytes {
+            return Err(Error::Checkpoint(format!(
+                "{}: {} bytes, the manifest says {}",
+                self.file,
+                bytes.len(),
+                self.bytes
+            )));
+        }
+        if Self::of(&self.file, bytes).sha256 != self.sha256 {
+            return Err(Error::Checkpoint(format!(
+                "{}: its SHA-256 does not match the manifest's (a corrupt or different file)",
+                self.file
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// How raw inputs (pixels in [0, 1], pooled) were normalised before the learner saw them:

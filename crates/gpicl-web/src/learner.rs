@@ -12,7 +12,6 @@ use burn::tensor::activation::softmax;
 use gpicl_core::manifest::InputStats;
 use gpicl_core::train::load_model;
 use gpicl_core::{Error, KvCache, Manifest, RunConfig, TokenFormat, Transformer};
-use sha2::{Digest, Sha256};
 
 /// A learner with frozen weights.
 pub struct Learner {
@@ -47,22 +46,7 @@ impl Learner {
     /// The learner described by `manifest`, with the weights `bytes` (checked against the
     /// manifest's size and SHA-256 before use).
     pub fn load(manifest: Manifest, bytes: Vec<u8>) -> Result<Self, Error> {
-        let want = &manifest.model;
-        if bytes.len() as u64 != want.bytes {
-            return Err(Error::Checkpoint(format!(
-                "{}: {} bytes, the manifest says {}",
-                want.file,
-                bytes.len(),
-                want.bytes
-            )));
-        }
-        let sha = format!("{:x}", Sha256::digest(&bytes));
-        if sha != want.sha256 {
-            return Err(Error::Checkpoint(format!(
-                "{}: its SHA-256 does not match the manifest's (a corrupt or different file)",
-                want.file
-            )));
-        }
+        manifest.model.check(&bytes)?;
         let device = Device::flex();
         let model = load_model(manifest.config.model.init(0, &device)?, bytes)?;
         Ok(Self {
