@@ -69,21 +69,11 @@ impl TokenFormat {
             }
         };
         let side = n_classes + 1;
-        let mut labels = vec![0f32; b * t * k * side];
-        for s in 0..b {
+        let mut labels = Vec::with_capacity(b * t * k * side);
+        for seq in batch.labels.chunks(t) {
             for j in 0..t {
-                let y = batch.labels[s * t + j] as usize;
-                match self {
-                    TokenFormat::Paper => {
-                        if j + 1 < t {
-                            labels[(s * t + j + 1) * side + y] = 1.0;
-                        }
-                    }
-                    TokenFormat::Pair => {
-                        labels[(s * 2 * t + 2 * j) * side + n_classes] = 1.0;
-                        labels[(s * 2 * t + 2 * j + 1) * side + y] = 1.0;
-                    }
-                }
+                let previous = j.checked_sub(1).map(|i| seq[i] as usize);
+                labels.extend(self.label_parts(seq[j] as usize, previous, n_classes));
             }
         }
         let labels = Tensor::<3>::from_data(TensorData::new(labels, [b, t * k, side]), device);
@@ -91,6 +81,27 @@ impl TokenFormat {
         let targets: Vec<i64> = batch.labels.iter().map(|&y| y as i64).collect();
         let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [b, t]), device);
         (tokens, targets)
+    }
+
+    /// The label-and-flag part (`n_classes + 1` values) of each of one example's tokens, in
+    /// order (`tokens_per_example` parts): [`TokenFormat::Paper`]: `[onehot(previous), 0]`;
+    /// [`TokenFormat::Pair`]: `[0…, 1]` (the query), then `[onehot(label), 0]`. The first part,
+    /// the one whose output predicts the example, never carries the example's own `label`.
+    pub fn label_parts(self, label: usize, previous: Option<usize>, n_classes: usize) -> Vec<f32> {
+        let side = n_classes + 1;
+        let mut parts = vec![0f32; self.tokens_per_example() * side];
+        match self {
+            TokenFormat::Paper => {
+                if let Some(y) = previous {
+                    parts[y] = 1.0;
+                }
+            }
+            TokenFormat::Pair => {
+                parts[n_classes] = 1.0;
+                parts[side + label] = 1.0;
+            }
+        }
+        parts
     }
 
     /// Selects the logits that predict each example: `[batch, seq·k, classes]` →

@@ -84,37 +84,16 @@ impl Learner {
         self.config().model.n_classes
     }
 
-    /// One token: `[x (d_in), one-hot label or zeros, query flag]`.
-    fn token(&self, x: &[f32], label: Option<usize>, query: bool) -> Vec<f32> {
-        let mut t = x.to_vec();
-        let mut onehot = vec![0.0; self.n_classes() + 1];
-        if let Some(y) = label {
-            onehot[y] = 1.0;
-        }
-        onehot[self.n_classes()] = if query { 1.0 } else { 0.0 };
-        t.extend(onehot);
-        t
-    }
-
     /// The tokens of the next example `x` (already projected) with its `label`, as the token
-    /// format lays them out after `context`; the first token is the one whose output predicts
-    /// `x`'s label (see [`TokenFormat`]).
-    pub fn example_tokens(&self, context: &InContext, x: &[f32], label: usize) -> Vec<f32> {
-        match self.format() {
-            TokenFormat::Paper => self.token(x, context.last_label, false),
-            TokenFormat::Pair => {
-                let mut t = self.token(x, None, true);
-                t.extend(self.token(x, Some(label), false));
-                t
-            }
-        }
-    }
-
-    fn query_token(&self, context: &InContext, x: &[f32]) -> Vec<f32> {
-        match self.format() {
-            TokenFormat::Paper => self.token(x, context.last_label, false),
-            TokenFormat::Pair => self.token(x, None, true),
-        }
+    /// format lays them out after `context` (see [`TokenFormat::label_parts`]); the first token
+    /// is the one whose output predicts `x`'s label.
+    fn example_tokens(&self, context: &InContext, x: &[f32], label: usize) -> Vec<f32> {
+        let side = self.n_classes() + 1;
+        self.format()
+            .label_parts(label, context.last_label, self.n_classes())
+            .chunks(side)
+            .flat_map(|part| x.iter().chain(part).copied())
+            .collect()
     }
 
     /// Runs `tokens` after `context`: the class distribution at the first of them, and the
@@ -147,7 +126,13 @@ impl Learner {
     /// Its class distribution for `x` (projected) as the next example after `context`;
     /// `context` does not change (a look-ahead).
     pub async fn predict(&self, context: &InContext, x: &[f32]) -> Result<Vec<f32>, Error> {
-        Ok(self.run(context, self.query_token(context, x)).await?.0)
+        // Only the first token: it does not carry the label, so any label will do.
+        let mut tokens = self.example_tokens(context, x, 0);
+        tokens.truncate(TokenFormat::token_width(
+            self.config().model.d_in,
+            self.n_classes(),
+        ));
+        Ok(self.run(context, tokens).await?.0)
     }
 
     /// Feeds the labelled example `(x, label)`: returns its prediction for `x` made before
