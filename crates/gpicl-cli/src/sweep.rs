@@ -7,6 +7,7 @@
 //! `gpicl train` run directory each). Merging reads any number of such directories.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use gpicl_core::{Curve, RunConfig, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::data::{RunData, load_run_data};
 use crate::train_cmd::{Results, apply_overrides, train, write_atomic};
 
 /// A sweep: runs of a preset, with `set` applied to all and one value of every axis each.
@@ -204,6 +206,7 @@ fn run_shard(args: RunArgs) -> Result<()> {
     }
     let data_dir = args.data_dir.unwrap_or_else(crate::default_data_dir);
     let device = args.backend.device()?;
+    let mut data: BTreeMap<usize, RunData> = BTreeMap::new();
     let mine: Vec<RunSpec> = spec
         .runs()?
         .into_iter()
@@ -225,9 +228,17 @@ fn run_shard(args: RunArgs) -> Result<()> {
             continue;
         }
         println!("run {}: {}", r.index, describe(&spec, &r));
+        // Runs share their data unless their pooling differs: parse each pooling once.
+        let run_data = match data.entry(r.config.tasks.image_pool) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let pool = *e.key();
+                e.insert(load_run_data(&data_dir, pool)?)
+            }
+        };
         let results = Results::new(&r.config, args.backend);
         let trainer = Trainer::new(r.config, &device)?;
-        train(trainer, &dir, results, &data_dir, args.backend, None)?;
+        train(trainer, &dir, results, run_data, args.backend, None)?;
     }
     Ok(())
 }

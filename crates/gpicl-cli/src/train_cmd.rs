@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::data::load_run_data;
+use crate::data::{RunData, load_run_data};
 use crate::plot;
 
 /// Arguments of `gpicl train`.
@@ -229,29 +229,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(crate::default_data_dir);
+    let data = load_run_data(&data_dir, trainer.config().tasks.image_pool)?;
     train(
         trainer,
         &out,
         results,
-        &data_dir,
+        &data,
         args.backend,
         args.max_minutes,
     )?;
     Ok(())
 }
 
-/// Meta-trains `trainer` to its configured steps (or `max_minutes`), evaluating, saving the
-/// checkpoint and writing `results.json` and `curves.svg` in `out` as it goes.
+/// Meta-trains `trainer` on `data` (prepared with the run's pooling) to its configured steps
+/// (or `max_minutes`), evaluating, saving the checkpoint and writing `results.json` and
+/// `curves.svg` in `out` as it goes.
 pub fn train(
     mut trainer: Trainer,
     out: &Path,
     mut results: Results,
-    data_dir: &Path,
+    data: &RunData,
     backend: Backend,
     max_minutes: Option<f64>,
 ) -> Result<Results> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let data = load_run_data(data_dir, trainer.config().tasks.image_pool)?;
     let sets = trainer.eval_sets(&data.train, &data.test, &data.unseen)?;
     let total = trainer.config().train.steps;
     if trainer.step_count() >= total {
