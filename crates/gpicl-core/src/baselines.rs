@@ -122,11 +122,6 @@ impl LogisticRegression {
         model
     }
 
-    /// Features per row it was fit on.
-    pub fn n_features(&self) -> usize {
-        self.n_features
-    }
-
     /// The class distribution for one feature row.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
         let f = self.n_features;

@@ -85,21 +85,29 @@ pub fn ink_from_rgba(rgba: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// The learner's input for a 28×28 MNIST-style image: average-pooled by `pool` as the training
-/// images were, then `(x - mean) / std` with the training set's statistics.
-pub fn learner_input(mnist: &[f32], pool: usize, stats: InputStats) -> Result<Vec<f32>, String> {
+/// A 28×28 MNIST-style image average-pooled by `pool`, as the training images were (raw
+/// values, 0–255).
+pub fn pooled(mnist: &[f32], pool: usize) -> Result<Vec<f32>, String> {
     let image = Dataset::new("drawing", mnist.to_vec(), SIDE * SIDE, vec![0], Some(SIDE))
         .map_err(|e| e.to_string())?;
-    let pooled = if pool > 1 {
-        image.avg_pool(pool).map_err(|e| e.to_string())?
+    if pool > 1 {
+        Ok(image.avg_pool(pool).map_err(|e| e.to_string())?.features)
     } else {
-        image
-    };
-    Ok(pooled
-        .features
+        Ok(image.features)
+    }
+}
+
+/// `(x - mean) / std` with the training set's statistics.
+pub fn normalized(pooled: &[f32], stats: InputStats) -> Vec<f32> {
+    pooled
         .iter()
         .map(|v| (v - stats.mean) / stats.std)
-        .collect())
+        .collect()
+}
+
+/// The learner's input for a 28×28 MNIST-style image: [`pooled`], then [`normalized`].
+pub fn learner_input(mnist: &[f32], pool: usize, stats: InputStats) -> Result<Vec<f32>, String> {
+    Ok(normalized(&pooled(mnist, pool)?, stats))
 }
 
 #[cfg(test)]

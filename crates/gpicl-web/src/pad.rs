@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlSelectElement, PointerEvent};
 use yew::prelude::*;
 
-use crate::drawing::{SIDE, ink_from_rgba, learner_input, to_mnist};
+use crate::drawing::{SIDE, ink_from_rgba, normalized, pooled, to_mnist};
 use crate::image::gray_bmp_data_url;
 use crate::learner::{InContext, Learner, project};
 use crate::now_ms;
@@ -182,9 +182,9 @@ impl Component for Pad {
             }
             PadMsg::Clear => self.clear_drawing(),
             PadMsg::Classes(k) => {
-                self.classes = k.clamp(2, self.max_classes());
+                self.classes = k.clamp(2, Self::max_classes(ctx));
                 self.selected = self.selected.min(self.classes - 1);
-                self.forget();
+                self.forget(ctx);
             }
             PadMsg::Select(c) => self.selected = c.min(self.classes - 1),
             PadMsg::Add => {
@@ -216,7 +216,7 @@ impl Component for Pad {
                     self.score(ctx);
                 }
             }
-            PadMsg::Forget => self.forget(),
+            PadMsg::Forget => self.forget(ctx),
             PadMsg::Live(generation, result) => {
                 if generation == self.generation {
                     match result {
@@ -305,7 +305,7 @@ impl Component for Pad {
                     <div>
                         <label>{"Classes "}
                             <select id="pad-classes" onchange={on_classes}>
-                                { for (2..=self.max_classes()).map(|n| html! { <option value={n.to_string()} selected={n == k}>{n}</option> }) }
+                                { for (2..=Self::max_classes(ctx)).map(|n| html! { <option value={n.to_string()} selected={n == k}>{n}</option> }) }
                             </select>
                         </label>
                         <div class="toolbar" role="group" aria-label="Class of the drawing">
@@ -343,15 +343,12 @@ impl Baselines {
         let logistic = LogisticRegression::fit(ex, classes, LogisticConfig::default());
         Self { x, y, logistic }
     }
-
-    fn logistic_width(&self) -> usize {
-        self.logistic.n_features()
-    }
 }
 
 impl Pad {
-    fn max_classes(&self) -> usize {
-        10
+    /// The most classes the pad offers: as many as the learner has outputs.
+    fn max_classes(ctx: &Context<Self>) -> usize {
+        ctx.props().learner.config().model.n_classes
     }
 
     fn class_names(&self) -> Vec<String> {
@@ -400,10 +397,10 @@ impl Pad {
         self.baselines = Baselines::fit(&self.examples, self.classes, d_in);
     }
 
-    fn forget(&mut self) {
+    fn forget(&mut self, ctx: &Context<Self>) {
         self.scoring += 1;
-        self.baselines = Baselines::fit(&[], self.classes, self.baselines.logistic_width());
         self.examples.clear();
+        self.refit(ctx);
         self.tests.clear();
         self.context = InContext::default();
         self.feeding = false;
@@ -428,19 +425,18 @@ impl Pad {
         let learner = ctx.props().learner.clone();
         let stats = learner.input_stats();
         let pool = learner.config().tasks.image_pool;
-        let input = match learner_input(&mnist, pool, stats) {
-            Ok(i) => i,
+        let small = match pooled(&mnist, pool) {
+            Ok(p) => p,
             Err(e) => {
                 self.error = Some(e);
                 return;
             }
         };
-        let side = SIDE / pool.max(1);
-        let raw: Vec<f32> = input.iter().map(|v| v * stats.std + stats.mean).collect();
+        let input = normalized(&small, stats);
         self.drawing = Some(Drawing {
             input: input.clone(),
             thumb: gray_bmp_data_url(&mnist, SIDE),
-            pooled: gray_bmp_data_url(&raw, side),
+            pooled: gray_bmp_data_url(&small, SIDE / pool.max(1)),
         });
         self.generation += 1;
         let generation = self.generation;
