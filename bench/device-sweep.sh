@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# A phase-diagram sweep on one GPU machine, as four shards in parallel (the way an array job
-# spreads it over machines), then merged. Needs a release `gpicl` at $GPICL_BIN and the Vulkan
-# loader. Writes under $OUT: merged/ (merged.json, phase.svg), runs.tgz (every run's
-# results.json), shard logs.
+# Sweeps on one GPU machine: every run of every spec in $SPECS as its own shard (the way an array
+# job spreads a sweep over machines), all in parallel, each stopped after $MINUTES of training;
+# then each sweep is merged with --partial (a run stopped early counts as far as it went; a
+# plateau it was still on counts as "at least that long"). Needs a release `gpicl` at
+# $GPICL_BIN and the Vulkan loader. Writes under $OUT: sweeps.tgz (per sweep: merged.json,
+# phase.svg, plateau.svg, and every run's results.json) and log.txt (the device tool brings
+# back few files).
 set -u
-OUT=${OUT:-/tmp/gpicl-sweep}
+OUT=${OUT:-/tmp/gpicl-sweeps}
 BIN=${GPICL_BIN:-.devrun/gpicl}
-SPEC=${SPEC:-docs/sweeps/phase-browser.json}
-SHARDS=${SHARDS:-4}
-LIMIT=${LIMIT:-280}
+SPECS=${SPECS:-docs/sweeps/phase-browser.json}
+MINUTES=${MINUTES:-4}
+LIMIT=${LIMIT:-330}
 [ -x "$BIN" ] || { [ -f "$BIN.gz" ] && gunzip -k "$BIN.gz" && chmod +x "$BIN"; }
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
-mkdir -p "$OUT"
-for i in $(seq 0 $((SHARDS - 1))); do
-  timeout "$LIMIT" "$BIN" sweep run "$SPEC" --out "$OUT/s$i" --shard "$i/$SHARDS" \
-    --backend "${BACKEND:-wgpu}" --data-dir web/data > "$OUT/shard$i.log" 2>&1 &
+runs() { python3 -c "
+import json, sys, math
+print(math.prod(len(a['values']) for a in json.load(open(sys.argv[1]))['axes']))" "$1"; }
+mkdir -p "$OUT/work"
+for spec in $SPECS; do
+  name=$(basename "$spec" .json)
+  n=$(runs "$spec")
+  for i in $(seq 0 $((n - 1))); do
+    timeout "$LIMIT" "$BIN" sweep run "$spec" --out "$OUT/work/$name/s$i" --shard "$i/$n" \
+      --backend "${BACKEND:-wgpu}" --data-dir web/data --max-minutes "$MINUTES" \
+      > "$OUT/work/$name-$i.log" 2>&1 &
+  done
 done
 wait
-tar czf "$OUT/runs.tgz" $(find "$OUT" -name results.json)
-"$BIN" sweep merge $(for i in $(seq 0 $((SHARDS - 1))); do echo "$OUT/s$i"; done) --out "$OUT/merged"
-cat "$OUT"/shard*.log > "$OUT/log.txt"
-rm -rf "$OUT"/shard*.log "$OUT"/s[0-9]*
+for spec in $SPECS; do
+  name=$(basename "$spec" .json)
+  "$BIN" sweep merge "$OUT/work/$name"/s* --partial --out "$OUT/merged/$name" >> "$OUT/log.txt" 2>&1
+done
+for f in "$OUT"/work/*.log; do
+  echo "== $f"; tr '\r' '\n' < "$f" | grep -v '^\s*$' | tail -n 6
+done >> "$OUT/log.txt"
+(cd "$OUT" && tar czf sweeps.tgz merged $(find work -name results.json -o -name spec.json))
+rm -rf "$OUT/work" "$OUT/merged"

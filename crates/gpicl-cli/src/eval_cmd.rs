@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::fmt::Write as _;
+
 use anyhow::{Result, bail};
+use gpicl_core::baselines::Baseline;
 use gpicl_core::eval::evaluate;
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::{EvalSet, EvalTasks, TaskPool, TaskSampler};
@@ -38,6 +41,14 @@ pub struct EvalArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
+    /// Also fit 1-NN, logistic regression and an MLP on each context (the same projected
+    /// inputs and labels the learner sees) and print their accuracy beside the learner's.
+    #[arg(long)]
+    baselines: bool,
+    /// Sequences the baselines are scored on (the first of the evaluation set; they fit one
+    /// model per sequence and position, on the CPU).
+    #[arg(long, default_value_t = 64)]
+    baseline_sequences: usize,
 }
 
 /// Runs `gpicl eval`.
@@ -107,12 +118,43 @@ pub fn run(args: EvalArgs) -> Result<()> {
         100.0 / data.n_classes as f32,
         args.sequences
     );
-    println!("{:>9}  {:>9}  {:>7}", "example", "accuracy", "loss");
-    for (i, (acc, loss)) in curve.accuracy.iter().zip(&curve.loss).enumerate() {
-        let k = i + 1;
-        if k <= 5 || k % 5 == 0 || k == seq_len {
-            println!("{k:>9}  {:>8.1}%  {loss:>7.3}", 100.0 * acc);
+    let positions: Vec<usize> = (1..=seq_len)
+        .filter(|&k| k <= 5 || k % 5 == 0 || k == seq_len)
+        .collect();
+    let baselines: Vec<(String, Vec<(usize, f32)>)> = if args.baselines {
+        Baseline::standard()
+            .iter()
+            .map(|b| {
+                let curve = b.curve(
+                    &set,
+                    config.model.n_classes,
+                    &positions,
+                    args.baseline_sequences,
+                );
+                (b.name(), curve)
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    if !baselines.is_empty() {
+        println!(
+            "baselines on the first {} sequences, fit on the examples before each position",
+            args.baseline_sequences.min(args.sequences)
+        );
+    }
+    let mut header = format!("{:>9}  {:>9}  {:>7}", "example", "accuracy", "loss");
+    for (name, _) in &baselines {
+        let _ = write!(header, "  {:>20}", name);
+    }
+    println!("{header}");
+    for (i, &k) in positions.iter().enumerate() {
+        let (acc, loss) = (curve.accuracy[k - 1], curve.loss[k - 1]);
+        let mut line = format!("{k:>9}  {:>8.1}%  {loss:>7.3}", 100.0 * acc);
+        for (_, c) in &baselines {
+            let _ = write!(line, "  {:>19.1}%", 100.0 * c[i].1);
         }
+        println!("{line}");
     }
     Ok(())
 }

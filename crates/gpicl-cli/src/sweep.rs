@@ -100,7 +100,8 @@ impl SweepSpec {
             .collect()
     }
 
-    /// A value's label for tables and plots: `2^k` for a finite task pool, else its JSON.
+    /// A value's label for tables and plots: `2^k` for a finite task pool, `none` for null,
+    /// else its JSON.
     pub fn label(value: &serde_json::Value) -> String {
         match value
             .pointer("/finite/log2")
@@ -109,6 +110,7 @@ impl SweepSpec {
             Some(k) => format!("2^{k}"),
             None => match value {
                 serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "none".into(),
                 other => other.to_string(),
             },
         }
@@ -157,6 +159,10 @@ pub struct RunArgs {
     /// Directory of the data bundles.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Stop each run after this many minutes of training (with a final evaluation); the run is
+    /// then unfinished, and only `sweep merge --partial` takes it.
+    #[arg(long)]
+    max_minutes: Option<f64>,
 }
 
 /// Arguments of `gpicl sweep merge`.
@@ -165,9 +171,13 @@ pub struct MergeArgs {
     /// Sweep directories (shards) to join.
     #[arg(required = true)]
     dirs: Vec<PathBuf>,
-    /// Where to write merged.json and phase.svg.
+    /// Where to write merged.json, phase.svg and plateau.svg.
     #[arg(long)]
     out: PathBuf,
+    /// Also take runs stopped before their configured steps (e.g. by `--max-minutes` or a
+    /// job's time limit), as far as they went; each row says how many steps it trained.
+    #[arg(long)]
+    partial: bool,
 }
 
 /// `gpicl sweep`.
@@ -238,7 +248,14 @@ fn run_shard(args: RunArgs) -> Result<()> {
         };
         let results = Results::new(&r.config, args.backend);
         let trainer = Trainer::new(r.config, &device)?;
-        train(trainer, &dir, results, run_data, args.backend, None)?;
+        train(
+            trainer,
+            &dir,
+            results,
+            run_data,
+            args.backend,
+            args.max_minutes,
+        )?;
     }
     Ok(())
 }
@@ -271,6 +288,11 @@ pub struct Row {
     pub values: Vec<String>,
     /// Steps trained.
     pub steps: usize,
+    /// The model's trained parameters.
+    pub params: usize,
+    /// Floats of state per sequence at the end of a full context (keys and values for a
+    /// Transformer, hidden and cell vectors for an LSTM).
+    pub state: usize,
     /// Seen tasks: accuracy at the first position, and the mean over the last quarter.
     pub seen_first: f32,
     /// See `seen_first`.
@@ -285,6 +307,16 @@ pub struct Row {
     pub gain: f32,
     /// The phase ([`classify`]).
     pub phase: Phase,
+    /// Plateau length by the loss: the first logged step whose training loss is at least
+    /// [`LOSS_MARGIN`] below ln(classes) (`None`: not within the run).
+    pub plateau_loss: Option<usize>,
+    /// Plateau length by in-context learning: the first evaluation at which unseen-task
+    /// accuracy (mean over the last quarter of positions) is [`MARGIN`] above chance (`None`:
+    /// not within the run).
+    pub plateau_icl: Option<usize>,
+    /// The last evaluation's curves (seen tasks, unseen tasks, unseen dataset), for plots and
+    /// the page's phase explorer.
+    pub curves: Vec<Curve>,
 }
 
 /// What a learner does, from its curves (see [`classify`]).
@@ -323,6 +355,35 @@ pub fn classify(seen_first: f32, seen_last: f32, unseen_last: f32, chance: f32) 
     }
 }
 
+/// How far (in nats) the training loss must fall below ln(classes), the loss of a constant
+/// uniform prediction, to count as leaving the plateau.
+pub const LOSS_MARGIN: f32 = 0.1;
+
+/// The two plateau lengths of a run: (by the loss, by unseen-task accuracy); see [`Row`].
+///
+/// The loss is the mean over logged windows of 10 steps. With a bias fraction the loss leaves
+/// the plateau sooner than in-context learning appears (the biased sequences' fixed labels are
+/// learned by heart), which is why both are reported.
+pub fn plateau(results: &Results, classes: usize) -> (Option<usize>, Option<usize>) {
+    let uniform = (classes as f32).ln();
+    let by_loss = results
+        .loss_log
+        .iter()
+        .find(|(_, loss)| *loss <= uniform - LOSS_MARGIN)
+        .map(|(step, _)| *step);
+    let chance = 1.0 / classes as f32;
+    let by_icl = results
+        .history
+        .iter()
+        .find(|e| {
+            e.curves
+                .get(1)
+                .is_some_and(|c| tail_mean(c) >= chance + MARGIN)
+        })
+        .map(|e| e.step);
+    (by_loss, by_icl)
+}
+
 /// Mean accuracy over the last quarter of positions (at least one).
 fn tail_mean(c: &Curve) -> f32 {
     let n = c.accuracy.len().div_ceil(4).max(1);
@@ -339,8 +400,9 @@ pub struct Merged {
     pub rows: Vec<Row>,
 }
 
-/// Joins sweep directories: every run of the spec must be found in one of them.
-pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
+/// Joins sweep directories: every run of the spec must be found in one of them, finished
+/// (or, with `partial`, evaluated at least once).
+pub fn merge_dirs(dirs: &[PathBuf], partial: bool) -> Result<Merged> {
     let mut spec: Option<SweepSpec> = None;
     let mut found: BTreeMap<usize, Results> = BTreeMap::new();
     for dir in dirs {
@@ -383,14 +445,19 @@ pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
     let missing: Vec<usize> = runs
         .iter()
         .filter(|r| {
-            found
-                .get(&r.index)
-                .is_none_or(|x| x.steps < r.config.train.steps)
+            found.get(&r.index).is_none_or(|x| {
+                x.history.is_empty() || (!partial && x.steps < r.config.train.steps)
+            })
         })
         .map(|r| r.index)
         .collect();
     if !missing.is_empty() {
-        bail!("runs not finished or not found: {missing:?}");
+        let hint = if partial {
+            ""
+        } else {
+            " (--partial takes unfinished runs as far as they went)"
+        };
+        bail!("runs not finished or not found: {missing:?}{hint}");
     }
     let rows = runs
         .iter()
@@ -406,6 +473,7 @@ pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
             let chance = 1.0 / r.config.model.n_classes as f32;
             let (seen_first, seen_last) = (seen.accuracy[0], tail_mean(seen));
             let (unseen_first, unseen_last) = (unseen.accuracy[0], tail_mean(unseen));
+            let (plateau_loss, plateau_icl) = plateau(results, r.config.model.n_classes);
             Ok(Row {
                 index: r.index,
                 values: spec
@@ -415,6 +483,10 @@ pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
                     .map(|(a, &v)| SweepSpec::label(&a.values[v]))
                     .collect(),
                 steps: results.steps,
+                params: r.config.model.param_count(),
+                state: r.config.model.state_size(
+                    r.config.tasks.seq_len * r.config.tasks.format.tokens_per_example(),
+                ),
                 seen_first,
                 seen_last,
                 unseen_first,
@@ -422,6 +494,9 @@ pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
                 unseen_dataset_last: tail_mean(other),
                 gain: unseen_last - unseen_first,
                 phase: classify(seen_first, seen_last, unseen_last, chance),
+                plateau_loss,
+                plateau_icl,
+                curves: last.curves.clone(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -429,7 +504,7 @@ pub fn merge_dirs(dirs: &[PathBuf]) -> Result<Merged> {
 }
 
 fn merge(args: MergeArgs) -> Result<()> {
-    let merged = merge_dirs(&args.dirs)?;
+    let merged = merge_dirs(&args.dirs, args.partial)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     write_atomic(
@@ -437,29 +512,41 @@ fn merge(args: MergeArgs) -> Result<()> {
         serde_json::to_string_pretty(&merged)?.as_bytes(),
     )?;
     write_atomic(&args.out.join("phase.svg"), phase_svg(&merged).as_bytes())?;
+    write_atomic(
+        &args.out.join("plateau.svg"),
+        plateau_svg(&merged).as_bytes(),
+    )?;
     let axes: Vec<&str> = merged.spec.axes.iter().map(|a| a.path.as_str()).collect();
     println!(
-        "{:>5}  {:<30} {:>8} {:>8} {:>8} {:>8}  phase",
+        "{:>5}  {:<30} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  phase",
         "run",
         axes.join(" × "),
         "seen@1",
         "seen",
         "unseen",
-        "gain"
+        "gain",
+        "plat.loss",
+        "plat.icl"
     );
+    let steps = |s: Option<usize>| s.map_or_else(|| "-".to_string(), |s| s.to_string());
     for r in &merged.rows {
         println!(
-            "{:>5}  {:<30} {:>7.1}% {:>7.1}% {:>7.1}% {:>+7.1}%  {:?}",
+            "{:>5}  {:<30} {:>7.1}% {:>7.1}% {:>7.1}% {:>+7.1}% {:>9} {:>9}  {:?}",
             r.index,
             r.values.join(" × "),
             100.0 * r.seen_first,
             100.0 * r.seen_last,
             100.0 * r.unseen_last,
             100.0 * r.gain,
+            steps(r.plateau_loss),
+            steps(r.plateau_icl),
             r.phase
         );
     }
-    println!("wrote {}/merged.json and phase.svg", args.out.display());
+    println!(
+        "wrote {}/merged.json, phase.svg and plateau.svg",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -564,6 +651,141 @@ pub fn phase_svg(m: &Merged) -> String {
     s
 }
 
+/// Plateau length against the first axis: for each run, the step at which the loss left
+/// ln(classes) (filled circles) and the step at which unseen-task accuracy left chance
+/// (diamonds); a run still on the plateau at its end is drawn hollow at its last step ("≥").
+/// Runs that differ on later axes are joined by separate lines.
+pub fn plateau_svg(m: &Merged) -> String {
+    let axis = &m.spec.axes[0];
+    let n = axis.values.len();
+    let (w, h, left, right, top, bottom) = (560.0, 340.0, 70.0, 20.0, 40.0, 70.0);
+    let longest = m.rows.iter().map(|r| r.steps).max().unwrap_or(1).max(1) as f64;
+    // Four gridlines at a round step (1, 2 or 5 × 10^k).
+    let tick = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * 10f64.powi((longest / 4.0).log10().floor() as i32))
+        .find(|t| 4.0 * t >= longest)
+        .unwrap_or(longest / 4.0);
+    let ymax = 4.0 * tick;
+    let px = |i: usize| left + (w - left - right) * (i as f64 + 0.5) / n as f64;
+    let py = |s: f64| top + (h - top - bottom) * (1.0 - s / ymax);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{left}" y="20" font-size="14">{}: plateau length by {}</text>"#,
+        xml(&m.spec.name),
+        xml(&axis.path)
+    );
+    for k in 0..=4 {
+        let v = ymax * k as f64 / 4.0;
+        let y = py(v);
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#e5e5e5"/><text x="{}" y="{}" text-anchor="end">{v:.0}</text>"##,
+            w - right,
+            left - 6.0,
+            y + 4.0
+        );
+    }
+    for (i, v) in axis.values.iter().enumerate() {
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            px(i),
+            h - bottom + 16.0,
+            xml(&SweepSpec::label(v))
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text><text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">steps on the plateau</text>"#,
+        (left + w - right) / 2.0,
+        h - bottom + 34.0,
+        xml(&axis.path),
+        (top + h - bottom) / 2.0,
+        (top + h - bottom) / 2.0
+    );
+    // Rows that share their values on the later axes form one line.
+    let mut lines: BTreeMap<Vec<String>, Vec<&Row>> = BTreeMap::new();
+    for r in &m.rows {
+        lines.entry(r.values[1..].to_vec()).or_default().push(r);
+    }
+    let colors = [
+        "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
+    ];
+    for (li, (key, rows)) in lines.iter().enumerate() {
+        let color = colors[li % colors.len()];
+        for (metric, diamond) in [(0, false), (1, true)] {
+            let points: Vec<(f64, f64, bool)> = rows
+                .iter()
+                .map(|r| {
+                    let i = r.index / (m.rows.len() / n).max(1);
+                    let found = if metric == 0 {
+                        r.plateau_loss
+                    } else {
+                        r.plateau_icl
+                    };
+                    (px(i), py(found.unwrap_or(r.steps) as f64), found.is_some())
+                })
+                .collect();
+            let path: Vec<String> = points
+                .iter()
+                .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
+                .collect();
+            let dash = if diamond {
+                r#" stroke-dasharray="4 3""#
+            } else {
+                ""
+            };
+            let _ = write!(
+                s,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{}"/>"#,
+                path.join(" ")
+            );
+            for (x, y, found) in points {
+                let fill = if found { color } else { "#fff" };
+                let shape = if diamond {
+                    format!(
+                        r#"<path d="M{x:.1},{:.1} l5,5 l-5,5 l-5,-5 z" fill="{fill}" stroke="{color}"/>"#,
+                        y - 5.0
+                    )
+                } else {
+                    format!(
+                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{fill}" stroke="{color}"/>"#
+                    )
+                };
+                s.push_str(&shape);
+            }
+        }
+        if !key.is_empty() {
+            let _ = write!(
+                s,
+                r#"<text x="{}" y="{}" fill="{color}">{}</text>"#,
+                w - right - 120.0,
+                top + 14.0 * li as f64 + 10.0,
+                xml(&key.join(", "))
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        r##"<circle cx="{left}" cy="{y}" r="4" fill="#444"/><text x="{}" y="{}">loss below ln(classes) − {LOSS_MARGIN}</text><path d="M{},{} l5,5 l-5,5 l-5,-5 z" fill="#444"/><text x="{}" y="{}">unseen accuracy {:.0} points above chance</text><text x="{left}" y="{}">hollow: still on the plateau when the run ended</text>"##,
+        left + 10.0,
+        h - 22.0 + 4.0,
+        left + 250.0,
+        h - 22.0 - 5.0,
+        left + 260.0,
+        h - 22.0 + 4.0,
+        100.0 * MARGIN,
+        h - 6.0,
+        y = h - 22.0,
+    );
+    s.push_str("</svg>");
+    s
+}
+
 fn xml(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -573,6 +795,32 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plateau_ends_where_the_loss_or_unseen_accuracy_first_leaves_chance() {
+        let config = RunConfig::preset("tiny").unwrap();
+        let mut results = Results::new(&config, Backend::Flex);
+        let ln10 = 10f32.ln();
+        results.loss_log = vec![(10, ln10), (20, ln10 - 0.05), (30, ln10 - 0.12), (40, 1.0)];
+        let curve = |acc: f32| Curve {
+            name: "unseen".into(),
+            accuracy: vec![0.1, acc, acc, acc],
+            loss: vec![0.0; 4],
+        };
+        results.history = [(25, 0.15), (50, 0.21), (75, 0.5)]
+            .into_iter()
+            .map(|(step, acc)| crate::train_cmd::EvalPoint {
+                step,
+                time_s: 0.0,
+                train_loss: 0.0,
+                curves: vec![curve(0.9), curve(acc), curve(0.1)],
+            })
+            .collect();
+        assert_eq!(plateau(&results, 10), (Some(30), Some(50)));
+        results.loss_log.truncate(2);
+        results.history.truncate(1);
+        assert_eq!(plateau(&results, 10), (None, None));
+    }
 
     #[test]
     fn the_phase_rule() {

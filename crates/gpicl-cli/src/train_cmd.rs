@@ -120,10 +120,15 @@ pub fn apply_overrides(config: RunConfig, sets: &[String]) -> Result<RunConfig> 
         let pointer = format!("/{}", path.trim().replace('.', "/"));
         let new: serde_json::Value = serde_json::from_str(raw)
             .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
-        let slot = value
-            .pointer_mut(&pointer)
-            .with_context(|| format!("--set {s}: no config field '{path}'"))?;
-        *slot = new;
+        // A field left out of the file (an optional one at its default) is added; a name that
+        // is no field at all is then refused when the config is read back.
+        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", &pointer));
+        match value.pointer_mut(parent).and_then(|p| p.as_object_mut()) {
+            Some(object) => {
+                object.insert(key.to_string(), new);
+            }
+            None => bail!("--set {s}: no config field '{path}'"),
+        }
     }
     let config: RunConfig = serde_json::from_value(value).context("--set")?;
     config.validate()?;
@@ -376,6 +381,9 @@ mod tests {
         assert_eq!(c2.train.lr, 0.003);
         assert_eq!(c2.tasks.format, gpicl_core::TokenFormat::Paper);
         assert!(apply_overrides(c.clone(), &["train.nope=1".into()]).is_err());
+        assert!(apply_overrides(c.clone(), &["nope.lr=1".into()]).is_err());
+        let lstm = apply_overrides(c.clone(), &["model.arch=lstm".into()]).unwrap();
+        assert_eq!(lstm.model.arch, gpicl_core::Arch::Lstm);
         assert!(apply_overrides(c.clone(), &["train.lr".into()]).is_err());
         assert!(apply_overrides(c, &["train.lr=-2".into()]).is_err());
     }

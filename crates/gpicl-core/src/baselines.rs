@@ -1,7 +1,13 @@
 //! Learners fit only on the examples of one context, to compare in-context learning against:
-//! k-nearest neighbours and multinomial logistic regression (the paper's Table 1 compares the
-//! meta-learned Transformer with learners trained by gradient descent on the same examples).
-//! Plain Rust on the CPU; deterministic (no random initialisation).
+//! k-nearest neighbours, multinomial logistic regression and a small MLP trained by Adam (the
+//! paper's Table 1 compares the meta-learned Transformer with learners trained by gradient
+//! descent on the same examples). Plain Rust on the CPU; deterministic (the MLP's initial
+//! weights come from an explicit seed).
+
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::eval::EvalSet;
+use crate::task::rng;
 
 /// Examples of one context: `x` holds `n` rows of `n_features` values, `y` their classes.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +140,229 @@ impl LogisticRegression {
     }
 }
 
+/// Training settings of [`Mlp`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MlpConfig {
+    /// Hidden units (one ReLU layer).
+    pub hidden: usize,
+    /// Full-batch Adam steps.
+    pub steps: usize,
+    /// Adam step size.
+    pub lr: f32,
+    /// Seed of the initial weights.
+    pub seed: u64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 64,
+            steps: 100,
+            lr: 0.01,
+            seed: 0,
+        }
+    }
+}
+
+/// A one-hidden-layer ReLU network, fit by full-batch Adam on the mean cross-entropy of the
+/// context's examples (He-initialised from [`MlpConfig::seed`]; biases start at zero).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mlp {
+    /// `[hidden, n_features + 1]`, the bias last.
+    w1: Vec<f32>,
+    /// `[n_classes, hidden + 1]`, the bias last.
+    w2: Vec<f32>,
+    n_features: usize,
+    hidden: usize,
+}
+
+impl Mlp {
+    /// Fits the network to `examples` (classes outside `0..n_classes` are ignored). With no
+    /// examples it predicts the uniform distribution.
+    pub fn fit(examples: Examples<'_>, n_classes: usize, config: MlpConfig) -> Self {
+        let (f, h) = (examples.n_features, config.hidden.max(1));
+        let mut r = rng(config.seed);
+        let mut normal = |n: usize, fan_in: usize, width: usize| -> Vec<f32> {
+            let std = (2.0 / fan_in as f32).sqrt();
+            (0..n)
+                .map(|i| {
+                    let z: f32 = StandardNormal.sample(&mut r);
+                    if i % width == width - 1 { 0.0 } else { z * std }
+                })
+                .collect()
+        };
+        let mut model = Self {
+            w1: normal(h * (f + 1), f.max(1), f + 1),
+            w2: vec![0.0; n_classes * (h + 1)],
+            n_features: f,
+            hidden: h,
+        };
+        let rows: Vec<(&[f32], usize)> = examples.rows().filter(|&(_, c)| c < n_classes).collect();
+        if rows.is_empty() {
+            return model;
+        }
+        let n = rows.len() as f32;
+        let (mut m1, mut v1) = (vec![0.0; model.w1.len()], vec![0.0; model.w1.len()]);
+        let (mut m2, mut v2) = (vec![0.0; model.w2.len()], vec![0.0; model.w2.len()]);
+        let mut g1 = vec![0.0f32; model.w1.len()];
+        let mut g2 = vec![0.0f32; model.w2.len()];
+        for t in 1..=config.steps {
+            g1.iter_mut().for_each(|g| *g = 0.0);
+            g2.iter_mut().for_each(|g| *g = 0.0);
+            for &(row, c) in &rows {
+                let a = model.hidden_activations(row);
+                let p = softmax(&model.logits(&a));
+                let mut da = vec![0.0f32; h];
+                for (k, pk) in p.iter().enumerate() {
+                    let err = (pk - if k == c { 1.0 } else { 0.0 }) / n;
+                    let w = &model.w2[k * (h + 1)..(k + 1) * (h + 1)];
+                    let g = &mut g2[k * (h + 1)..(k + 1) * (h + 1)];
+                    for j in 0..h {
+                        g[j] += err * a[j];
+                        da[j] += err * w[j];
+                    }
+                    g[h] += err;
+                }
+                for j in 0..h {
+                    if a[j] <= 0.0 {
+                        continue;
+                    }
+                    let g = &mut g1[j * (f + 1)..(j + 1) * (f + 1)];
+                    for (gi, xi) in g.iter_mut().zip(row) {
+                        *gi += da[j] * xi;
+                    }
+                    g[f] += da[j];
+                }
+            }
+            adam_update(&mut model.w1, &g1, &mut m1, &mut v1, config.lr, t);
+            adam_update(&mut model.w2, &g2, &mut m2, &mut v2, config.lr, t);
+        }
+        model
+    }
+
+    fn hidden_activations(&self, x: &[f32]) -> Vec<f32> {
+        let f = self.n_features;
+        self.w1
+            .chunks_exact(f + 1)
+            .map(|w| (w[..f].iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + w[f]).max(0.0))
+            .collect()
+    }
+
+    fn logits(&self, a: &[f32]) -> Vec<f32> {
+        let h = self.hidden;
+        self.w2
+            .chunks_exact(h + 1)
+            .map(|w| w[..h].iter().zip(a).map(|(x, y)| x * y).sum::<f32>() + w[h])
+            .collect()
+    }
+
+    /// The class distribution for one feature row.
+    pub fn predict(&self, x: &[f32]) -> Vec<f32> {
+        softmax(&self.logits(&self.hidden_activations(x)))
+    }
+}
+
+/// One Adam step (β 0.9 / 0.999, ε 1e-8) of `w` along `g`; `t` counts from 1.
+fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, t: usize) {
+    let (b1, b2) = (0.9f32, 0.999f32);
+    let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
+    for i in 0..w.len() {
+        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+        w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + 1e-8);
+    }
+}
+
+/// A learner fit on one context only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Baseline {
+    /// k-nearest neighbours ([`knn`]).
+    Knn {
+        /// Neighbours that vote.
+        k: usize,
+    },
+    /// Logistic regression ([`LogisticRegression`]).
+    Logistic(LogisticConfig),
+    /// A small MLP ([`Mlp`]).
+    Mlp(MlpConfig),
+}
+
+impl Baseline {
+    /// The three baselines with their default settings: 1-NN, logistic regression, MLP.
+    pub fn standard() -> [Baseline; 3] {
+        [
+            Baseline::Knn { k: 1 },
+            Baseline::Logistic(LogisticConfig::default()),
+            Baseline::Mlp(MlpConfig::default()),
+        ]
+    }
+
+    /// A short name for tables and legends.
+    pub fn name(&self) -> String {
+        match self {
+            Baseline::Knn { k } => format!("{k}-NN"),
+            Baseline::Logistic(_) => "logistic regression".into(),
+            Baseline::Mlp(c) => format!("MLP ({} hidden, Adam)", c.hidden),
+        }
+    }
+
+    /// The class distribution for `x` after fitting on `examples`.
+    pub fn predict(&self, examples: Examples<'_>, n_classes: usize, x: &[f32]) -> Vec<f32> {
+        match *self {
+            Baseline::Knn { k } => knn(examples, n_classes, k, x),
+            Baseline::Logistic(c) => LogisticRegression::fit(examples, n_classes, c).predict(x),
+            Baseline::Mlp(c) => Mlp::fit(examples, n_classes, c).predict(x),
+        }
+    }
+
+    /// Accuracy at each of `positions` (1-based: at position k the baseline is fit on the k−1
+    /// examples before it and predicts the k-th), averaged over the first `max_sequences`
+    /// sequences of `set`. The baseline sees what the in-context learner sees: each task's
+    /// projected inputs and permuted labels. Positions past the sequence length are skipped.
+    pub fn curve(
+        &self,
+        set: &EvalSet,
+        n_classes: usize,
+        positions: &[usize],
+        max_sequences: usize,
+    ) -> Vec<(usize, f32)> {
+        let positions: Vec<usize> = positions
+            .iter()
+            .copied()
+            .filter(|&k| k >= 1 && k <= set.seq_len())
+            .collect();
+        let mut right = vec![0usize; positions.len()];
+        let mut seen = 0usize;
+        'sets: for batch in &set.batches {
+            for b in 0..batch.batch_size {
+                if seen == max_sequences {
+                    break 'sets;
+                }
+                seen += 1;
+                let z = batch.projected(b);
+                let y = &batch.labels[b * batch.seq_len..(b + 1) * batch.seq_len];
+                let d = batch.d_in;
+                for (i, &k) in positions.iter().enumerate() {
+                    let examples = Examples {
+                        x: &z[..(k - 1) * d],
+                        y: &y[..k - 1],
+                        n_features: d,
+                    };
+                    let p = self.predict(examples, n_classes, &z[(k - 1) * d..k * d]);
+                    if argmax(&p) == Some(y[k - 1] as usize) {
+                        right[i] += 1;
+                    }
+                }
+            }
+        }
+        positions
+            .into_iter()
+            .zip(right)
+            .map(|(k, r)| (k, r as f32 / seen.max(1) as f32))
+            .collect()
+    }
+}
+
 /// A numerically stable softmax.
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -200,8 +429,20 @@ mod tests {
         let knn_acc = accuracy(|x| knn(ex, 3, 1, x), &vx, &vy);
         let lr = LogisticRegression::fit(ex, 3, LogisticConfig::default());
         let lr_acc = accuracy(|x| lr.predict(x), &vx, &vy);
+        let mlp = Mlp::fit(ex, 3, MlpConfig::default());
+        let mlp_acc = accuracy(|x| mlp.predict(x), &vx, &vy);
         assert!(knn_acc > 0.9, "kNN accuracy {knn_acc}");
         assert!(lr_acc > 0.9, "logistic regression accuracy {lr_acc}");
+        assert!(mlp_acc > 0.9, "MLP accuracy {mlp_acc}");
+        let untrained = Mlp::fit(
+            ex,
+            3,
+            MlpConfig {
+                steps: 0,
+                ..MlpConfig::default()
+            },
+        );
+        assert!(accuracy(|x| untrained.predict(x), &vx, &vy) < 0.5);
     }
 
     #[test]
@@ -214,6 +455,8 @@ mod tests {
         assert_eq!(knn(ex, 4, 3, &[0.0; 5]), vec![0.25; 4]);
         let lr = LogisticRegression::fit(ex, 4, LogisticConfig::default());
         assert_eq!(lr.predict(&[1.0; 5]), vec![0.25; 4]);
+        let mlp = Mlp::fit(ex, 4, MlpConfig::default());
+        assert_eq!(mlp.predict(&[1.0; 5]), vec![0.25; 4]);
     }
 
     #[test]

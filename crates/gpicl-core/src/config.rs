@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::model::ModelConfig;
+use crate::model::{Arch, ModelConfig};
 use crate::task::TaskPool;
 use crate::tokens::TokenFormat;
 
@@ -105,6 +105,7 @@ impl RunConfig {
             name: name.to_string(),
             seed: 0,
             model: ModelConfig {
+                arch: Arch::Transformer,
                 d_in: 196,
                 n_classes: 10,
                 d_model: 128,
@@ -141,6 +142,7 @@ impl RunConfig {
         let config = match name {
             "tiny" => RunConfig {
                 model: ModelConfig {
+                    arch: Arch::Transformer,
                     d_in: 16,
                     n_classes: 10,
                     d_model: 32,
@@ -168,6 +170,7 @@ impl RunConfig {
             },
             "browser" => RunConfig {
                 model: ModelConfig {
+                    arch: Arch::Transformer,
                     d_in: 49,
                     n_classes: 10,
                     d_model: 64,
@@ -198,6 +201,7 @@ impl RunConfig {
             },
             "cpu" => RunConfig {
                 model: ModelConfig {
+                    arch: Arch::Transformer,
                     d_in: 49,
                     n_classes: 10,
                     d_model: 128,
@@ -223,6 +227,7 @@ impl RunConfig {
             },
             "pretrained" => RunConfig {
                 model: ModelConfig {
+                    arch: Arch::Transformer,
                     d_in: 49,
                     n_classes: 10,
                     d_model: 128,
@@ -265,6 +270,7 @@ impl RunConfig {
             },
             "paper" => RunConfig {
                 model: ModelConfig {
+                    arch: Arch::Transformer,
                     d_in: 784,
                     n_classes: 10,
                     d_model: 256,

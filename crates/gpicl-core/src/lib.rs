@@ -25,7 +25,7 @@ pub use config::RunConfig;
 pub use dataset::Dataset;
 pub use eval::{Curve, EvalSet, EvalTasks};
 pub use manifest::Manifest;
-pub use model::{KvCache, ModelConfig, Transformer};
+pub use model::{Arch, KvCache, ModelConfig, Transformer};
 pub use task::{TaskPool, TaskSampler};
 pub use tokens::TokenFormat;
 pub use train::Trainer;

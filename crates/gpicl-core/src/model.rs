@@ -1,4 +1,5 @@
-//! The learner: a causal pre-LayerNorm Transformer over token sequences, read top to bottom.
+//! The learner: a causal pre-LayerNorm Transformer over token sequences, read top to bottom,
+//! or (to compare state sizes, as the paper does) a stack of residual LSTM layers in its place.
 //!
 //! No positional encoding: causal attention already tells order, and an in-context learner
 //! should treat its examples as a set. Weights are drawn from an explicit seed on the CPU, so
@@ -7,7 +8,7 @@
 use burn::module::{Param, ParamId};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::{gelu, sigmoid, softmax};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -16,10 +17,31 @@ use crate::Error;
 use crate::task::rng;
 use crate::tokens::TokenFormat;
 
-/// The Transformer's shape.
+/// The sequence model between the token embedding and the class head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// Causal self-attention blocks: the state (keys and values) grows with every token.
+    #[default]
+    Transformer,
+    /// Residual LSTM layers of width `d_model` (`n_heads` and `d_ff` unused): a fixed-size
+    /// state of a hidden and a cell vector per layer.
+    Lstm,
+}
+
+impl Arch {
+    fn is_transformer(&self) -> bool {
+        *self == Arch::Transformer
+    }
+}
+
+/// The model's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// Transformer (the default, left out of files) or LSTM.
+    #[serde(default, skip_serializing_if = "Arch::is_transformer")]
+    pub arch: Arch,
     /// Width of the projected inputs (each task projects the dataset's features to this).
     pub d_in: usize,
     /// Number of output classes (datasets may use fewer).
@@ -67,6 +89,33 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Number of trained parameters.
+    pub fn param_count(&self) -> usize {
+        let (w, d, f) = (
+            TokenFormat::token_width(self.d_in, self.n_classes),
+            self.d_model,
+            self.d_ff,
+        );
+        let layer = match self.arch {
+            // Q, K, V, out (with biases), two norms, the feed-forward.
+            Arch::Transformer => 4 * (d * d + d) + 4 * d + (d * f + f) + (f * d + d),
+            // A norm, input and hidden maps to four gates (the input map with biases), the
+            // output map.
+            Arch::Lstm => 2 * d + (d * 4 * d + 4 * d) + d * 4 * d + (d * d + d),
+        };
+        (w * d + d) + self.n_layers * layer + 2 * d + (d * self.n_classes + self.n_classes)
+    }
+
+    /// Floats of state per sequence after `tokens` tokens: every layer's keys and values for
+    /// the Transformer (growing with the context), a hidden and a cell vector per layer for the
+    /// LSTM (fixed).
+    pub fn state_size(&self, tokens: usize) -> usize {
+        match self.arch {
+            Arch::Transformer => self.n_layers * 2 * self.d_model * tokens,
+            Arch::Lstm => self.n_layers * 2 * self.d_model,
+        }
+    }
+
     /// Builds the model on `device` with weights drawn from `seed`.
     pub fn init(&self, seed: u64, device: &Device) -> Result<Transformer, Error> {
         self.validate()?;
@@ -77,7 +126,20 @@ impl ModelConfig {
         };
         let width = TokenFormat::token_width(self.d_in, self.n_classes);
         let residual_std = 0.02 / (2.0 * self.n_layers as f32).sqrt();
-        let blocks = (0..self.n_layers)
+        let embed = init.linear(width, self.d_model, 1.0 / (width as f32).sqrt());
+        let layers = match self.arch {
+            Arch::Transformer => 0,
+            Arch::Lstm => self.n_layers,
+        };
+        let lstm = (0..layers)
+            .map(|_| LstmLayer {
+                ln: init.layer_norm(self.d_model),
+                input: init.lstm_gates(self.d_model),
+                hidden: init.linear_no_bias(self.d_model, 4 * self.d_model, 0.02),
+                out: init.linear(self.d_model, self.d_model, residual_std),
+            })
+            .collect();
+        let blocks = (0..self.n_layers - layers)
             .map(|_| Block {
                 ln_attn: init.layer_norm(self.d_model),
                 query: init.linear(self.d_model, self.d_model, 0.02),
@@ -91,8 +153,9 @@ impl ModelConfig {
             })
             .collect();
         Ok(Transformer {
-            embed: init.linear(width, self.d_model, 1.0 / (width as f32).sqrt()),
+            embed,
             blocks,
+            lstm,
             ln_final: init.layer_norm(self.d_model),
             head: init.linear(self.d_model, self.n_classes, 0.02),
         })
@@ -126,6 +189,24 @@ impl Init {
             weight: self.param(w, [d_in, d_out]),
             bias: Some(self.param(vec![0.0; d_out], [d_out])),
         }
+    }
+
+    fn linear_no_bias(&mut self, d_in: usize, d_out: usize, std: f32) -> Linear {
+        Linear {
+            bias: None,
+            ..self.linear(d_in, d_out, std)
+        }
+    }
+
+    /// An LSTM's input map to its four gates (input, forget, cell, output), with the forget
+    /// gate's bias at 1 (so the cell keeps its memory at the start of training).
+    fn lstm_gates(&mut self, d: usize) -> Linear {
+        let mut l = self.linear(d, 4 * d, 1.0 / (d as f32).sqrt());
+        let bias = (0..4 * d)
+            .map(|i| if (d..2 * d).contains(&i) { 1.0 } else { 0.0 })
+            .collect();
+        l.bias = Some(self.param(bias, [4 * d]));
+        l
     }
 
     fn layer_norm(&mut self, d: usize) -> LayerNorm {
@@ -164,9 +245,9 @@ impl Block {
         let q = heads(self.query.forward(y.clone()));
         let mut k = heads(self.key.forward(y.clone()));
         let mut v = heads(self.value.forward(y));
-        if let Some(past) = past {
-            k = Tensor::cat(vec![past.key.clone(), k], 2);
-            v = Tensor::cat(vec![past.value.clone(), v], 2);
+        if let Some(LayerCache::Attention { key, value }) = past {
+            k = Tensor::cat(vec![key.clone(), k], 2);
+            v = Tensor::cat(vec![value.clone(), v], 2);
         }
         let total = k.dims()[2];
         let mask = causal_mask(l, total, &x.device());
@@ -180,21 +261,88 @@ impl Block {
         let y = self
             .ff_out
             .forward(gelu(self.ff_in.forward(self.ln_ff.forward(x.clone()))));
-        (x + y, LayerCache { key: k, value: v })
+        (x + y, LayerCache::Attention { key: k, value: v })
     }
 }
 
-/// One block's attention keys and values for the positions seen so far.
-#[derive(Debug, Clone)]
-struct LayerCache {
-    key: Tensor<4>,
-    value: Tensor<4>,
+/// One residual LSTM layer: `x + out(LSTM(LayerNorm(x)))`, hidden size `d_model`. Its state
+/// is a hidden and a cell vector: constant in the number of tokens seen, where a Transformer
+/// block's keys and values grow with every token.
+#[derive(Module, Debug)]
+pub struct LstmLayer {
+    ln: LayerNorm,
+    /// Input → the four gates (input, forget, cell, output), `[d, 4d]`.
+    input: Linear,
+    /// Hidden → the four gates, `[d, 4d]`, no bias.
+    hidden: Linear,
+    /// Hidden → residual stream.
+    out: Linear,
 }
 
-/// The learner's state after a prefix of a sequence: every block's attention keys and values
-/// (the paper's "state", its KV cache). Feeding more tokens through
-/// [`Transformer::forward_cached`] costs time linear in the prefix length, where a full
-/// forward pass over the whole sequence is quadratic.
+impl LstmLayer {
+    /// Runs the new positions `x` `[batch, new, d]` one at a time from `past` (zeros if none);
+    /// returns the new residual stream and the state after the last position.
+    fn forward(&self, x: Tensor<3>, past: Option<&LayerCache>) -> (Tensor<3>, LayerCache) {
+        let [b, l, d] = x.dims();
+        let gates_in = self.input.forward(self.ln.forward(x.clone())); // [b, l, 4d]
+        let (mut h, mut c) = match past {
+            Some(LayerCache::Recurrent { hidden, cell, .. }) => (hidden.clone(), cell.clone()),
+            _ => (
+                Tensor::zeros([b, d], &x.device()),
+                Tensor::zeros([b, d], &x.device()),
+            ),
+        };
+        let mut outputs = Vec::with_capacity(l);
+        for t in 0..l {
+            let g = gates_in
+                .clone()
+                .slice([0..b, t..t + 1, 0..4 * d])
+                .reshape([b, 4 * d])
+                + self.hidden.forward(h);
+            let gate = |k: usize| g.clone().slice([0..b, k * d..(k + 1) * d]);
+            c = sigmoid(gate(1)) * c + sigmoid(gate(0)) * gate(2).tanh();
+            h = sigmoid(gate(3)) * c.clone().tanh();
+            outputs.push(h.clone().unsqueeze_dim::<3>(1));
+        }
+        let y = self.out.forward(Tensor::cat(outputs, 1));
+        (
+            x + y,
+            LayerCache::Recurrent {
+                hidden: h,
+                cell: c,
+                tokens: past.map_or(0, LayerCache::tokens) + l,
+            },
+        )
+    }
+}
+
+/// One layer's state for the positions seen so far.
+#[derive(Debug, Clone)]
+enum LayerCache {
+    /// A Transformer block's keys and values, `[batch, heads, seen, d_head]` each.
+    Attention { key: Tensor<4>, value: Tensor<4> },
+    /// An LSTM layer's hidden and cell vectors, `[batch, d]` each, after `tokens` tokens.
+    Recurrent {
+        hidden: Tensor<2>,
+        cell: Tensor<2>,
+        tokens: usize,
+    },
+}
+
+impl LayerCache {
+    fn tokens(&self) -> usize {
+        match self {
+            LayerCache::Attention { key, .. } => key.dims()[2],
+            LayerCache::Recurrent { tokens, .. } => *tokens,
+        }
+    }
+}
+
+/// The learner's state after a prefix of a sequence (the paper's "state"): every block's
+/// attention keys and values (its KV cache), or every LSTM layer's hidden and cell vectors.
+/// Feeding more tokens through [`Transformer::forward_cached`] costs time linear in the prefix
+/// length for the Transformer (a full forward pass over the whole sequence is quadratic) and
+/// constant for the LSTM.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     layers: Vec<LayerCache>,
@@ -208,7 +356,7 @@ impl KvCache {
 
     /// Number of tokens seen.
     pub fn len(&self) -> usize {
-        self.layers.first().map_or(0, |c| c.key.dims()[2])
+        self.layers.first().map_or(0, LayerCache::tokens)
     }
 
     /// Whether no token has been seen.
@@ -217,11 +365,13 @@ impl KvCache {
     }
 }
 
-/// The in-context learner: token embedding, blocks, final norm, class logits.
+/// The in-context learner: token embedding, Transformer blocks (or LSTM layers: exactly one
+/// of the two lists is empty), final norm, class logits.
 #[derive(Module, Debug)]
 pub struct Transformer {
     embed: Linear,
     blocks: Vec<Block>,
+    lstm: Vec<LstmLayer>,
     ln_final: LayerNorm,
     head: Linear,
 }
@@ -243,6 +393,11 @@ impl Transformer {
         let mut layers = Vec::with_capacity(self.blocks.len());
         for (i, block) in self.blocks.iter().enumerate() {
             let (y, layer) = block.forward(x, cache.layers.get(i));
+            x = y;
+            layers.push(layer);
+        }
+        for (i, lstm) in self.lstm.iter().enumerate() {
+            let (y, layer) = lstm.forward(x, cache.layers.get(i));
             x = y;
             layers.push(layer);
         }

@@ -114,6 +114,24 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Sequence `b`'s projected inputs `A·x`, `[seq, d_in]`: what the learner sees of each
+    /// example (computed on the CPU, for baselines; training projects on the device).
+    pub fn projected(&self, b: usize) -> Vec<f32> {
+        let (n, d) = (self.n_in, self.d_in);
+        let a = &self.projection[b * n * d..(b + 1) * n * d];
+        let mut out = vec![0.0f32; self.seq_len * d];
+        for j in 0..self.seq_len {
+            let x = &self.x[(b * self.seq_len + j) * n..(b * self.seq_len + j + 1) * n];
+            let row = &mut out[j * d..(j + 1) * d];
+            for (xi, a_row) in x.iter().zip(a.chunks_exact(d)) {
+                for (o, w) in row.iter_mut().zip(a_row) {
+                    *o += xi * w;
+                }
+            }
+        }
+        out
+    }
+
     /// Builds a batch: sequence `b` uses `tasks[b]` and examples drawn uniformly (with
     /// replacement) from `data` by `rng`.
     pub fn sample(

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use common::{max_abs_diff, prototypes, read};
 use gpicl_core::task::TaskSampler;
 use gpicl_core::train::{load_model, sequence_loss};
-use gpicl_core::{KvCache, RunConfig, TaskPool, TokenFormat, Trainer};
+use gpicl_core::{Arch, KvCache, RunConfig, TaskPool, TokenFormat, Trainer};
 
 fn tiny() -> RunConfig {
     RunConfig::preset("tiny").unwrap()
@@ -14,8 +14,15 @@ fn tiny() -> RunConfig {
 
 #[test]
 fn forward_has_the_right_shape_and_is_causal() {
+    for arch in [Arch::Transformer, Arch::Lstm] {
+        shape_and_causality(arch);
+    }
+}
+
+fn shape_and_causality(arch: Arch) {
     let device = Device::flex();
-    let c = tiny();
+    let mut c = tiny();
+    c.model.arch = arch;
     let model = c.model.init(1, &device).unwrap();
     let data = prototypes(64, 9, 10, 0.1, 0);
     let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, c.model.d_in, 10, 3).unwrap();
@@ -45,14 +52,21 @@ fn forward_has_the_right_shape_and_is_causal() {
     }
 }
 
-/// Feeding a sequence through the KV cache in chunks of 1, 2 and 3 tokens gives the full
-/// forward pass's logits (tolerance 1e-4; measured differences are ~1e-6), and a look-ahead
-/// leaves the cache as it was.
+/// Feeding a sequence through the KV cache (or the LSTM's state) in chunks of 1, 2 and 3
+/// tokens gives the full forward pass's logits (tolerance 1e-4; measured differences are
+/// ~1e-6), and a look-ahead leaves the cache as it was.
 #[test]
 fn cached_forward_equals_full_forward() {
+    for arch in [Arch::Transformer, Arch::Lstm] {
+        cached_equals_full(arch);
+    }
+}
+
+fn cached_equals_full(arch: Arch) {
     let device = Device::flex();
     let mut c = tiny();
     c.model.n_layers = 3;
+    c.model.arch = arch;
     let model = c.model.init(7, &device).unwrap();
     let data = prototypes(64, 9, 10, 0.1, 0);
     let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, c.model.d_in, 10, 3).unwrap();
@@ -79,10 +93,52 @@ fn cached_forward_equals_full_forward() {
         let diff = max_abs_diff(&full, &cached);
         assert!(
             diff < 1e-4,
-            "chunk {chunk}: cached and full differ by {diff}"
+            "{arch:?}, chunk {chunk}: cached and full differ by {diff}"
         );
     }
     assert!(KvCache::new().is_empty());
+}
+
+/// `param_count` (used to compare learners at matched sizes) counts what the model holds, and
+/// the state of the Transformer grows with the context where the LSTM's does not.
+#[test]
+fn parameter_counts_and_state_sizes() {
+    let device = Device::flex();
+    for preset in ["tiny", "cpu", "pretrained"] {
+        for arch in [Arch::Transformer, Arch::Lstm] {
+            let mut c = RunConfig::preset(preset).unwrap();
+            c.model.arch = arch;
+            let model = c.model.init(0, &device).unwrap();
+            assert_eq!(
+                c.model.param_count(),
+                model.num_params(),
+                "{preset} {arch:?}"
+            );
+        }
+    }
+    let mut c = tiny().model;
+    assert_eq!(c.state_size(10), 2 * c.n_layers * c.d_model * 10);
+    c.arch = Arch::Lstm;
+    assert_eq!(c.state_size(10), c.state_size(1000));
+}
+
+/// The baselines' view of a sequence (`Batch::projected`, on the CPU) is the learner's: the
+/// projected inputs in the device-built tokens.
+#[test]
+fn projected_inputs_match_the_tokens() {
+    let device = Device::flex();
+    let data = prototypes(40, 9, 10, 0.1, 0);
+    let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 6, 10, 5).unwrap();
+    let batch = s.next_batch(&data, 2, 5);
+    let tokens = read(TokenFormat::Paper.encode(&batch, 10, &device).0);
+    let w = 6 + 10 + 1;
+    for b in 0..2 {
+        let z = batch.projected(b);
+        for j in 0..5 {
+            let t = &tokens[(b * 5 + j) * w..(b * 5 + j) * w + 6];
+            assert!(max_abs_diff(t, &z[j * 6..(j + 1) * 6]) < 1e-5);
+        }
+    }
 }
 
 #[test]
