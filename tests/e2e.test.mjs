@@ -137,6 +137,10 @@ test('without WebGPU the page says so and trains on the CPU (Flex in WASM)', asy
     await page.waitForSelector('#history-chart svg', { timeout: 240_000 });
     assert.ok((await page.locator('#history-chart svg path.series').count()) >= 2);
     assert.equal(await page.locator('#history-chart tbody tr').count(), 30);
+    // The two clocks: one heatmap row per evaluation, one cell per position.
+    const rows = Number(await page.getAttribute('#heatmap-chart', 'data-rows'));
+    assert.ok(rows >= 2);
+    assert.ok((await page.locator('#heatmap-chart svg rect').count()) >= rows * 30);
     await page.screenshot({ path: join(artifacts, 'page-cpu.png'), fullPage: true });
     assert.deepEqual(errors, [], 'console errors');
   } finally {
@@ -166,6 +170,30 @@ test('step-through by keyboard: → feeds, ← goes back, R starts over', async 
     await page.waitForFunction(() => /^After 40 labelled/.test(document.querySelector('#walk-verdict')?.textContent ?? ''),
       null, { timeout: 60_000 });
     report.walk_after_40 = (await page.textContent('#walk-verdict')).trim();
+    assert.deepEqual(errors, [], 'console errors');
+  } finally {
+    await close();
+  }
+});
+
+test('phase explorer: the shipped sweep as a grid; a cell opens its curves and starts a live run', async () => {
+  const { page, errors, close } = await open(false, '');
+  try {
+    await page.waitForSelector('#explorer .phase-grid', { timeout: 120_000 });
+    assert.equal(await page.locator('#explorer button.cell').count(), 16);
+    // Column 2^6, row d 64: the learner memorised its 64 tasks.
+    await page.click('#cell-6');
+    await page.waitForSelector('#explorer-run[data-phase="instance_memorization"]');
+    assert.equal(await page.locator('#explorer-chart svg path.series').count(), 3);
+    // Unlimited tasks, d 128: a general learner.
+    await page.click('#cell-15');
+    await page.waitForSelector('#explorer-run[data-phase="general_learning"]');
+    assert.match(await page.textContent('#explorer-try'), /unlimited/);
+    await page.click('#cell-6');
+    await page.click('#explorer-try');
+    await page.waitForFunction(() => document.querySelector('#tasks')?.value === '6',
+      null, { timeout: 30_000, polling: 250 });
+    report.explorer_cell_6 = (await page.textContent('#explorer-run figcaption')).trim();
     assert.deepEqual(errors, [], 'console errors');
   } finally {
     await close();

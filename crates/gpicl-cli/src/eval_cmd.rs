@@ -118,9 +118,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         100.0 / data.n_classes as f32,
         args.sequences
     );
-    let positions: Vec<usize> = (1..=seq_len)
+    // The printed positions, then the last ten (their mean is the summary row: less noisy
+    // than one position).
+    let last: Vec<usize> = (seq_len.saturating_sub(9).max(1)..=seq_len).collect();
+    let printed: Vec<usize> = (1..=seq_len)
         .filter(|&k| k <= 5 || k % 5 == 0 || k == seq_len)
         .collect();
+    let positions: Vec<usize> = printed.iter().chain(&last).copied().collect();
     let baselines: Vec<(String, Vec<(usize, f32)>)> = if args.baselines {
         Baseline::standard()
             .iter()
@@ -148,7 +152,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let _ = write!(header, "  {:>20}", name);
     }
     println!("{header}");
-    for (i, &k) in positions.iter().enumerate() {
+    for (i, &k) in printed.iter().enumerate() {
         let (acc, loss) = (curve.accuracy[k - 1], curve.loss[k - 1]);
         let mut line = format!("{k:>9}  {:>8.1}%  {loss:>7.3}", 100.0 * acc);
         for (_, c) in &baselines {
@@ -156,5 +160,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         println!("{line}");
     }
+    let mean = |v: &mut dyn Iterator<Item = f32>| {
+        let v: Vec<f32> = v.collect();
+        v.iter().sum::<f32>() / v.len().max(1) as f32
+    };
+    let label = format!("{}–{seq_len}", last[0]);
+    let mut line = format!(
+        "{label:>9}  {:>8.1}%  {:>7.3}",
+        100.0 * mean(&mut last.iter().map(|&k| curve.accuracy[k - 1])),
+        mean(&mut last.iter().map(|&k| curve.loss[k - 1]))
+    );
+    for (_, c) in &baselines {
+        let _ = write!(
+            line,
+            "  {:>19.1}%",
+            100.0 * mean(&mut c[printed.len()..].iter().map(|p| p.1))
+        );
+    }
+    println!("{line}   (mean over these positions)");
     Ok(())
 }

@@ -16,8 +16,9 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
 use yew::prelude::*;
 
-use crate::chart::{Chart, PALETTE, Series, ramp};
+use crate::chart::{Chart, PALETTE, Series, heatmap_svg, ramp};
 use crate::data::PageData;
+use crate::explorer::PhaseExplorer;
 use crate::fetch::fetch_bytes;
 use crate::gpu::{self, Backend};
 use crate::image::gray_bmp_data_url;
@@ -26,7 +27,7 @@ use crate::now_ms;
 use crate::pad::Pad;
 use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
-use crate::widgets::bars;
+use crate::widgets::{accuracy_points, bars, curves_figure, figure};
 
 /// Most loss points drawn (longer histories are averaged into buckets).
 const MAX_LOSS_POINTS: usize = 300;
@@ -71,6 +72,8 @@ pub enum Msg {
     Restart,
     /// Step-through: a different unseen task.
     NewTask,
+    /// Phase explorer: a new live run with this number-of-tasks setting.
+    TryTasks(String),
 }
 
 /// One evaluation of the three curves.
@@ -269,6 +272,11 @@ impl Component for App {
                 self.running = true;
                 self.error = None;
             }
+            Msg::TryTasks(setting) => {
+                Component::update(self, ctx, Msg::Set(Field::Tasks, setting));
+                Component::update(self, ctx, Msg::Reset);
+                Component::update(self, ctx, Msg::Start);
+            }
             Msg::Pause => {
                 self.running = false;
                 self.eval_wanted = true;
@@ -358,12 +366,14 @@ impl Component for App {
                     <div class="plots">
                         { self.view_loss() }
                         { self.view_history() }
+                        { self.view_heatmap() }
                     </div>
                 </div>
                 { self.view_walk(ctx) }
                 if let Some(Ok(learner)) = &self.learner {
                     <Pad learner={learner.clone()} />
                 }
+                <PhaseExplorer on_try={ctx.link().callback(Msg::TryTasks)} />
             </main>
         }
     }
@@ -733,6 +743,37 @@ impl App {
         )
     }
 
+    /// Accuracy on unseen tasks by meta-training step (down) and position (across): the
+    /// weights' clock and the context's clock in one picture.
+    fn view_heatmap(&self) -> Html {
+        if self.evals.len() < 2 {
+            return html! {};
+        }
+        let unseen = 1.min(self.evals[0].curves.len() - 1);
+        let rows: Vec<(String, Vec<f32>)> = self
+            .evals
+            .iter()
+            .map(|e| {
+                (
+                    format!("step {}", e.step),
+                    e.curves[unseen].accuracy.clone(),
+                )
+            })
+            .collect();
+        let name = &self.evals[0].curves[unseen].name;
+        let svg = heatmap_svg(
+            &format!("Two clocks: {name}, by meta-training step and by examples seen"),
+            &rows,
+            1.0 / self.n_classes() as f32,
+        );
+        html! {
+            <figure id="heatmap-chart" class="chart-figure" data-rows={rows.len().to_string()}>
+                { Html::from_html_unchecked(AttrValue::from(svg)) }
+                <figcaption>{"Each row is one evaluation during meta-training (earliest at the top), each column a position in the sequence. Learning in the weights moves down the picture; learning in context moves across it."}</figcaption>
+            </figure>
+        }
+    }
+
     fn view_history(&self) -> Html {
         if self.evals.len() < 2 {
             return html! {};
@@ -905,75 +946,5 @@ impl App {
                 ) }
             </div>
         }
-    }
-}
-
-/// A curve's accuracies as chart points (x = position in the sequence, from 1).
-fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
-    curve
-        .accuracy
-        .iter()
-        .enumerate()
-        .map(|(j, &a)| ((j + 1) as f64, a as f64))
-        .collect()
-}
-
-/// Accuracy-vs-position curves as a chart (with chance) and the table of their numbers.
-fn curves_figure(id: &str, title: &str, curves: &[Curve], n_classes: usize, caption: &str) -> Html {
-    let series: Vec<Series> = curves
-        .iter()
-        .enumerate()
-        .map(|(i, curve)| Series {
-            name: curve.name.clone(),
-            color: PALETTE[i % PALETTE.len()].into(),
-            points: accuracy_points(curve),
-        })
-        .collect();
-    let chart = Chart {
-        title: title.into(),
-        x_label: "examples seen + 1 (position in the sequence)".into(),
-        y_label: "accuracy".into(),
-        series,
-        y_range: Some((0.0, 1.0)),
-        reference: Some((1.0 / n_classes as f64, "chance".into())),
-        percent: true,
-    };
-    let header: Vec<String> = curves.iter().map(|c| c.name.clone()).collect();
-    let len = curves.first().map_or(0, |c| c.accuracy.len());
-    let rows: Vec<Vec<String>> = (0..len)
-        .map(|j| {
-            std::iter::once((j + 1).to_string())
-                .chain(curves.iter().map(|c| {
-                    c.accuracy
-                        .get(j)
-                        .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
-                }))
-                .collect()
-        })
-        .collect();
-    figure(id, &chart, caption, "example", &header, &rows)
-}
-
-/// A chart with its caption and, folded, the table of its numbers.
-fn figure(
-    id: &str,
-    chart: &Chart,
-    caption: &str,
-    first: &str,
-    header: &[String],
-    rows: &[Vec<String>],
-) -> Html {
-    html! {
-        <figure id={id.to_string()} class="chart-figure">
-            { Html::from_html_unchecked(AttrValue::from(chart.to_svg())) }
-            <figcaption>{caption}</figcaption>
-            <details>
-                <summary>{"Numbers"}</summary>
-                <table>
-                    <thead><tr><th scope="col">{first}</th>{ for header.iter().map(|h| html! { <th scope="col">{h}</th> }) }</tr></thead>
-                    <tbody>{ for rows.iter().map(|r| html! { <tr>{ for r.iter().map(|v| html! { <td>{v}</td> }) }</tr> }) }</tbody>
-                </table>
-            </details>
-        </figure>
     }
 }

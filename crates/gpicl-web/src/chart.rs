@@ -27,6 +27,87 @@ pub fn ramp(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// A heatmap of accuracy (0–1, one colour scale from white at chance to dark blue at 100 %):
+/// one row per labelled series (top to bottom), one column per position. For the two learning
+/// clocks: meta-training steps down, examples in context across.
+pub fn heatmap_svg(title: &str, rows: &[(String, Vec<f32>)], chance: f32) -> String {
+    let cols = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(1);
+    let (left, top, right, bottom) = (90.0, 36.0, 16.0, 58.0);
+    let (cw, ch) = ((560.0 / cols as f64).clamp(4.0, 24.0), 14.0);
+    let (w, h) = (
+        left + cw * cols as f64 + right,
+        top + ch * rows.len() as f64 + bottom,
+    );
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="sans-serif" font-size="11" role="img"><title>{}</title><text x="{left}" y="20" font-size="13">{}</text>"#,
+        escape(title),
+        escape(title)
+    );
+    for (r, (label, values)) in rows.iter().enumerate() {
+        let y = top + ch * r as f64;
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            left - 6.0,
+            y + ch - 3.0,
+            escape(label)
+        );
+        for (c, &v) in values.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{ch}" fill="{}"><title>{}, example {}: {:.1}%</title></rect>"#,
+                left + cw * c as f64,
+                cw,
+                heat(v, chance),
+                escape(label),
+                c + 1,
+                100.0 * v
+            );
+        }
+    }
+    let base = top + ch * rows.len() as f64;
+    for c in (0..cols).filter(|c| (c + 1) % 5 == 0 || *c == 0) {
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            left + cw * (c as f64 + 0.5),
+            base + 14.0,
+            c + 1
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{:.1}" y="{}" text-anchor="middle">examples seen + 1 (position in the sequence)</text>"#,
+        left + cw * cols as f64 / 2.0,
+        base + 30.0
+    );
+    for (i, v) in [chance, 0.5, 1.0].into_iter().enumerate() {
+        let x = left + 130.0 * i as f64;
+        let _ = write!(
+            s,
+            r##"<rect x="{x}" y="{}" width="12" height="12" fill="{}" stroke="#999"/><text x="{}" y="{}">{:.0}%{}</text>"##,
+            base + 38.0,
+            heat(v, chance),
+            x + 16.0,
+            base + 48.0,
+            100.0 * v,
+            if i == 0 { " (chance) or less" } else { "" }
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// White at or below chance, dark blue at 100 %.
+fn heat(v: f32, chance: f32) -> String {
+    let t = ((v - chance) / (1.0 - chance).max(1e-6)).clamp(0.0, 1.0) as f64;
+    let (light, dark) = ([255.0, 255.0, 255.0], [8.0, 48.0, 107.0]);
+    let c: Vec<u8> = (0..3)
+        .map(|k| (light[k] + (dark[k] - light[k]) * t).round() as u8)
+        .collect();
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
 /// One line of a chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -313,6 +394,25 @@ mod tests {
             ..chart
         };
         assert!(empty.to_svg().contains("</svg>"));
+    }
+
+    #[test]
+    fn heatmap_has_one_cell_per_value_coloured_by_accuracy() {
+        let rows = vec![
+            ("step 20".to_string(), vec![0.1, 0.1, 0.1]),
+            ("step 40".to_string(), vec![0.1, 0.55, 1.0]),
+        ];
+        let svg = heatmap_svg("t <1>", &rows, 0.1);
+        assert_eq!(
+            svg.matches("<rect").count(),
+            6 + 3,
+            "six cells and three legend keys"
+        );
+        assert!(svg.contains("t &lt;1&gt;"));
+        assert_eq!(heat(0.1, 0.1), "#ffffff");
+        assert_eq!(heat(0.0, 0.1), "#ffffff");
+        assert_eq!(heat(1.0, 0.1), "#08306b");
+        assert!(svg.contains("step 40, example 3: 100.0%"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 pub mod chart;
 pub mod data;
 pub mod drawing;
+pub mod explorer;
 pub mod image;
 pub mod learner;
 pub mod session;

@@ -1,6 +1,9 @@
 //! Small pieces of markup shared by the page's parts.
 
+use gpicl_core::Curve;
 use yew::prelude::*;
+
+use crate::chart::{Chart, PALETTE, Series};
 
 /// A class distribution as horizontal bars: the most probable class is highlighted and, when
 /// known, the true one underlined. `data-predicted` carries the predicted class for tests.
@@ -16,5 +19,81 @@ pub fn bars(id: &str, probs: &[f32], names: &[String], truth: Option<usize>) -> 
                 </div>
             }) }
         </div>
+    }
+}
+
+/// A curve's accuracies as chart points (x = position in the sequence, from 1).
+pub fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
+    curve
+        .accuracy
+        .iter()
+        .enumerate()
+        .map(|(j, &a)| ((j + 1) as f64, a as f64))
+        .collect()
+}
+
+/// Accuracy-vs-position curves as a chart (with chance) and the table of their numbers.
+pub fn curves_figure(
+    id: &str,
+    title: &str,
+    curves: &[Curve],
+    n_classes: usize,
+    caption: &str,
+) -> Html {
+    let series: Vec<Series> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, curve)| Series {
+            name: curve.name.clone(),
+            color: PALETTE[i % PALETTE.len()].into(),
+            points: accuracy_points(curve),
+        })
+        .collect();
+    let chart = Chart {
+        title: title.into(),
+        x_label: "examples seen + 1 (position in the sequence)".into(),
+        y_label: "accuracy".into(),
+        series,
+        y_range: Some((0.0, 1.0)),
+        reference: Some((1.0 / n_classes as f64, "chance".into())),
+        percent: true,
+    };
+    let header: Vec<String> = curves.iter().map(|c| c.name.clone()).collect();
+    let len = curves.first().map_or(0, |c| c.accuracy.len());
+    let rows: Vec<Vec<String>> = (0..len)
+        .map(|j| {
+            std::iter::once((j + 1).to_string())
+                .chain(curves.iter().map(|c| {
+                    c.accuracy
+                        .get(j)
+                        .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
+                }))
+                .collect()
+        })
+        .collect();
+    figure(id, &chart, caption, "example", &header, &rows)
+}
+
+/// A chart with its caption and, folded, the table of its numbers.
+pub fn figure(
+    id: &str,
+    chart: &Chart,
+    caption: &str,
+    first: &str,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> Html {
+    html! {
+        <figure id={id.to_string()} class="chart-figure">
+            { Html::from_html_unchecked(AttrValue::from(chart.to_svg())) }
+            <figcaption>{caption}</figcaption>
+            <details>
+                <summary>{"Numbers"}</summary>
+                <table>
+                    <thead><tr><th scope="col">{first}</th>{ for header.iter().map(|h| html! { <th scope="col">{h}</th> }) }</tr></thead>
+                    <tbody>{ for rows.iter().map(|r| html! { <tr>{ for r.iter().map(|v| html! { <td>{v}</td> }) }</tr> }) }</tbody>
+                </table>
+            </details>
+        </figure>
     }
 }
