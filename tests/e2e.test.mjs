@@ -83,7 +83,12 @@ test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot,
 
     // The accuracy curve: three series and the chance line.
     await page.waitForSelector('#acc-chart svg', { timeout: 240_000 });
-    assert.equal(await page.locator('#acc-chart svg path.series').count(), 3);
+    // The learner's three curves, then 1-NN and logistic regression fit on the same contexts
+    // (unseen tasks), scored on the CPU between frames.
+    await page.waitForFunction(() => document.querySelectorAll('#acc-chart svg path.series').length === 5,
+      null, { timeout: 60_000, polling: 250 });
+    assert.match(await page.textContent('#acc-chart svg'), /1-NN, same contexts/);
+    assert.match(await page.textContent('#acc-chart svg'), /logistic regression, same contexts/);
     assert.equal(await page.locator('#acc-chart svg line.reference').count(), 1);
     assert.ok((await page.locator('#acc-chart tbody tr').count()) >= 10);
 

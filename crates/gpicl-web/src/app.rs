@@ -9,8 +9,9 @@
 
 use std::rc::Rc;
 
+use gpicl_core::baselines::{Baseline, LogisticConfig};
 use gpicl_core::task::Batch;
-use gpicl_core::{Curve, Error, Manifest, RunConfig};
+use gpicl_core::{Curve, Error, EvalSet, Manifest, RunConfig};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
@@ -27,7 +28,7 @@ use crate::now_ms;
 use crate::pad::Pad;
 use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
-use crate::widgets::{accuracy_points, bars, curves_figure, figure};
+use crate::widgets::{BaselineCurve, accuracy_points, bars, curves_figure, figure};
 
 /// Most loss points drawn (longer histories are averaged into buckets).
 const MAX_LOSS_POINTS: usize = 300;
@@ -74,6 +75,8 @@ pub enum Msg {
     NewTask,
     /// Phase explorer: a new live run with this number-of-tasks setting.
     TryTasks(String),
+    /// The baselines' curves on run `run`'s unseen tasks.
+    Baselines(u64, Vec<BaselineCurve>),
 }
 
 /// One evaluation of the three curves.
@@ -120,6 +123,10 @@ pub struct App {
     steps: usize,
     losses: Vec<f32>,
     evals: Vec<EvalPoint>,
+    /// Counts runs, so results for an earlier run are dropped.
+    run_id: u64,
+    /// 1-NN and logistic regression on the run's unseen tasks, drawn with its curves.
+    baselines: Vec<BaselineCurve>,
     walk: Option<StepThrough>,
     status: String,
     error: Option<String>,
@@ -162,6 +169,8 @@ impl Component for App {
             steps: 0,
             losses: Vec::new(),
             evals: Vec::new(),
+            run_id: 0,
+            baselines: Vec::new(),
             walk: None,
             status: "Starting the GPU and loading MNIST and Fashion-MNIST…".into(),
             error: None,
@@ -250,7 +259,7 @@ impl Component for App {
                 match data {
                     Ok(data) => {
                         self.data = Some(data);
-                        self.new_session();
+                        self.new_session(ctx);
                         self.make_walk(0, ctx);
                     }
                     Err(e) => {
@@ -272,6 +281,11 @@ impl Component for App {
                 self.running = true;
                 self.error = None;
             }
+            Msg::Baselines(run, curves) => {
+                if run == self.run_id {
+                    self.baselines = curves;
+                }
+            }
             Msg::TryTasks(setting) => {
                 Component::update(self, ctx, Msg::Set(Field::Tasks, setting));
                 Component::update(self, ctx, Msg::Reset);
@@ -291,7 +305,7 @@ impl Component for App {
                 if self.busy {
                     self.reset_pending = true;
                 } else {
-                    self.new_session();
+                    self.new_session(ctx);
                 }
             }
             Msg::Trained(session, result) => {
@@ -347,7 +361,7 @@ impl Component for App {
         }
         if self.reset_pending && !self.busy {
             self.reset_pending = false;
-            self.new_session();
+            self.new_session(ctx);
         }
         self.pump(ctx);
         true
@@ -381,12 +395,15 @@ impl Component for App {
 
 impl App {
     /// Starts a new run with the current settings (step 0, evaluated before training).
-    fn new_session(&mut self) {
+    fn new_session(&mut self, ctx: &Context<Self>) {
         let (Some(backend), Some(data)) = (&self.backend, &self.data) else {
             return;
         };
         match Session::new(self.config.clone(), data.clone(), &backend.device) {
             Ok(s) => {
+                self.run_id += 1;
+                self.baselines.clear();
+                self.score_baselines(s.unseen_tasks(), ctx);
                 self.run_config = Some(self.config.clone());
                 self.session = Some(Box::new(s));
                 self.steps = 0;
@@ -402,6 +419,35 @@ impl App {
                 self.running = false;
             }
         }
+    }
+
+    /// Scores 1-NN and logistic regression on the first sequences of `set` (the run's unseen
+    /// tasks), fit at each position on the examples before it, on the CPU between frames
+    /// (one baseline per frame).
+    fn score_baselines(&self, set: &EvalSet, ctx: &Context<Self>) {
+        let Some(first) = set.batches.first() else {
+            return;
+        };
+        let set = EvalSet {
+            name: set.name.clone(),
+            batches: vec![first.clone()],
+        };
+        let (run, n_classes) = (self.run_id, self.n_classes());
+        let positions: Vec<usize> = (1..=set.seq_len())
+            .filter(|&k| k <= 5 || k % 5 == 0 || k == set.seq_len())
+            .collect();
+        ctx.link().send_future(async move {
+            let mut curves = Vec::new();
+            for b in [
+                Baseline::Knn { k: 1 },
+                Baseline::Logistic(LogisticConfig::default()),
+            ] {
+                gloo_timers::future::TimeoutFuture::new(0).await;
+                let points = b.curve(&set, n_classes, &positions, usize::MAX);
+                curves.push((format!("{}, same contexts", b.name()), points));
+            }
+            Msg::Baselines(run, curves)
+        });
     }
 
     /// A new step-through (of `seed`) once both the data and the learner are there.
@@ -671,6 +717,7 @@ impl App {
             "acc-chart",
             &format!("Your learner, from scratch: step {}", last.step),
             &last.curves,
+            &self.baselines,
             self.n_classes(),
             &format!(
                 "Accuracy on the example at each position, after meta-training step {} (a fixed evaluation set per curve).",
@@ -941,6 +988,7 @@ impl App {
                     "pretrained-chart",
                     &format!("Pretrained learner ({} meta-training steps)", m.steps),
                     &m.curves,
+                    &[],
                     m.config.model.n_classes,
                     &caption,
                 ) }

@@ -253,6 +253,7 @@ mod view {
                                 "explorer-chart",
                                 &format!("Run {}: {} — {}", cell.index, cell.values.join(", "), phase_name(&cell.phase)),
                                 &cell.curves,
+                                &[],
                                 10,
                                 &format!("After {} meta-training steps; in-context gain on unseen tasks {:+.0} points.", cell.steps, 100.0 * cell.gain),
                             ) }

@@ -40,6 +40,11 @@ impl Session {
         self.trainer.step_count()
     }
 
+    /// The evaluation set of unseen tasks (the baselines are scored on its first sequences).
+    pub fn unseen_tasks(&self) -> &EvalSet {
+        &self.sets[1]
+    }
+
     /// Names of the evaluation curves, in the order [`Session::evaluate`] returns them.
     pub fn curve_names(&self) -> Vec<String> {
         self.sets.iter().map(|s| s.name.clone()).collect()

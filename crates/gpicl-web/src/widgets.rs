@@ -32,11 +32,16 @@ pub fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Accuracy-vs-position curves as a chart (with chance) and the table of their numbers.
+/// A baseline's accuracy at some positions (1-based): `(name, [(position, accuracy)])`.
+pub type BaselineCurve = (String, Vec<(usize, f32)>);
+
+/// Accuracy-vs-position curves as a chart (with chance) and the table of their numbers, with
+/// baseline curves (measured at some positions only) drawn after them.
 pub fn curves_figure(
     id: &str,
     title: &str,
     curves: &[Curve],
+    baselines: &[BaselineCurve],
     n_classes: usize,
     caption: &str,
 ) -> Html {
@@ -48,6 +53,16 @@ pub fn curves_figure(
             color: PALETTE[i % PALETTE.len()].into(),
             points: accuracy_points(curve),
         })
+        .chain(
+            baselines
+                .iter()
+                .enumerate()
+                .map(|(i, (name, points))| Series {
+                    name: name.clone(),
+                    color: PALETTE[(curves.len() + i + 1) % PALETTE.len()].into(),
+                    points: points.iter().map(|&(k, a)| (k as f64, a as f64)).collect(),
+                }),
+        )
         .collect();
     let chart = Chart {
         title: title.into(),
@@ -58,7 +73,11 @@ pub fn curves_figure(
         reference: Some((1.0 / n_classes as f64, "chance".into())),
         percent: true,
     };
-    let header: Vec<String> = curves.iter().map(|c| c.name.clone()).collect();
+    let header: Vec<String> = curves
+        .iter()
+        .map(|c| c.name.clone())
+        .chain(baselines.iter().map(|b| b.0.clone()))
+        .collect();
     let len = curves.first().map_or(0, |c| c.accuracy.len());
     let rows: Vec<Vec<String>> = (0..len)
         .map(|j| {
@@ -67,6 +86,12 @@ pub fn curves_figure(
                     c.accuracy
                         .get(j)
                         .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
+                }))
+                .chain(baselines.iter().map(|(_, points)| {
+                    points
+                        .iter()
+                        .find(|p| p.0 == j + 1)
+                        .map_or("–".into(), |p| format!("{:.1}%", p.1 * 100.0))
                 }))
                 .collect()
         })
