@@ -79,6 +79,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.sequences == 0 {
         bail!("--sequences must be positive");
     }
+    if args.baselines && args.baseline_sequences == 0 {
+        bail!("--baseline-sequences must be positive");
+    }
     let seq_len = args.seq_len.unwrap_or(config.tasks.seq_len);
     if seq_len == 0 || seq_len > 4096 {
         bail!("--seq-len must be in 1..=4096");
