@@ -52,9 +52,16 @@ enum Command {
     },
 }
 
-/// Where the data bundles live by default: `web/data` in the repository.
+/// Where the data bundles live by default: `web/data` under the working directory when it is
+/// there (a checkout's root, or a machine the binary was copied to with the bundles), else
+/// `web/data` in the repository the binary was built from.
 pub fn default_data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/data")
+    let here = PathBuf::from("web/data");
+    if here.is_dir() {
+        here
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/data")
+    }
 }
 
 fn main() -> ExitCode {
