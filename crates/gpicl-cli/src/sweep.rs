@@ -79,12 +79,7 @@ impl SweepSpec {
         let base = RunConfig::preset(&self.preset)?;
         (0..total)
             .map(|index| {
-                let mut rest = index;
-                let mut at = vec![0; self.axes.len()];
-                for (i, axis) in self.axes.iter().enumerate().rev() {
-                    at[i] = rest % axis.values.len();
-                    rest /= axis.values.len();
-                }
+                let at = self.position(index);
                 let mut sets = self.set.clone();
                 sets.extend(
                     self.axes
@@ -98,6 +93,17 @@ impl SweepSpec {
                 Ok(RunSpec { index, at, config })
             })
             .collect()
+    }
+
+    /// Run `index`'s value index on each axis (the last axis varies fastest).
+    pub fn position(&self, index: usize) -> Vec<usize> {
+        let mut rest = index;
+        let mut at = vec![0; self.axes.len()];
+        for (i, axis) in self.axes.iter().enumerate().rev() {
+            at[i] = rest % axis.values.len();
+            rest /= axis.values.len();
+        }
+        at
     }
 
     /// A value's label for tables and plots: `2^k` for a finite task pool, `none` for null,
@@ -601,13 +607,8 @@ pub fn phase_svg(m: &Merged) -> String {
         }
     }
     for row in &m.rows {
-        let (c, r) = if axes.len() > 1 {
-            let per = axes[1..].iter().map(|a| a.values.len()).product::<usize>();
-            let inner = axes[2..].iter().map(|a| a.values.len()).product::<usize>();
-            (row.index / per, (row.index % per) / inner)
-        } else {
-            (row.index, 0)
-        };
+        let at = m.spec.position(row.index);
+        let (c, r) = (at[0], at.get(1).copied().unwrap_or(0));
         let (x, y) = (left + cw * c as f64, top + ch * r as f64);
         let _ = write!(
             s,
@@ -721,7 +722,7 @@ pub fn plateau_svg(m: &Merged) -> String {
             let points: Vec<(f64, f64, bool)> = rows
                 .iter()
                 .map(|r| {
-                    let i = r.index / (m.rows.len() / n).max(1);
+                    let i = m.spec.position(r.index)[0];
                     let found = if metric == 0 {
                         r.plateau_loss
                     } else {
