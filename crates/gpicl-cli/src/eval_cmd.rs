@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
-use gpicl_core::baselines::Baseline;
+use gpicl_core::baselines::{Baseline, curve_positions};
 use gpicl_core::eval::evaluate;
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::{EvalSet, EvalTasks, TaskPool, TaskSampler};
@@ -121,13 +121,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         100.0 / data.n_classes as f32,
         args.sequences
     );
-    // The printed positions, then the last ten (their mean is the summary row: less noisy
-    // than one position).
+    // The printed positions and the last ten (their mean is the summary row: less noisy than
+    // one position); baselines are fit once at each position of either.
+    let printed = curve_positions(seq_len);
     let last: Vec<usize> = (seq_len.saturating_sub(9).max(1)..=seq_len).collect();
-    let printed: Vec<usize> = (1..=seq_len)
-        .filter(|&k| k <= 5 || k % 5 == 0 || k == seq_len)
-        .collect();
-    let positions: Vec<usize> = printed.iter().chain(&last).copied().collect();
+    let mut positions: Vec<usize> = printed.iter().chain(&last).copied().collect();
+    positions.sort_unstable();
+    positions.dedup();
     let baselines: Vec<(String, Vec<(usize, f32)>)> = if args.baselines {
         Baseline::standard()
             .iter()
@@ -150,34 +150,33 @@ pub fn run(args: EvalArgs) -> Result<()> {
             args.baseline_sequences.min(args.sequences)
         );
     }
+    // A baseline's accuracy at position k (scored at every position asked for).
+    let at = |c: &[(usize, f32)], k: usize| c.iter().find(|p| p.0 == k).map_or(0.0, |p| p.1);
+    let mean = |v: Vec<f32>| v.iter().sum::<f32>() / v.len().max(1) as f32;
     let mut header = format!("{:>9}  {:>9}  {:>7}", "example", "accuracy", "loss");
     for (name, _) in &baselines {
         let _ = write!(header, "  {:>20}", name);
     }
     println!("{header}");
-    for (i, &k) in printed.iter().enumerate() {
+    for &k in &printed {
         let (acc, loss) = (curve.accuracy[k - 1], curve.loss[k - 1]);
         let mut line = format!("{k:>9}  {:>8.1}%  {loss:>7.3}", 100.0 * acc);
         for (_, c) in &baselines {
-            let _ = write!(line, "  {:>19.1}%", 100.0 * c[i].1);
+            let _ = write!(line, "  {:>19.1}%", 100.0 * at(c, k));
         }
         println!("{line}");
     }
-    let mean = |v: &mut dyn Iterator<Item = f32>| {
-        let v: Vec<f32> = v.collect();
-        v.iter().sum::<f32>() / v.len().max(1) as f32
-    };
     let label = format!("{}–{seq_len}", last[0]);
     let mut line = format!(
         "{label:>9}  {:>8.1}%  {:>7.3}",
-        100.0 * mean(&mut last.iter().map(|&k| curve.accuracy[k - 1])),
-        mean(&mut last.iter().map(|&k| curve.loss[k - 1]))
+        100.0 * mean(last.iter().map(|&k| curve.accuracy[k - 1]).collect()),
+        mean(last.iter().map(|&k| curve.loss[k - 1]).collect())
     );
     for (_, c) in &baselines {
         let _ = write!(
             line,
             "  {:>19.1}%",
-            100.0 * mean(&mut c[printed.len()..].iter().map(|p| p.1))
+            100.0 * mean(last.iter().map(|&k| at(c, k)).collect())
         );
     }
     println!("{line}   (mean over these positions)");

@@ -109,11 +109,7 @@ impl LogisticRegression {
                 let p = model.predict(row);
                 for (k, pk) in p.iter().enumerate() {
                     let err = (pk - if k == c { 1.0 } else { 0.0 }) / n;
-                    let g = &mut grad[k * (f + 1)..(k + 1) * (f + 1)];
-                    for (gi, xi) in g.iter_mut().zip(row) {
-                        *gi += err * xi;
-                    }
-                    g[f] += err;
+                    add_scaled(&mut grad[k * (f + 1)..(k + 1) * (f + 1)], row, err);
                 }
             }
             for k in 0..n_classes {
@@ -130,14 +126,27 @@ impl LogisticRegression {
 
     /// The class distribution for one feature row.
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
-        let f = self.n_features;
-        let logits: Vec<f32> = self
-            .weights
-            .chunks_exact(f + 1)
-            .map(|w| w[..f].iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + w[f])
-            .collect();
-        softmax(&logits)
+        softmax(&affine(&self.weights, self.n_features, x))
     }
+}
+
+/// Adds `scale · [x, 1]` to one output's gradient row (the weights, then the bias): the
+/// gradient of an [`affine`] output with respect to its row.
+fn add_scaled(grad_row: &mut [f32], x: &[f32], scale: f32) {
+    let (w, b) = grad_row.split_at_mut(x.len());
+    for (g, xi) in w.iter_mut().zip(x) {
+        *g += scale * xi;
+    }
+    b[0] += scale;
+}
+
+/// `W·x + b` for weights stored one output per row of `width + 1` values, the bias last (the
+/// layout of [`LogisticRegression`] and [`Mlp`]).
+fn affine(weights: &[f32], width: usize, x: &[f32]) -> Vec<f32> {
+    weights
+        .chunks_exact(width + 1)
+        .map(|w| w[..width].iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + w[width])
+        .collect()
 }
 
 /// Training settings of [`Mlp`].
@@ -227,11 +236,7 @@ impl Mlp {
                     if a[j] <= 0.0 {
                         continue;
                     }
-                    let g = &mut g1[j * (f + 1)..(j + 1) * (f + 1)];
-                    for (gi, xi) in g.iter_mut().zip(row) {
-                        *gi += da[j] * xi;
-                    }
-                    g[f] += da[j];
+                    add_scaled(&mut g1[j * (f + 1)..(j + 1) * (f + 1)], row, da[j]);
                 }
             }
             adam_update(&mut model.w1, &g1, &mut m1, &mut v1, config.lr, t);
@@ -241,19 +246,13 @@ impl Mlp {
     }
 
     fn hidden_activations(&self, x: &[f32]) -> Vec<f32> {
-        let f = self.n_features;
-        self.w1
-            .chunks_exact(f + 1)
-            .map(|w| (w[..f].iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + w[f]).max(0.0))
-            .collect()
+        let mut a = affine(&self.w1, self.n_features, x);
+        a.iter_mut().for_each(|v| *v = v.max(0.0));
+        a
     }
 
     fn logits(&self, a: &[f32]) -> Vec<f32> {
-        let h = self.hidden;
-        self.w2
-            .chunks_exact(h + 1)
-            .map(|w| w[..h].iter().zip(a).map(|(x, y)| x * y).sum::<f32>() + w[h])
-            .collect()
+        affine(&self.w2, self.hidden, a)
     }
 
     /// The class distribution for one feature row.
@@ -271,6 +270,14 @@ fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, 
         v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
         w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + 1e-8);
     }
+}
+
+/// The positions a baseline curve is usually scored at (fitting one model per sequence and
+/// position costs): 1 to 5, every 5th, and the last.
+pub fn curve_positions(seq_len: usize) -> Vec<usize> {
+    (1..=seq_len)
+        .filter(|&k| k <= 5 || k % 5 == 0 || k == seq_len)
+        .collect()
 }
 
 /// A learner fit on one context only.

@@ -113,23 +113,28 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
+/// Projects one raw input row (`n_in` values) by a task's row-major `n_in × d_in` projection
+/// ([`Task::projection`]) on the CPU.
+pub fn project(projection: &[f32], x: &[f32], d_in: usize) -> Vec<f32> {
+    let mut out = vec![0.0; d_in];
+    for (&xi, row) in x.iter().zip(projection.chunks_exact(d_in)) {
+        for (o, a) in out.iter_mut().zip(row) {
+            *o += xi * a;
+        }
+    }
+    out
+}
+
 impl Batch {
     /// Sequence `b`'s projected inputs `A·x`, `[seq, d_in]`: what the learner sees of each
     /// example (computed on the CPU, for baselines; training projects on the device).
     pub fn projected(&self, b: usize) -> Vec<f32> {
         let (n, d) = (self.n_in, self.d_in);
         let a = &self.projection[b * n * d..(b + 1) * n * d];
-        let mut out = vec![0.0f32; self.seq_len * d];
-        for j in 0..self.seq_len {
-            let x = &self.x[(b * self.seq_len + j) * n..(b * self.seq_len + j + 1) * n];
-            let row = &mut out[j * d..(j + 1) * d];
-            for (xi, a_row) in x.iter().zip(a.chunks_exact(d)) {
-                for (o, w) in row.iter_mut().zip(a_row) {
-                    *o += xi * w;
-                }
-            }
-        }
-        out
+        self.x[b * self.seq_len * n..(b + 1) * self.seq_len * n]
+            .chunks_exact(n)
+            .flat_map(|x| project(a, x, d))
+            .collect()
     }
 
     /// Builds a batch: sequence `b` uses `tasks[b]` and examples drawn uniformly (with

@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use gpicl_core::baselines::{Baseline, LogisticConfig};
+use gpicl_core::baselines::{Baseline, LogisticConfig, curve_positions};
 use gpicl_core::task::Batch;
 use gpicl_core::{Curve, Error, EvalSet, Manifest, RunConfig};
 use wasm_bindgen::JsCast;
@@ -23,12 +23,13 @@ use crate::explorer::PhaseExplorer;
 use crate::fetch::fetch_bytes;
 use crate::gpu::{self, Backend};
 use crate::image::gray_bmp_data_url;
-use crate::learner::{InContext, Learner, project};
+use crate::learner::{InContext, Learner};
 use crate::now_ms;
 use crate::pad::Pad;
 use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
 use crate::widgets::{BaselineCurve, accuracy_points, bars, curves_figure, figure};
+use gpicl_core::task::project;
 
 /// Most loss points drawn (longer histories are averaged into buckets).
 const MAX_LOSS_POINTS: usize = 300;
@@ -37,6 +38,9 @@ const MAX_HISTORY: usize = 8;
 
 /// Where the shipped learner lives, relative to the page (trunk copies `web/pretrained`).
 const MANIFEST_URL: &str = "pretrained/manifest.json";
+
+/// Sequences of the run's unseen tasks the page's baselines are scored on.
+const BASELINE_SEQUENCES: usize = 32;
 
 /// Messages of the page.
 pub enum Msg {
@@ -425,17 +429,9 @@ impl App {
     /// tasks), fit at each position on the examples before it, on the CPU between frames
     /// (one baseline per frame).
     fn score_baselines(&self, set: &EvalSet, ctx: &Context<Self>) {
-        let Some(first) = set.batches.first() else {
-            return;
-        };
-        let set = EvalSet {
-            name: set.name.clone(),
-            batches: vec![first.clone()],
-        };
+        let set = set.clone();
         let (run, n_classes) = (self.run_id, self.n_classes());
-        let positions: Vec<usize> = (1..=set.seq_len())
-            .filter(|&k| k <= 5 || k % 5 == 0 || k == set.seq_len())
-            .collect();
+        let positions = curve_positions(set.seq_len());
         ctx.link().send_future(async move {
             let mut curves = Vec::new();
             for b in [
@@ -443,7 +439,7 @@ impl App {
                 Baseline::Logistic(LogisticConfig::default()),
             ] {
                 gloo_timers::future::TimeoutFuture::new(0).await;
-                let points = b.curve(&set, n_classes, &positions, usize::MAX);
+                let points = b.curve(&set, n_classes, &positions, BASELINE_SEQUENCES);
                 curves.push((format!("{}, same contexts", b.name()), points));
             }
             Msg::Baselines(run, curves)

@@ -160,16 +160,3 @@ impl Learner {
         Ok((probs, next))
     }
 }
-
-/// Projects one raw input row (`n_in` values) by a task's row-major `n_in × d_in` projection
-/// ([`gpicl_core::task::Task::projection`]).
-pub fn project(projection: &[f32], x: &[f32], d_in: usize) -> Vec<f32> {
-    let mut out = vec![0.0; d_in];
-    for (i, &xi) in x.iter().enumerate() {
-        let row = &projection[i * d_in..(i + 1) * d_in];
-        for (o, a) in out.iter_mut().zip(row) {
-            *o += xi * a;
-        }
-    }
-    out
-}

@@ -14,9 +14,10 @@ use yew::prelude::*;
 
 use crate::drawing::{SIDE, ink_from_rgba, normalized, pooled, to_mnist};
 use crate::image::gray_bmp_data_url;
-use crate::learner::{InContext, Learner, project};
+use crate::learner::{InContext, Learner};
 use crate::now_ms;
 use crate::widgets::bars;
+use gpicl_core::task::project;
 
 /// Canvas size in pixels (10× an MNIST image).
 const CANVAS: u32 = 280;

@@ -5,9 +5,10 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use gpicl_core::eval::evaluate;
+use gpicl_core::task::project;
 use gpicl_core::{Manifest, Trainer};
 use gpicl_web::data::{FILES, PageData};
-use gpicl_web::learner::{InContext, Learner, project};
+use gpicl_web::learner::{InContext, Learner};
 use gpicl_web::session::walk;
 
 fn web(path: &str) -> std::path::PathBuf {
