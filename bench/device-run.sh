@@ -23,5 +23,4 @@ PYTHONUNBUFFERED=1 timeout 150 python3 bench/reference_torch.py \
 echo "== meta-train the pretrained learner (wgpu, ${TRAIN_MINUTES} min)"
 timeout $((TRAIN_MINUTES * 60 + 90)) "$BIN" train --preset pretrained --backend wgpu \
   --data-dir web/data --max-minutes "$TRAIN_MINUTES" --out "$OUT/pretrained"
-rm -f "$OUT/pretrained/checkpoint/optim.bpk"
 echo "== done"

@@ -16,6 +16,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend's name, as results and checkpoints record it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+
     /// The device for this backend.
     pub fn device(self) -> Result<Device> {
         match self {

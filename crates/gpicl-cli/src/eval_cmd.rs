@@ -17,7 +17,7 @@ use crate::train_cmd::load_checkpoint_model;
 /// Arguments of `gpicl eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Run directory holding `checkpoint/` (written by `gpicl train`).
+    /// A checkpoint: a `.gpicl` file (from `gpicl train` or the page) or a run directory.
     #[arg(long)]
     checkpoint: PathBuf,
     /// Dataset file: CSV (`.csv`, `.csv.gz`) or IDX images (then pass --labels).

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use gpicl_core::manifest::{FileHash, InputStats, MANIFEST_VERSION};
 use gpicl_core::parse::parse_idx_pair;
-use gpicl_core::{Manifest, RunConfig};
+use gpicl_core::{Manifest, Results, RunConfig};
 
 use crate::data::RUN_FILES;
-use crate::train_cmd::{Results, read_checkpoint, write_atomic};
+use crate::train_cmd::{read_checkpoint, write_atomic};
 
 /// Arguments of `gpicl package`.
 #[derive(clap::Args)]
@@ -49,12 +49,14 @@ fn train_command(config: &RunConfig, steps: usize, backend: &str) -> Result<Stri
 
 /// Runs `gpicl package`.
 pub fn run(args: PackageArgs) -> Result<()> {
-    let results: Results = serde_json::from_str(
+    let results = Results::from_json(
         &std::fs::read_to_string(args.run.join("results.json"))
             .with_context(|| format!("no results.json in {}", args.run.display()))?,
     )
-    .context("corrupt results.json")?;
-    let (meta, model_bytes, _) = read_checkpoint(&args.run)?;
+    .with_context(|| format!("corrupt results.json in {}", args.run.display()))?;
+    let meta = read_checkpoint(&args.run)?;
+    // The page's learner reads burn's store format (burnpack), written from a Flex copy.
+    let model_bytes = gpicl_core::train::model_bytes(&meta.model(&burn::prelude::Device::flex())?)?;
     let Some(last) = results.history.last() else {
         bail!("the run has no evaluation yet");
     };

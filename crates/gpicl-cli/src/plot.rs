@@ -7,15 +7,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::train_cmd::{Results, write_atomic};
+use crate::train_cmd::write_atomic;
+use gpicl_core::Results;
 
 /// Rewrites `run/curves.svg` from `run/results.json`.
 pub fn redraw(run: &Path) -> Result<()> {
     let path = run.join("results.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let results: Results = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a results file", path.display()))?;
+    let results = Results::from_json(&text).with_context(|| format!("in {}", path.display()))?;
     write_atomic(&run.join("curves.svg"), svg(&results).as_bytes())?;
     println!("wrote {}", run.join("curves.svg").display());
     Ok(())
@@ -232,7 +232,7 @@ pub fn svg(results: &Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train_cmd::EvalPoint;
+    use gpicl_core::EvalPoint;
     use gpicl_core::{Curve, RunConfig};
 
     #[test]

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::data::{RunData, load_run_data};
-use crate::train_cmd::{Results, apply_overrides, train, write_atomic};
+use crate::train_cmd::{apply_overrides, train, write_atomic};
+use gpicl_core::Results;
 
 /// A sweep: runs of a preset, with `set` applied to all and one value of every axis each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,7 +253,7 @@ fn run_shard(args: RunArgs) -> Result<()> {
                 e.insert(load_run_data(&data_dir, pool)?)
             }
         };
-        let results = Results::new(&r.config, args.backend);
+        let results = Results::new(&r.config, args.backend.name());
         let trainer = Trainer::new(r.config, &device)?;
         train(
             trainer,
@@ -800,7 +801,7 @@ mod tests {
     #[test]
     fn the_plateau_ends_where_the_loss_or_unseen_accuracy_first_leaves_chance() {
         let config = RunConfig::preset("tiny").unwrap();
-        let mut results = Results::new(&config, Backend::Flex);
+        let mut results = Results::new(&config, Backend::Flex.name());
         let ln10 = 10f32.ln();
         results.loss_log = vec![(10, ln10), (20, ln10 - 0.05), (30, ln10 - 0.12), (40, 1.0)];
         let curve = |acc: f32| Curve {
@@ -810,7 +811,7 @@ mod tests {
         };
         results.history = [(25, 0.15), (50, 0.21), (75, 0.5)]
             .into_iter()
-            .map(|(step, acc)| crate::train_cmd::EvalPoint {
+            .map(|(step, acc)| gpicl_core::EvalPoint {
                 step,
                 time_s: 0.0,
                 train_loss: 0.0,

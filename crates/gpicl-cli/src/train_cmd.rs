@@ -5,10 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::eval::evaluate;
-use gpicl_core::train::TrainerState;
-use gpicl_core::{Curve, RunConfig, Trainer};
+use gpicl_core::{Checkpoint, EvalPoint, Results, RunConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::data::{RunData, load_run_data};
@@ -38,7 +36,8 @@ pub struct TrainArgs {
     /// Output directory (default: runs/<name>-seed<seed>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in this directory from its checkpoint.
+    /// Continue a run from its checkpoint: a run directory, or a `.gpicl` file (one the page
+    /// downloaded, say; the run then goes to --out, or beside the file).
     #[arg(long, conflicts_with_all = ["config", "set", "seed"])]
     resume: Option<PathBuf>,
     /// Directory of the data bundles.
@@ -47,67 +46,6 @@ pub struct TrainArgs {
     /// Stop (with a final evaluation) after this many minutes of training.
     #[arg(long)]
     max_minutes: Option<f64>,
-}
-
-/// One evaluation during training.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalPoint {
-    /// Steps completed.
-    pub step: usize,
-    /// Training wall time so far, seconds.
-    pub time_s: f64,
-    /// Mean training loss over the steps since the previous evaluation.
-    pub train_loss: f32,
-    /// Curves: seen tasks, unseen tasks, unseen dataset.
-    pub curves: Vec<Curve>,
-}
-
-/// The record of a run, written as `results.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Results {
-    /// Version of gpicl.
-    pub gpicl_version: String,
-    /// Version of burn.
-    pub burn_version: String,
-    /// Backend name.
-    pub backend: String,
-    /// The configuration (with its seeds).
-    pub config: RunConfig,
-    /// Training wall time, seconds (evaluation excluded).
-    pub train_time_s: f64,
-    /// Steps completed.
-    pub steps: usize,
-    /// Training loss every few steps: `[step, loss]`.
-    pub loss_log: Vec<(usize, f32)>,
-    /// Evaluations.
-    pub history: Vec<EvalPoint>,
-}
-
-impl Results {
-    /// The record of a new run of `config` on `backend`.
-    pub fn new(config: &RunConfig, backend: Backend) -> Self {
-        Results {
-            gpicl_version: env!("CARGO_PKG_VERSION").into(),
-            burn_version: "0.22.1".into(),
-            backend: format!("{backend:?}").to_lowercase(),
-            config: config.clone(),
-            train_time_s: 0.0,
-            steps: 0,
-            loss_log: vec![],
-            history: vec![],
-        }
-    }
-}
-
-/// A checkpoint's `state.json`.
-#[derive(Serialize, Deserialize)]
-pub struct CheckpointMeta {
-    /// The run's configuration.
-    pub config: RunConfig,
-    /// Where training stands.
-    pub state: TrainerState,
-    /// The backend that wrote it.
-    pub backend: String,
 }
 
 /// Applies `path=json` overrides to a config.
@@ -143,70 +81,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Reads a run directory's checkpoint: its state, model bytes and optimizer bytes (empty when
-/// the optimizer state was left out).
-pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointMeta, Vec<u8>, Vec<u8>)> {
-    let ck = dir.join("checkpoint");
-    let meta = std::fs::read_to_string(ck.join("state.json"))
-        .with_context(|| format!("no checkpoint in {}", dir.display()))?;
-    let meta: CheckpointMeta = serde_json::from_str(&meta)
-        .with_context(|| format!("{}: corrupt state.json", ck.display()))?;
-    meta.config.validate()?;
-    let model = std::fs::read(ck.join("model.bpk"))
-        .with_context(|| format!("{}: missing model.bpk", ck.display()))?;
-    let optim = std::fs::read(ck.join("optim.bpk")).unwrap_or_default();
-    Ok((meta, model, optim))
+/// The checkpoint file's name in a run directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint.gpicl";
+
+/// Reads a checkpoint: `path` is a `.gpicl` file (from `gpicl train` or the page's download)
+/// or a run directory holding one.
+pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let file = if path.is_dir() {
+        path.join(CHECKPOINT_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    Checkpoint::from_bytes(&bytes).with_context(|| format!("in {}", file.display()))
 }
 
-/// Loads the model config and weights of a run directory (for `gpicl eval`).
+/// Loads the model config and weights of a checkpoint (for `gpicl eval`).
 pub fn load_checkpoint_model(
-    dir: &Path,
+    path: &Path,
     device: &burn::prelude::Device,
 ) -> Result<(RunConfig, gpicl_core::Transformer)> {
-    let (meta, model, _) = read_checkpoint(dir)?;
-    let fresh = meta.config.model.init(0, device)?;
-    let model = gpicl_core::train::load_model(fresh, model)?;
-    Ok((meta.config, model))
+    let checkpoint = read_checkpoint(path)?;
+    let model = checkpoint.model(device)?;
+    Ok((checkpoint.config, model))
 }
 
 fn save_checkpoint(dir: &Path, trainer: &Trainer, backend: Backend) -> Result<()> {
-    let ck = dir.join("checkpoint");
-    std::fs::create_dir_all(&ck)?;
-    write_atomic(&ck.join("model.bpk"), &trainer.model_bytes()?)?;
-    write_atomic(&ck.join("optim.bpk"), &trainer.optimizer_bytes()?)?;
-    let meta = CheckpointMeta {
-        config: trainer.config().clone(),
-        state: trainer.state(),
-        backend: format!("{backend:?}").to_lowercase(),
-    };
-    write_atomic(
-        &ck.join("state.json"),
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-    )
+    let checkpoint = pollster::block_on(trainer.checkpoint(backend.name()))?;
+    write_atomic(&dir.join(CHECKPOINT_FILE), &checkpoint.to_bytes())
 }
 
 /// Runs `gpicl train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let device = args.backend.device()?;
     let (trainer, out, results) = if let Some(dir) = &args.resume {
-        let (meta, model, optim) = read_checkpoint(dir)?;
-        if optim.is_empty() {
+        let mut checkpoint = read_checkpoint(dir)?;
+        if checkpoint.moments.is_empty() && checkpoint.state.step > 0 {
             bail!(
-                "{}: checkpoint/optim.bpk is missing or empty, so training cannot continue",
+                "{}: the checkpoint holds no optimizer state, so training cannot continue",
                 dir.display()
             );
         }
-        let mut config = meta.config;
         if let Some(steps) = args.steps {
-            config.train.steps = steps;
+            checkpoint.config.train.steps = steps;
         }
-        let trainer = Trainer::resume(config, &device, model, optim, meta.state)?;
-        let results: Results = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("results.json"))
-                .context("resume: missing results.json")?,
-        )
-        .context("resume: corrupt results.json")?;
-        (trainer, dir.clone(), results)
+        let trainer = Trainer::resume(&checkpoint, &device)?;
+        // A checkpoint file alone (say, downloaded from the page) starts a run directory beside
+        // it; a run directory continues its results.json.
+        let (out, results) = if dir.is_dir() {
+            let text = std::fs::read_to_string(dir.join("results.json"))
+                .context("resume: missing results.json")?;
+            (dir.clone(), Results::from_json(&text).context("resume")?)
+        } else {
+            let out = args.out.clone().unwrap_or_else(|| dir.with_extension(""));
+            (out, Results::new(trainer.config(), args.backend.name()))
+        };
+        (trainer, out, results)
     } else {
         let config = match &args.config {
             Some(path) => RunConfig::from_json(
@@ -227,7 +157,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.name, config.seed)));
-        let results = Results::new(&config, args.backend);
+        let results = Results::new(&config, args.backend.name());
         (Trainer::new(config, &device)?, out, results)
     };
     let data_dir = args
@@ -359,7 +289,7 @@ pub fn train(
     }
     bar.finish();
     println!(
-        "wrote {}/results.json, curves.svg and checkpoint/ ({:.1} min of training)",
+        "wrote {}/results.json, curves.svg and {CHECKPOINT_FILE} ({:.1} min of training)",
         out.display(),
         results.train_time_s / 60.0
     );

@@ -207,3 +207,93 @@ fn sharded_and_unsharded_sweeps_merge_to_the_same_result() {
     assert!(String::from_utf8_lossy(&partial.stderr).contains("not finished or not found"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A checkpoint file is a whole run: `train --resume FILE` continues it exactly (the page
+/// downloads the same file), `eval --checkpoint FILE` evaluates it, and a damaged file is refused
+/// with a message.
+#[test]
+fn a_checkpoint_file_continues_exactly_and_evaluates() {
+    let dir = scratch("checkpoint");
+    let data = data_dir();
+    let train = |args: &[&str]| {
+        let mut all = vec!["train", "--data-dir", &data];
+        all.extend_from_slice(args);
+        let out = gpicl(&all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (whole, half, rest) = (dir.join("whole"), dir.join("half"), dir.join("rest"));
+    train(&[
+        "--preset",
+        "tiny",
+        "--steps",
+        "4",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    train(&[
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--out",
+        half.to_str().unwrap(),
+    ]);
+    let file = dir.join("downloaded.gpicl");
+    std::fs::copy(half.join("checkpoint.gpicl"), &file).unwrap();
+    let file_s = file.to_str().unwrap();
+    train(&[
+        "--resume",
+        file_s,
+        "--steps",
+        "4",
+        "--out",
+        rest.to_str().unwrap(),
+    ]);
+    let last = |run: &PathBuf| {
+        let r = gpicl_core::Results::from_json(
+            &std::fs::read_to_string(run.join("results.json")).unwrap(),
+        )
+        .unwrap();
+        r.history.last().unwrap().clone()
+    };
+    let (a, b) = (last(&whole), last(&rest));
+    assert_eq!((a.step, b.step), (4, 4));
+    assert_eq!(
+        a.curves, b.curves,
+        "2 + 2 steps through a checkpoint file equal 4 steps"
+    );
+
+    let images = format!("{data}/mnist-t10k-images-idx3-ubyte.gz");
+    let labels = format!("{data}/mnist-t10k-labels-idx1-ubyte.gz");
+    let eval = |ck: &str| {
+        gpicl(&[
+            "eval",
+            "--checkpoint",
+            ck,
+            "--data",
+            &images,
+            "--labels",
+            &labels,
+            "--sequences",
+            "8",
+        ])
+    };
+    let ok = eval(file_s);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.truncate(bytes.len() - 10);
+    std::fs::write(&file, &bytes).unwrap();
+    let bad = eval(file_s);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("truncated"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

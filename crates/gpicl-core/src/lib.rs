@@ -11,21 +11,27 @@
 #![warn(missing_docs)]
 
 pub mod baselines;
+pub mod checkpoint;
 pub mod config;
 pub mod dataset;
 pub mod eval;
 pub mod manifest;
 pub mod model;
+pub mod optim;
 pub mod parse;
+pub mod results;
+pub mod share;
 pub mod task;
 pub mod tokens;
 pub mod train;
 
+pub use checkpoint::Checkpoint;
 pub use config::RunConfig;
 pub use dataset::Dataset;
 pub use eval::{Curve, EvalSet, EvalTasks};
 pub use manifest::Manifest;
 pub use model::{Arch, KvCache, ModelConfig, Transformer};
+pub use results::{EvalPoint, Results};
 pub use task::{TaskPool, TaskSampler};
 pub use tokens::TokenFormat;
 pub use train::Trainer;

@@ -2,16 +2,17 @@
 //! Adam. A step never reads from the device, so the same loop drives the browser (which reads
 //! asynchronously) and the CLI.
 
-use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{Checkpoint, read_values};
 use crate::config::{RunConfig, TrainConfig};
 use crate::eval::{EvalSet, EvalTasks};
 use crate::model::Transformer;
+use crate::optim::Adam;
 use crate::task::{TaskSampler, mix_seed};
 use crate::tokens::TokenFormat;
 use crate::{Dataset, Error};
@@ -58,7 +59,7 @@ pub struct Trainer {
     config: RunConfig,
     device: Device,
     model: Transformer,
-    optim: ModuleOptimizer,
+    optim: Adam,
     sampler: TaskSampler,
     step: usize,
 }
@@ -78,7 +79,7 @@ impl Trainer {
             config.model.n_classes,
             mix_seed(config.seed, 0x7461_736b),
         )?;
-        let optim = adam(&config.train);
+        let optim = Adam::new(&config.train);
         Ok(Self {
             config,
             device,
@@ -89,24 +90,34 @@ impl Trainer {
         })
     }
 
-    /// Restores a run from the records written by [`Trainer::model_bytes`],
-    /// [`Trainer::optimizer_bytes`] and [`Trainer::state`].
-    pub fn resume(
-        config: RunConfig,
-        device: &Device,
-        model: Vec<u8>,
-        optimizer: Vec<u8>,
-        state: TrainerState,
-    ) -> Result<Self, Error> {
-        let mut trainer = Self::new(config, device)?;
-        trainer.model = load_model(trainer.model, model)?;
-        let optim = adam(&trainer.config.train);
-        trainer.optim = optim
-            .from_bytes(Bytes::from_bytes_vec(optimizer))
-            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
-        trainer.sampler.set_word_pos(state.sampler_word_pos);
-        trainer.step = state.step;
+    /// Continues the run saved in `checkpoint` (written by [`Trainer::checkpoint`], here or in
+    /// the browser): the same weights, optimizer state and training stream, so the next step is
+    /// the one the saved run would have taken.
+    pub fn resume(checkpoint: &Checkpoint, device: &Device) -> Result<Self, Error> {
+        let mut trainer = Self::new(checkpoint.config.clone(), device)?;
+        trainer.model =
+            crate::checkpoint::load_params(trainer.model, &checkpoint.params, &trainer.device)?;
+        trainer
+            .optim
+            .set_moments(checkpoint.moments(&trainer.device));
+        trainer
+            .sampler
+            .set_word_pos(checkpoint.state.sampler_word_pos);
+        trainer.step = checkpoint.state.step;
         Ok(trainer)
+    }
+
+    /// The run as it stands, read from the device in one asynchronous round trip (in the
+    /// browser await it; natively block on it). `backend` names the device for the record.
+    pub async fn checkpoint(&self, backend: &str) -> Result<Checkpoint, Error> {
+        let (params, moments) = read_values(&self.model, self.optim.moments()).await?;
+        Ok(Checkpoint {
+            config: self.config.clone(),
+            state: self.state(),
+            written_by: format!("gpicl {}, {backend}", env!("CARGO_PKG_VERSION")),
+            params,
+            moments,
+        })
     }
 
     /// One meta-training step on `data`. Returns the mean loss as a device tensor; reading it is
@@ -200,20 +211,6 @@ impl Trainer {
         learning_rate(&self.config.train, self.step)
     }
 
-    /// The model's parameters in burn's store format (burnpack). Reads the device synchronously:
-    /// native only.
-    pub fn model_bytes(&self) -> Result<Vec<u8>, Error> {
-        model_bytes(&self.model)
-    }
-
-    /// The optimizer's state in burn's store format. Reads the device synchronously.
-    pub fn optimizer_bytes(&self) -> Result<Vec<u8>, Error> {
-        self.optim
-            .into_bytes()
-            .map(|b| b.to_vec())
-            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))
-    }
-
     /// Step count and stream position, for a checkpoint.
     pub fn state(&self) -> TrainerState {
         TrainerState {
@@ -221,17 +218,6 @@ impl Trainer {
             sampler_word_pos: self.sampler.word_pos(),
         }
     }
-}
-
-fn adam(t: &TrainConfig) -> ModuleOptimizer {
-    let mut adam = AdamConfig::new()
-        .with_beta_1(t.beta1)
-        .with_beta_2(t.beta2)
-        .with_epsilon(t.epsilon);
-    if let Some(c) = t.grad_clip {
-        adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(c)));
-    }
-    adam.init()
 }
 
 /// A model's parameters in burn's store format. Reads the device synchronously.

@@ -9,6 +9,8 @@
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
 //! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
 //!   (`gpicl bench-step`).
+//! - `cargo xtask fuzz [INPUTS]` — the decoders of share links, checkpoints and results files
+//!   on INPUTS arbitrary and mutated inputs each (default 1 000 000), counting panics.
 //! - `cargo xtask bench-page` — the page in headless Chromium: load → first step, steps/s,
 //!   click latency while training, the curves reached (`tests/bench-page.mjs`).
 
@@ -434,13 +436,20 @@ fn main() -> Result<()> {
             setup(false)?;
             run(trunk().args(["serve", "--release"]))
         }
+        Some("fuzz") => {
+            let inputs = args.get(1).map_or("1000000", String::as_str);
+            run(cargo()
+                .args(["test", "--release", "-p", "gpicl-core", "--test", "formats"])
+                .args(["--", "--nocapture", "decoders_never_panic"])
+                .env("GPICL_FUZZ_INPUTS", inputs))
+        }
         Some("data") => data(args.iter().any(|a| a == "--check")),
         Some(cmd @ ("bench" | "bench-step")) => run(cargo()
             .args(["run", "--release", "-p", "gpicl-cli", "--", cmd])
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | data [--check] | bench [gpicl bench options] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
+                "usage: cargo xtask <serve | test | data [--check] | fuzz [INPUTS] | bench [gpicl bench options] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
             );
             std::process::exit(2);
         }

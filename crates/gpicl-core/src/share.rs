@@ -1,0 +1,835 @@
+//! Share links: a whole experiment (every setting and seed, the versions that made it, and
+//! optionally a fingerprint of its curves after N steps) as the fragment of a URL,
+//! `v=1&seed=0&d=64&…`.
+//!
+//! The format is a table of properties ([`FIELDS`]), one short key each, written in full so a
+//! link does not depend on any preset staying as it is. It grows by adding keys: a key missing
+//! from an older link takes its default, which must be the behaviour from before the key
+//! existed, and a key this version does not know is skipped with a note. Decoding checks every
+//! value against [`Limits`] (a hand-edited link cannot ask for a model or batch that would
+//! exhaust the device's memory) and replaces a bad one with the default, naming the field.
+//! Decoding never panics, whatever the input (see the fuzz test).
+
+use crate::Error;
+use crate::config::RunConfig;
+use crate::eval::Curve;
+use crate::model::Arch;
+use crate::task::TaskPool;
+use crate::tokens::TokenFormat;
+
+/// The link format this build writes.
+pub const LINK_VERSION: u32 = 1;
+
+/// The largest fragment decoded.
+pub const MAX_LINK_CHARS: usize = 4096;
+
+/// How far a replay's mean accuracy (per curve, over all positions) may differ from the link's
+/// and still count as reproduced on another backend or GPU: 3 points. The same backend
+/// reproduces the curves bit for bit.
+pub const REPLAY_TOLERANCE: f32 = 0.03;
+
+/// What a link's decoder accepts: per-field ranges and the memory a run may need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest residual width.
+    pub max_d_model: usize,
+    /// Largest number of layers.
+    pub max_layers: usize,
+    /// Largest feed-forward width.
+    pub max_d_ff: usize,
+    /// Largest batch.
+    pub max_batch: usize,
+    /// Largest number of examples per sequence.
+    pub max_seq_len: usize,
+    /// Largest number of steps.
+    pub max_steps: usize,
+    /// Largest evaluation set.
+    pub max_eval_sequences: usize,
+    /// Largest single buffer a step may need, bytes.
+    pub max_buffer_bytes: f64,
+    /// Largest estimate of a step's activations, bytes.
+    pub max_step_bytes: f64,
+}
+
+impl Limits {
+    /// What the page accepts from a link: up to the `pretrained` preset's shape (which a
+    /// desktop GPU trains in minutes), with room for larger models, and nothing whose one step
+    /// needs more than 4 GiB or a single buffer over 512 MiB.
+    pub const BROWSER: Limits = Limits {
+        max_d_model: 512,
+        max_layers: 12,
+        max_d_ff: 2048,
+        max_batch: 512,
+        max_seq_len: 200,
+        max_steps: 1_000_000,
+        max_eval_sequences: 1024,
+        max_buffer_bytes: 512.0 * 1024.0 * 1024.0,
+        max_step_bytes: 4.0 * 1024.0 * 1024.0 * 1024.0,
+    };
+
+    /// The largest single buffer and the activations of one training step of `c`, in bytes
+    /// (estimates: attention scores, the batch's projections, and per layer the residual
+    /// stream, attention and feed-forward activations kept for the backward pass).
+    pub fn step_bytes(c: &RunConfig) -> (f64, f64) {
+        let b = c.train.batch_size as f64;
+        let t = (c.tasks.seq_len * c.tasks.format.tokens_per_example()) as f64;
+        let (d, f, h, l) = (
+            c.model.d_model as f64,
+            c.model.d_ff as f64,
+            c.model.n_heads as f64,
+            c.model.n_layers as f64,
+        );
+        let n_in = 784.0 / (c.tasks.image_pool as f64).powi(2);
+        let scores = 4.0 * b * h * t * t;
+        let projections = 4.0 * b * n_in * c.model.d_in as f64;
+        let ff = 4.0 * b * t * f;
+        let per_layer = 4.0 * b * t * (12.0 * d + 3.0 * f) + 3.0 * scores;
+        (scores.max(projections).max(ff), l * per_layer + projections)
+    }
+}
+
+/// A fingerprint of a run's curves after some steps: a hash of every value's bits (equal
+/// hashes: bit-identical curves) and each curve's mean accuracy (to say how far a replay is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// Steps trained before the curves were measured.
+    pub step: usize,
+    /// FNV-1a over the bits of every accuracy and loss of every curve, in order.
+    pub hash: u64,
+    /// Each curve's mean accuracy over positions, in thousandths.
+    pub mean_accuracy: Vec<u32>,
+}
+
+/// How a replay compares with the link's fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReplayOutcome {
+    /// Bit-identical curves.
+    Exact,
+    /// Not identical, but every curve's mean accuracy within [`REPLAY_TOLERANCE`]; the largest
+    /// difference.
+    Within(f32),
+    /// Some curve's mean accuracy differs by more; the largest difference.
+    Differs(f32),
+}
+
+impl Replay {
+    /// The fingerprint of `curves` measured after `step` steps.
+    pub fn of(step: usize, curves: &[Curve]) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for c in curves {
+            for x in c.accuracy.iter().chain(&c.loss) {
+                for byte in x.to_bits().to_le_bytes() {
+                    hash ^= byte as u64;
+                    hash = hash.wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        let mean_accuracy = curves
+            .iter()
+            .map(|c| {
+                let mean = c.accuracy.iter().sum::<f32>() / c.accuracy.len().max(1) as f32;
+                (mean * 1000.0).round().clamp(0.0, 1000.0) as u32
+            })
+            .collect();
+        Replay {
+            step,
+            hash,
+            mean_accuracy,
+        }
+    }
+
+    /// Compares `curves`, measured after the same number of steps, with this fingerprint.
+    pub fn compare(&self, curves: &[Curve]) -> ReplayOutcome {
+        let other = Replay::of(self.step, curves);
+        if other.hash == self.hash && other.mean_accuracy == self.mean_accuracy {
+            return ReplayOutcome::Exact;
+        }
+        let diff = if other.mean_accuracy.len() == self.mean_accuracy.len() {
+            self.mean_accuracy
+                .iter()
+                .zip(&other.mean_accuracy)
+                .map(|(a, b)| a.abs_diff(*b) as f32 / 1000.0)
+                .fold(0.0, f32::max)
+        } else {
+            1.0
+        };
+        if diff <= REPLAY_TOLERANCE {
+            ReplayOutcome::Within(diff)
+        } else {
+            ReplayOutcome::Differs(diff)
+        }
+    }
+
+    fn encode(&self) -> String {
+        let means: Vec<String> = self.mean_accuracy.iter().map(u32::to_string).collect();
+        format!("{}.{:016x}.{}", self.step, self.hash, means.join("."))
+    }
+
+    fn decode(text: &str, limits: &Limits) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split('.').collect();
+        let usage = "expected STEP.HASH.MEAN.MEAN…";
+        if parts.len() < 3 || parts.len() > 10 {
+            return Err(usage.into());
+        }
+        let step = parts[0].parse::<usize>().map_err(|_| usage.to_string())?;
+        if step == 0 || step > limits.max_steps {
+            return Err(format!("step {step} is not in 1..={}", limits.max_steps));
+        }
+        if parts[1].len() != 16 {
+            return Err("the hash must be 16 hex digits".into());
+        }
+        let hash = u64::from_str_radix(parts[1], 16).map_err(|_| usage.to_string())?;
+        let mean_accuracy = parts[2..]
+            .iter()
+            .map(|p| p.parse::<u32>().ok().filter(|&m| m <= 1000))
+            .collect::<Option<Vec<u32>>>()
+            .ok_or("mean accuracies are thousandths, 0 to 1000")?;
+        Ok(Replay {
+            step,
+            hash,
+            mean_accuracy,
+        })
+    }
+}
+
+/// A whole experiment, as a link carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// Every setting and seed.
+    pub config: RunConfig,
+    /// The gpicl version that made the link.
+    pub app_version: String,
+    /// The data bundles' version (see [`data_version`]).
+    pub data_version: String,
+    /// The curves' fingerprint after some steps, for a replay.
+    pub replay: Option<Replay>,
+}
+
+/// A decoded link and what was wrong with it (each a field's name and what happened); every
+/// bad field has been replaced by its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The experiment.
+    pub link: Link,
+    /// Messages, one per field that was bad or unknown, or about versions.
+    pub problems: Vec<String>,
+}
+
+/// A short version of the data bundles: 8 hex digits of the SHA-256 over their names and
+/// hashes (as a manifest lists them), so a link says which data its curves came from.
+pub fn data_version(hashes: &[crate::manifest::FileHash]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in hashes {
+        h.update(format!("{}:{}\n", f.file, f.sha256));
+    }
+    h.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+type Get = fn(&RunConfig) -> String;
+type Set = fn(&mut RunConfig, &str, &Limits) -> Result<(), String>;
+
+/// One setting in a link: its key, how to write it and how to read it back (checking limits).
+pub struct Field {
+    /// The key in the link.
+    pub key: &'static str,
+    get: Get,
+    set: Set,
+}
+
+fn uint(text: &str, lo: usize, hi: usize) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(format!("\"{text}\" is not a whole number in {lo}..={hi}")),
+    }
+}
+
+fn float(text: &str, lo: f64, hi: f64, open_low: bool) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v <= hi && (v > lo || (!open_low && v == lo)) => Ok(v),
+        _ => {
+            let open = if open_low { "(" } else { "[" };
+            Err(format!("\"{text}\" is not a number in {open}{lo}, {hi}]"))
+        }
+    }
+}
+
+/// Every setting of a [`RunConfig`], in the order a link writes them.
+pub const FIELDS: &[Field] = &[
+    Field {
+        key: "name",
+        get: |c| c.name.clone(),
+        set: |c, t, _| {
+            let ok = !t.is_empty()
+                && t.len() <= 32
+                && t.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+            if !ok {
+                return Err(format!("\"{t}\" is not 1–32 letters, digits, - or _"));
+            }
+            c.name = t.to_string();
+            Ok(())
+        },
+    },
+    Field {
+        key: "seed",
+        get: |c| c.seed.to_string(),
+        set: |c, t, _| {
+            c.seed = t
+                .parse()
+                .map_err(|_| format!("\"{t}\" is not a whole number from 0 to 2^64-1"))?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "arch",
+        get: |c| match c.model.arch {
+            Arch::Transformer => "transformer".into(),
+            Arch::Lstm => "lstm".into(),
+        },
+        set: |c, t, _| {
+            c.model.arch = match t {
+                "transformer" => Arch::Transformer,
+                "lstm" => Arch::Lstm,
+                _ => return Err(format!("\"{t}\" is not \"transformer\" or \"lstm\"")),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "din",
+        get: |c| c.model.d_in.to_string(),
+        set: |c, t, _| {
+            c.model.d_in = uint(t, 1, 784)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "classes",
+        get: |c| c.model.n_classes.to_string(),
+        set: |c, t, _| {
+            c.model.n_classes = uint(t, 10, 64)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "d",
+        get: |c| c.model.d_model.to_string(),
+        set: |c, t, l| {
+            c.model.d_model = uint(t, 1, l.max_d_model)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "layers",
+        get: |c| c.model.n_layers.to_string(),
+        set: |c, t, l| {
+            c.model.n_layers = uint(t, 1, l.max_layers)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "heads",
+        get: |c| c.model.n_heads.to_string(),
+        set: |c, t, _| {
+            let h = uint(t, 1, 64)?;
+            if !c.model.d_model.is_multiple_of(h) {
+                return Err(format!("{h} does not divide d = {}", c.model.d_model));
+            }
+            c.model.n_heads = h;
+            Ok(())
+        },
+    },
+    Field {
+        key: "ff",
+        get: |c| c.model.d_ff.to_string(),
+        set: |c, t, l| {
+            c.model.d_ff = uint(t, 1, l.max_d_ff)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "tasks",
+        get: |c| match c.tasks.pool {
+            TaskPool::Finite { log2 } => log2.to_string(),
+            TaskPool::Unlimited => "all".into(),
+        },
+        set: |c, t, _| {
+            c.tasks.pool = match t {
+                "all" => TaskPool::Unlimited,
+                _ => TaskPool::Finite {
+                    log2: uint(t, 0, 62)
+                        .map_err(|e| format!("{e} (log2 of the number of tasks) or \"all\""))?
+                        as u32,
+                },
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "bias",
+        get: |c| c.tasks.bias_fraction.to_string(),
+        set: |c, t, _| {
+            c.tasks.bias_fraction = float(t, 0.0, 1.0, false)? as f32;
+            Ok(())
+        },
+    },
+    Field {
+        key: "fmt",
+        get: |c| match c.tasks.format {
+            TokenFormat::Pair => "pair".into(),
+            TokenFormat::Paper => "paper".into(),
+        },
+        set: |c, t, _| {
+            c.tasks.format = match t {
+                "pair" => TokenFormat::Pair,
+                "paper" => TokenFormat::Paper,
+                _ => return Err(format!("\"{t}\" is not \"pair\" or \"paper\"")),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "T",
+        get: |c| c.tasks.seq_len.to_string(),
+        set: |c, t, l| {
+            c.tasks.seq_len = uint(t, 1, l.max_seq_len)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "pool",
+        get: |c| c.tasks.image_pool.to_string(),
+        set: |c, t, _| {
+            let p = uint(t, 1, 28)?;
+            if !28usize.is_multiple_of(p) {
+                return Err(format!("{p} does not divide the images' 28 pixels"));
+            }
+            c.tasks.image_pool = p;
+            Ok(())
+        },
+    },
+    Field {
+        key: "cps",
+        get: |c| {
+            c.tasks
+                .classes_per_sequence
+                .map_or("all".into(), |k| k.to_string())
+        },
+        set: |c, t, _| {
+            c.tasks.classes_per_sequence = match t {
+                "all" => None,
+                _ => Some(uint(t, 2, 64).map_err(|e| format!("{e} or \"all\""))?),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "cur",
+        get: |c| {
+            c.tasks
+                .classes_curriculum_steps
+                .map_or("none".into(), |k| k.to_string())
+        },
+        set: |c, t, l| {
+            c.tasks.classes_curriculum_steps = match t {
+                "none" => None,
+                _ => Some(uint(t, 0, l.max_steps).map_err(|e| format!("{e} or \"none\""))?),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "steps",
+        get: |c| c.train.steps.to_string(),
+        set: |c, t, l| {
+            c.train.steps = uint(t, 1, l.max_steps)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "batch",
+        get: |c| c.train.batch_size.to_string(),
+        set: |c, t, l| {
+            c.train.batch_size = uint(t, 1, l.max_batch)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "lr",
+        get: |c| format!("{:e}", c.train.lr),
+        set: |c, t, _| {
+            c.train.lr = float(t, 0.0, 0.1, true)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "warmup",
+        get: |c| c.train.warmup_steps.to_string(),
+        set: |c, t, l| {
+            c.train.warmup_steps = uint(t, 0, l.max_steps)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "cosine",
+        get: |c| u8::from(c.train.cosine_decay).to_string(),
+        set: |c, t, _| {
+            c.train.cosine_decay = uint(t, 0, 1)? == 1;
+            Ok(())
+        },
+    },
+    Field {
+        key: "b1",
+        get: |c| c.train.beta1.to_string(),
+        set: |c, t, _| {
+            c.train.beta1 = float(t, 0.0, 0.9999, false)? as f32;
+            Ok(())
+        },
+    },
+    Field {
+        key: "b2",
+        get: |c| c.train.beta2.to_string(),
+        set: |c, t, _| {
+            c.train.beta2 = float(t, 0.0, 0.99999, false)? as f32;
+            Ok(())
+        },
+    },
+    Field {
+        key: "eps",
+        get: |c| format!("{:e}", c.train.epsilon),
+        set: |c, t, _| {
+            c.train.epsilon = float(t, 0.0, 1.0, true)? as f32;
+            if c.train.epsilon == 0.0 {
+                return Err(format!("\"{t}\" is too small for an f32"));
+            }
+            Ok(())
+        },
+    },
+    Field {
+        key: "clip",
+        get: |c| c.train.grad_clip.map_or("none".into(), |x| x.to_string()),
+        set: |c, t, _| {
+            c.train.grad_clip = match t {
+                "none" => None,
+                _ => Some(float(t, 0.0, 1e6, true).map_err(|e| format!("{e} or \"none\""))? as f32),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "every",
+        get: |c| c.eval.every.to_string(),
+        set: |c, t, l| {
+            c.eval.every = uint(t, 0, l.max_steps)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "evalseq",
+        get: |c| c.eval.sequences.to_string(),
+        set: |c, t, l| {
+            c.eval.sequences = uint(t, 1, l.max_eval_sequences)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "evalseed",
+        get: |c| c.eval.seed.to_string(),
+        set: |c, t, _| {
+            c.eval.seed = t
+                .parse()
+                .map_err(|_| format!("\"{t}\" is not a whole number from 0 to 2^64-1"))?;
+            Ok(())
+        },
+    },
+];
+
+/// Groups of fields that must agree with each other: when the whole fails validation or the
+/// memory limits, the group falls back to the defaults together, the first group that fixes it.
+const GROUPS: &[&[&str]] = &[
+    &["batch"],
+    &["T"],
+    &["d", "layers", "heads", "ff", "din", "classes", "arch"],
+    &["pool"],
+    &["cps", "cur"],
+];
+
+/// The link's fragment (without `#`).
+pub fn encode(link: &Link) -> String {
+    let mut parts = vec![
+        format!("v={LINK_VERSION}"),
+        format!("app={}", link.app_version),
+        format!("data={}", link.data_version),
+    ];
+    parts.extend(
+        FIELDS
+            .iter()
+            .map(|f| format!("{}={}", f.key, (f.get)(&link.config))),
+    );
+    if let Some(r) = &link.replay {
+        parts.push(format!("replay={}", r.encode()));
+    }
+    parts.join("&")
+}
+
+fn version_text(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 32
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// Decodes a link's fragment (with or without the leading `#`), starting from `defaults` and
+/// checking every value against `limits`. An error only when the text is no gpicl link at all;
+/// bad fields come back as [`Decoded::problems`], replaced by their defaults.
+pub fn decode(fragment: &str, defaults: &RunConfig, limits: &Limits) -> Result<Decoded, Error> {
+    let text = fragment.strip_prefix('#').unwrap_or(fragment);
+    if text.len() > MAX_LINK_CHARS {
+        return Err(Error::Config(format!(
+            "the link is {} characters long; a gpicl link has at most {MAX_LINK_CHARS}",
+            text.len()
+        )));
+    }
+    let pairs: Vec<(&str, &str)> = text
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    let version = match pairs.iter().find(|(k, _)| *k == "v") {
+        Some((_, v)) => v
+            .parse::<u32>()
+            .map_err(|_| Error::Config(format!("link version \"{v}\" is not a number")))?,
+        None => return Err(Error::Config("not a gpicl link (no \"v=\")".into())),
+    };
+    let mut problems = Vec::new();
+    if version > LINK_VERSION {
+        problems.push(format!(
+            "v: the link was made by a newer gpicl (link format {version}; this page reads \
+             {LINK_VERSION}); settings it added are ignored"
+        ));
+    }
+    let mut config = defaults.clone();
+    let mut link = Link {
+        config: defaults.clone(),
+        app_version: String::new(),
+        data_version: String::new(),
+        replay: None,
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &pairs {
+        if seen.contains(key) {
+            problems.push(format!("{key}: given twice; the first value is used"));
+            continue;
+        }
+        seen.push(key);
+        match *key {
+            "v" => {}
+            "app" | "data" => {
+                if !version_text(value) {
+                    problems.push(format!("{key}: \"{value}\" is not a version"));
+                } else if *key == "app" {
+                    link.app_version = value.to_string();
+                } else {
+                    link.data_version = value.to_string();
+                }
+            }
+            "replay" => match Replay::decode(value, limits) {
+                Ok(r) => link.replay = Some(r),
+                Err(e) => problems.push(format!("replay: {e}; no replay")),
+            },
+            _ => match FIELDS.iter().find(|f| f.key == *key) {
+                Some(f) => {
+                    let mut next = config.clone();
+                    match (f.set)(&mut next, value, limits) {
+                        Ok(()) => config = next,
+                        Err(e) => problems.push(format!(
+                            "{key}: {e}; using the default, {}",
+                            (f.get)(defaults)
+                        )),
+                    }
+                }
+                None => problems.push(format!("{key}: not a setting this page knows; ignored")),
+            },
+        }
+    }
+    for f in FIELDS {
+        if !seen.contains(&f.key) {
+            problems.push(format!(
+                "{}: missing; using the default, {}",
+                f.key,
+                (f.get)(defaults)
+            ));
+        }
+    }
+    // Fields that are fine alone but not together (or too big together): fall back by group.
+    for group in GROUPS {
+        match fits(&config, limits) {
+            Ok(()) => break,
+            Err(why) => {
+                for f in FIELDS.iter().filter(|f| group.contains(&f.key)) {
+                    let value = (f.get)(defaults);
+                    let _ = (f.set)(&mut config, &value, &Limits::UNCHECKED);
+                }
+                problems.push(format!(
+                    "{}: {why}; using the defaults for {}",
+                    group[0],
+                    group.join(", ")
+                ));
+            }
+        }
+    }
+    if let Err(why) = fits(&config, limits) {
+        problems.push(format!("settings: {why}; using the defaults for all"));
+        config = defaults.clone();
+    }
+    link.config = config;
+    Ok(Decoded { link, problems })
+}
+
+impl Limits {
+    /// No limits beyond the fields' own (for writing defaults back).
+    const UNCHECKED: Limits = Limits {
+        max_d_model: usize::MAX,
+        max_layers: usize::MAX,
+        max_d_ff: usize::MAX,
+        max_batch: usize::MAX,
+        max_seq_len: usize::MAX,
+        max_steps: usize::MAX,
+        max_eval_sequences: usize::MAX,
+        max_buffer_bytes: f64::INFINITY,
+        max_step_bytes: f64::INFINITY,
+    };
+}
+
+/// Whether `c` is a valid configuration within the memory limits; why not.
+fn fits(c: &RunConfig, limits: &Limits) -> Result<(), String> {
+    c.validate().map_err(|e| e.to_string())?;
+    let (buffer, step) = Limits::step_bytes(c);
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    if buffer > limits.max_buffer_bytes {
+        return Err(format!(
+            "a step would need a {:.0} MiB buffer (at most {:.0} MiB)",
+            mib(buffer),
+            mib(limits.max_buffer_bytes)
+        ));
+    }
+    if step > limits.max_step_bytes {
+        return Err(format!(
+            "a step would need about {:.0} MiB (at most {:.0} MiB)",
+            mib(step),
+            mib(limits.max_step_bytes)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(config: RunConfig) -> Link {
+        Link {
+            config,
+            app_version: "0.1.0".into(),
+            data_version: "0123abcd".into(),
+            replay: Some(Replay {
+                step: 40,
+                hash: 0xdead_beef_0123_4567,
+                mean_accuracy: vec![512, 431, 390],
+            }),
+        }
+    }
+
+    #[test]
+    fn presets_round_trip_and_links_are_short() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        for name in ["tiny", "browser", "cpu", "pretrained", "bench"] {
+            let l = link(RunConfig::preset(name).unwrap());
+            let text = encode(&l);
+            assert!(text.len() < 400, "{} chars: {text}", text.len());
+            let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+            assert_eq!(d.problems, Vec::<String>::new(), "{name}");
+            assert_eq!(d.link, l, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bad_field_is_named_and_falls_back_alone() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        let mut c = defaults.clone();
+        c.seed = 77;
+        let text = encode(&link(c)).replace("batch=32", "batch=100000");
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        assert!(
+            d.problems[0].starts_with("batch: \"100000\""),
+            "{}",
+            d.problems[0]
+        );
+        assert_eq!(d.link.config.seed, 77, "the other fields keep their values");
+        assert_eq!(d.link.config.train.batch_size, 32);
+    }
+
+    #[test]
+    fn a_combination_too_big_for_memory_falls_back_by_group() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        let text = encode(&link(defaults.clone()))
+            .replace("batch=32", "batch=512")
+            .replace("T=30", "T=200")
+            .replace("heads=4", "heads=64");
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert!(
+            d.problems
+                .iter()
+                .any(|p| p.starts_with("batch: a step would need")),
+            "{:?}",
+            d.problems
+        );
+        let (buffer, step) = Limits::step_bytes(&d.link.config);
+        assert!(buffer <= Limits::BROWSER.max_buffer_bytes);
+        assert!(step <= Limits::BROWSER.max_step_bytes);
+    }
+
+    #[test]
+    fn unknown_newer_and_broken_links() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        let text = format!("{}&future=1", encode(&link(defaults.clone()))).replace("v=1", "v=2");
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems.len(), 2, "{:?}", d.problems);
+        assert!(d.problems[0].starts_with("v: the link was made by a newer gpicl"));
+        assert!(d.problems[1].starts_with("future: not a setting"));
+        assert!(decode("seed=3", &defaults, &Limits::BROWSER).is_err());
+        assert!(decode("#v=x", &defaults, &Limits::BROWSER).is_err());
+        let d = decode("#v=1&seed=5", &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.link.config.seed, 5);
+        assert_eq!(
+            d.problems.len(),
+            FIELDS.len() - 1,
+            "each missing field is named"
+        );
+    }
+
+    #[test]
+    fn replays_compare_exactly_within_tolerance_or_not() {
+        let curve = |a: f32| Curve {
+            name: "x".into(),
+            accuracy: vec![a; 10],
+            loss: vec![1.0; 10],
+        };
+        let r = Replay::of(10, &[curve(0.5), curve(0.3)]);
+        assert_eq!(r.compare(&[curve(0.5), curve(0.3)]), ReplayOutcome::Exact);
+        assert_eq!(
+            r.compare(&[curve(0.51), curve(0.3)]),
+            ReplayOutcome::Within(0.01)
+        );
+        assert_eq!(
+            r.compare(&[curve(0.6), curve(0.3)]),
+            ReplayOutcome::Differs(0.1)
+        );
+        assert_eq!(r.compare(&[curve(0.5)]), ReplayOutcome::Differs(1.0));
+    }
+}

@@ -1,0 +1,260 @@
+//! Property tests of the share link, the checkpoint file and the results file (round trips
+//! over seeded random values), and a fuzz run of their decoders: arbitrary and mutated inputs
+//! must give a value or an error, never a panic. `GPICL_FUZZ_INPUTS` sets the number of inputs
+//! per decoder (default 50 000); the counts are printed (`cargo xtask fuzz` runs a long one).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use burn::prelude::*;
+use gpicl_core::share::{Limits, Link, Replay, decode, encode};
+use gpicl_core::task::rng;
+use gpicl_core::{Arch, Checkpoint, Results, RunConfig, TaskPool, TokenFormat, Trainer};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+fn inputs() -> usize {
+    std::env::var("GPICL_FUZZ_INPUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
+
+/// A random configuration within the page's limits (each field from its whole range).
+fn random_config(r: &mut ChaCha8Rng) -> RunConfig {
+    let mut c = RunConfig::preset("browser").unwrap();
+    c.name = format!("run-{}", r.random_range(0..1000u32));
+    c.seed = r.random();
+    c.model.arch = if r.random_bool(0.2) {
+        Arch::Lstm
+    } else {
+        Arch::Transformer
+    };
+    c.model.d_in = r.random_range(1..=784);
+    c.model.n_classes = r.random_range(10..=64);
+    c.model.n_heads = [1, 2, 4, 8][r.random_range(0..4)];
+    c.model.d_model = c.model.n_heads * r.random_range(1..=16);
+    c.model.n_layers = r.random_range(1..=4);
+    c.model.d_ff = r.random_range(1..=512);
+    c.tasks.pool = if r.random_bool(0.3) {
+        TaskPool::Unlimited
+    } else {
+        TaskPool::Finite {
+            log2: r.random_range(0..=62),
+        }
+    };
+    c.tasks.bias_fraction = r.random_range(0.0..=1.0);
+    c.tasks.format = if r.random_bool(0.5) {
+        TokenFormat::Pair
+    } else {
+        TokenFormat::Paper
+    };
+    c.tasks.seq_len = r.random_range(1..=100);
+    c.tasks.image_pool = [2, 4, 7, 14, 28][r.random_range(0..5)];
+    c.tasks.classes_per_sequence = r.random_bool(0.5).then(|| r.random_range(2..=10));
+    c.tasks.classes_curriculum_steps = r.random_bool(0.5).then(|| r.random_range(0..=5000));
+    c.train.steps = r.random_range(1..=100_000);
+    c.train.batch_size = r.random_range(1..=32);
+    c.train.lr = r.random_range(1e-6..0.1);
+    c.train.warmup_steps = r.random_range(0..=1000);
+    c.train.cosine_decay = r.random_bool(0.5);
+    c.train.beta1 = r.random_range(0.0..0.999);
+    c.train.beta2 = r.random_range(0.0..0.9999);
+    c.train.epsilon = 10f32.powf(r.random_range(-12.0..-1.0));
+    c.train.grad_clip = r.random_bool(0.7).then(|| r.random_range(0.01..100.0));
+    c.eval.every = r.random_range(0..=1000);
+    c.eval.sequences = r.random_range(1..=256);
+    c.eval.seed = r.random();
+    c
+}
+
+#[test]
+fn share_links_round_trip_every_setting() {
+    let defaults = RunConfig::preset("browser").unwrap();
+    let mut r = rng(1);
+    let n = inputs() / 10;
+    for i in 0..n {
+        let link = Link {
+            config: random_config(&mut r),
+            app_version: "0.1.0".into(),
+            data_version: format!("{:08x}", r.random::<u32>()),
+            replay: r.random_bool(0.5).then(|| Replay {
+                step: r.random_range(1..=100_000),
+                hash: r.random(),
+                mean_accuracy: (0..3).map(|_| r.random_range(0..=1000)).collect(),
+            }),
+        };
+        let text = encode(&link);
+        let decoded = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(decoded.problems, Vec::<String>::new(), "case {i}: {text}");
+        assert_eq!(decoded.link, link, "case {i}: {text}");
+    }
+    println!("share links: {n} random experiments round-tripped");
+}
+
+fn mutate(r: &mut ChaCha8Rng, base: &[u8], alphabet: &[u8]) -> Vec<u8> {
+    let mut out = base.to_vec();
+    for _ in 0..r.random_range(1..=8) {
+        let at = r.random_range(0..=out.len());
+        match r.random_range(0..6) {
+            0 if !out.is_empty() => {
+                let i = at.min(out.len() - 1);
+                out[i] = alphabet[r.random_range(0..alphabet.len())];
+            }
+            1 => out.insert(at, alphabet[r.random_range(0..alphabet.len())]),
+            2 => {
+                let end = (at + r.random_range(0..64)).min(out.len());
+                out.drain(at..end);
+            }
+            3 => out.truncate(at),
+            4 if !out.is_empty() => {
+                let i = at.min(out.len() - 1);
+                out[i] ^= 1 << r.random_range(0..8);
+            }
+            _ => {
+                let end = (at + r.random_range(0..32)).min(out.len());
+                let piece = out[at..end].to_vec();
+                let to = r.random_range(0..=out.len());
+                out.splice(to..to, piece);
+            }
+        }
+    }
+    out
+}
+
+fn random_bytes(r: &mut ChaCha8Rng, max: usize) -> Vec<u8> {
+    let n = r.random_range(0..=max);
+    (0..n).map(|_| r.random()).collect()
+}
+
+/// Runs `decode` on `n` inputs from `make`, counting panics.
+fn fuzz(
+    name: &str,
+    n: usize,
+    mut make: impl FnMut(usize) -> Vec<u8>,
+    decode: impl Fn(&[u8]) -> bool,
+) {
+    let (mut ok, mut refused, mut panics) = (0usize, 0usize, 0usize);
+    for i in 0..n {
+        let input = make(i);
+        match catch_unwind(AssertUnwindSafe(|| decode(&input))) {
+            Ok(true) => ok += 1,
+            Ok(false) => refused += 1,
+            Err(_) => panics += 1,
+        }
+    }
+    println!(
+        "fuzz {name}: {n} inputs, {ok} decoded, {refused} refused with a message, {panics} panics"
+    );
+    assert_eq!(panics, 0, "{name}: {panics} of {n} inputs panicked");
+}
+
+#[test]
+fn decoders_never_panic_on_arbitrary_or_mutated_input() {
+    let n = inputs();
+    let defaults = RunConfig::preset("browser").unwrap();
+    let mut r = rng(2);
+
+    // Share links: random text, and mutations of valid links.
+    let links: Vec<String> = (0..32)
+        .map(|_| {
+            encode(&Link {
+                config: random_config(&mut r),
+                app_version: "0.1.0".into(),
+                data_version: "0123abcd".into(),
+                replay: Some(Replay {
+                    step: 40,
+                    hash: r.random(),
+                    mean_accuracy: vec![500, 400, 300],
+                }),
+            })
+        })
+        .collect();
+    let alphabet = b"v=&0123456789.eE-+#abcdxyzTall%\xc3\xa9 ";
+    let mut rl = rng(3);
+    fuzz(
+        "share link",
+        n,
+        |i| {
+            if i % 4 == 0 {
+                random_bytes(&mut rl, 300)
+            } else {
+                mutate(&mut rl, links[i % links.len()].as_bytes(), alphabet)
+            }
+        },
+        |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            match decode(&text, &defaults, &Limits::BROWSER) {
+                Ok(d) => {
+                    // Whatever was decoded is a usable configuration within the limits.
+                    d.link.config.validate().unwrap();
+                    let (buffer, step) = Limits::step_bytes(&d.link.config);
+                    assert!(buffer <= Limits::BROWSER.max_buffer_bytes);
+                    assert!(step <= Limits::BROWSER.max_step_bytes);
+                    true
+                }
+                Err(_) => false,
+            }
+        },
+    );
+
+    // Checkpoints: random bytes, and mutations of a real one (header and body).
+    let mut t = Trainer::new(RunConfig::preset("tiny").unwrap(), &Device::flex()).unwrap();
+    let data = gpicl_core::Dataset::new(
+        "x",
+        (0..64 * 9).map(|i| (i % 7) as f32).collect(),
+        9,
+        (0..64).map(|i| i % 10).collect(),
+        None,
+    )
+    .unwrap();
+    t.step(&data).unwrap();
+    let good = pollster::block_on(t.checkpoint("flex")).unwrap();
+    let bytes = good.to_bytes();
+    assert_eq!(Checkpoint::from_bytes(&bytes).unwrap(), good);
+    let header_end = 20 + u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+    let mut rc = rng(4);
+    let json_alphabet = b"{}[]\":,0123456789-.eaz ";
+    fuzz(
+        "checkpoint",
+        n,
+        |i| match i % 4 {
+            0 => random_bytes(&mut rc, 400),
+            // Mutate within the header (JSON) and keep the body.
+            1 | 2 => {
+                let mut head = mutate(&mut rc, &bytes[20..header_end], json_alphabet);
+                let mut out = bytes[..12].to_vec();
+                out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+                out.append(&mut head);
+                out.extend_from_slice(&bytes[header_end..]);
+                out
+            }
+            _ => mutate(&mut rc, &bytes, &[0, 1, 0xff, b'{', b'"']),
+        },
+        |b| match Checkpoint::from_bytes(b) {
+            // A checkpoint that reads must also load into its model, or say why not.
+            Ok(ck) => ck.model(&Device::flex()).is_ok(),
+            Err(_) => false,
+        },
+    );
+
+    // Results files: mutations of a real one.
+    let mut results = Results::new(&RunConfig::preset("tiny").unwrap(), "flex");
+    results.history.push(gpicl_core::EvalPoint {
+        step: 1,
+        time_s: 0.1,
+        train_loss: 2.3,
+        curves: vec![gpicl_core::Curve {
+            name: "mnist unseen tasks".into(),
+            accuracy: vec![0.1; 12],
+            loss: vec![2.3; 12],
+        }],
+    });
+    let json = serde_json::to_string(&results).unwrap();
+    let mut rr = rng(5);
+    fuzz(
+        "results",
+        n / 4,
+        |_| mutate(&mut rr, json.as_bytes(), json_alphabet),
+        |b| Results::from_json(&String::from_utf8_lossy(b)).is_ok(),
+    );
+}
