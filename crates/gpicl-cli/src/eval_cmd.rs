@@ -1,4 +1,6 @@
-//! `gpicl eval`: a checkpoint against any dataset file, printed as a curve.
+//! `gpicl eval`: a checkpoint against any dataset file, printed as a curve; or, without a
+//! dataset file, on its run's own three evaluation sets (the curves the page and `gpicl train`
+//! show).
 
 use std::path::PathBuf;
 
@@ -20,9 +22,16 @@ pub struct EvalArgs {
     /// A checkpoint: a `.gpicl` file (from `gpicl train` or the page) or a run directory.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Dataset file: CSV (`.csv`, `.csv.gz`) or IDX images (then pass --labels).
+    /// Dataset file: CSV (`.csv`, `.csv.gz`) or IDX images (then pass --labels). Without it:
+    /// the run's own evaluation sets (seen tasks, unseen tasks, Fashion-MNIST), as in training.
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
+    /// Without --data: also write the curves to this JSON file.
+    #[arg(long, conflicts_with = "data")]
+    json: Option<PathBuf>,
+    /// Directory of the data bundles (without --data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// IDX labels file, for an IDX images file.
     #[arg(long)]
     labels: Option<PathBuf>,
@@ -55,16 +64,19 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     let device = args.backend.device()?;
     let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
-    let name = args.data.to_string_lossy().to_lowercase();
+    let Some(data_file) = &args.data else {
+        return run_sets(&args, &config, &model, &device);
+    };
+    let name = data_file.to_string_lossy().to_lowercase();
     let data = match &args.labels {
         Some(labels) => load_idx(
-            &file_dataset_name(&args.data),
-            &args.data,
+            &file_dataset_name(data_file),
+            data_file,
             labels,
             config.tasks.image_pool,
         )?,
         None if name.ends_with(".csv") || name.ends_with(".csv.gz") => load_csv(
-            &args.data,
+            data_file,
             if args.label_first {
                 LabelColumn::First
             } else {
@@ -73,7 +85,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?,
         None => bail!(
             "{}: not a .csv file; for IDX images pass --labels",
-            args.data.display()
+            data_file.display()
         ),
     };
     if args.sequences == 0 {
@@ -180,5 +192,52 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     println!("{line}   (mean over these positions)");
+    Ok(())
+}
+
+/// Evaluates `model` on its run's three evaluation sets (fixed by `config.eval`), prints the
+/// accuracy at a few positions and optionally writes the curves as JSON.
+fn run_sets(
+    args: &EvalArgs,
+    config: &gpicl_core::RunConfig,
+    model: &gpicl_core::Transformer,
+    device: &burn::prelude::Device,
+) -> Result<()> {
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir);
+    let data = crate::data::load_run_data(&dir, config.tasks.image_pool)?;
+    // The sets depend on the config alone (the training pool's tasks come from its seed).
+    let trainer = gpicl_core::Trainer::new(config.clone(), &burn::prelude::Device::flex())?;
+    let sets = trainer.eval_sets(&data.train, &data.test, &data.unseen)?;
+    let mut curves = Vec::new();
+    for set in &sets {
+        curves.push(pollster::block_on(evaluate(
+            model,
+            config.tasks.format,
+            config.model.n_classes,
+            set,
+            device,
+        ))?);
+    }
+    let t = config.tasks.seq_len;
+    println!(
+        "{:>28}  {}",
+        "curve", "accuracy at examples 1, 5, …, T; mean"
+    );
+    for c in &curves {
+        let mut line = format!("{:>28} ", c.name);
+        for k in curve_positions(t) {
+            let _ = write!(line, " {:>5.1}", 100.0 * c.accuracy[k - 1]);
+        }
+        let mean = c.accuracy.iter().sum::<f32>() / t as f32;
+        let _ = write!(line, "  mean {:.2}%", 100.0 * mean);
+        println!("{line}");
+    }
+    if let Some(path) = &args.json {
+        crate::train_cmd::write_atomic(path, serde_json::to_string_pretty(&curves)?.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod data;
 mod eval_cmd;
 mod package;
 mod plot;
+mod share_cmd;
 mod sweep;
 mod train_cmd;
 
@@ -28,7 +29,8 @@ enum Command {
     /// Meta-train a learner on MNIST tasks; evaluate on seen tasks, unseen tasks and
     /// Fashion-MNIST as it trains.
     Train(train_cmd::TrainArgs),
-    /// Evaluate a checkpoint on a dataset file (IDX or CSV): accuracy against examples seen.
+    /// Evaluate a checkpoint on a dataset file (IDX or CSV), or on its run's evaluation sets:
+    /// accuracy against examples seen.
     Eval(eval_cmd::EvalArgs),
     /// Time training steps of the benchmark preset on each backend.
     Bench(bench::BenchArgs),
@@ -45,6 +47,9 @@ enum Command {
     /// Sweeps: many runs from one spec, sharded over machines, merged into a phase diagram.
     #[command(subcommand)]
     Sweep(sweep::SweepCommand),
+    /// Print a run's share link: the page opens it with the same settings and seeds and
+    /// replays it to check its latest curves.
+    Share(share_cmd::ShareArgs),
     /// Redraw a run's curves.svg from its results.json.
     Plot {
         /// Run directory.
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
             .map(|s| println!("{s}")),
         Command::Package(args) => package::run(args),
         Command::Sweep(command) => sweep::run(command),
+        Command::Share(args) => share_cmd::run(args),
         Command::Plot { run } => plot::redraw(&run),
     };
     match result {

@@ -54,4 +54,7 @@ pub enum Error {
     /// The compute device failed.
     #[error("device error: {0}")]
     Device(String),
+    /// Training diverged: the loss is no longer finite.
+    #[error("{0}")]
+    Diverged(String),
 }

@@ -45,6 +45,8 @@ pub struct Limits {
     pub max_steps: usize,
     /// Largest evaluation set.
     pub max_eval_sequences: usize,
+    /// The only image pooling accepted, when the data comes pooled (the page holds 7×7 images).
+    pub image_pool: Option<usize>,
     /// Largest single buffer a step may need, bytes.
     pub max_buffer_bytes: f64,
     /// Largest estimate of a step's activations, bytes.
@@ -63,6 +65,7 @@ impl Limits {
         max_seq_len: 200,
         max_steps: 1_000_000,
         max_eval_sequences: 1024,
+        image_pool: Some(4),
         max_buffer_bytes: 512.0 * 1024.0 * 1024.0,
         max_step_bytes: 4.0 * 1024.0 * 1024.0 * 1024.0,
     };
@@ -403,10 +406,18 @@ pub const FIELDS: &[Field] = &[
     Field {
         key: "pool",
         get: |c| c.tasks.image_pool.to_string(),
-        set: |c, t, _| {
+        set: |c, t, l| {
             let p = uint(t, 1, 28)?;
             if !28usize.is_multiple_of(p) {
                 return Err(format!("{p} does not divide the images' 28 pixels"));
+            }
+            if let Some(only) = l.image_pool
+                && p != only
+            {
+                return Err(format!(
+                    "this page holds images pooled by {only} ({0}×{0} pixels), not by {p}",
+                    28 / only
+                ));
             }
             c.tasks.image_pool = p;
             Ok(())
@@ -700,6 +711,7 @@ impl Limits {
         max_seq_len: usize::MAX,
         max_steps: usize::MAX,
         max_eval_sequences: usize::MAX,
+        image_pool: None,
         max_buffer_bytes: f64::INFINITY,
         max_step_bytes: f64::INFINITY,
     };
@@ -747,7 +759,8 @@ mod tests {
     #[test]
     fn presets_round_trip_and_links_are_short() {
         let defaults = RunConfig::preset("browser").unwrap();
-        for name in ["tiny", "browser", "cpu", "pretrained", "bench"] {
+        // (`bench` and `paper` pool their images less than the page's data: see the next test.)
+        for name in ["tiny", "browser", "cpu", "pretrained"] {
             let l = link(RunConfig::preset(name).unwrap());
             let text = encode(&l);
             assert!(text.len() < 400, "{} chars: {text}", text.len());
@@ -772,6 +785,16 @@ mod tests {
         );
         assert_eq!(d.link.config.seed, 77, "the other fields keep their values");
         assert_eq!(d.link.config.train.batch_size, 32);
+    }
+
+    #[test]
+    fn the_page_refuses_image_pooling_it_does_not_hold() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        let text = encode(&link(RunConfig::preset("bench").unwrap()));
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        assert!(d.problems[0].starts_with("pool: this page holds images pooled by 4"));
+        assert_eq!(d.link.config.tasks.image_pool, 4);
     }
 
     #[test]

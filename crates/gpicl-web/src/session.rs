@@ -7,7 +7,7 @@ use std::rc::Rc;
 use burn::prelude::*;
 use gpicl_core::eval::evaluate;
 use gpicl_core::task::{Batch, Task, mix_seed, rng};
-use gpicl_core::{Curve, Error, EvalSet, RunConfig, Trainer};
+use gpicl_core::{Checkpoint, Curve, Error, EvalSet, RunConfig, Trainer};
 
 use crate::data::PageData;
 
@@ -28,6 +28,27 @@ impl Session {
             data,
             sets,
         })
+    }
+
+    /// Continues the run saved in `checkpoint` (from the page, an autosave, or the CLI).
+    pub fn resume(
+        checkpoint: &Checkpoint,
+        data: Rc<PageData>,
+        device: &Device,
+    ) -> Result<Self, Error> {
+        let trainer = Trainer::resume(checkpoint, device)?;
+        let sets = trainer.eval_sets(&data.train, &data.test, &data.fashion)?;
+        Ok(Self {
+            trainer,
+            data,
+            sets,
+        })
+    }
+
+    /// The run as it stands (weights, optimizer state, step), read in one asynchronous round
+    /// trip; `backend` names the device for the record.
+    pub async fn checkpoint(&self, backend: &str) -> Result<Checkpoint, Error> {
+        self.trainer.checkpoint(backend).await
     }
 
     /// The run's configuration.
@@ -51,7 +72,7 @@ impl Session {
     }
 
     /// Runs `steps` meta-training steps and returns their losses, read in one round trip.
-    /// A non-finite loss is an error that says what to change.
+    /// A non-finite loss is [`Error::Diverged`], with what to change.
     pub async fn train(&mut self, steps: usize) -> Result<Vec<f32>, Error> {
         let mut losses = Vec::with_capacity(steps);
         for _ in 0..steps {
@@ -69,9 +90,9 @@ impl Session {
             .map_err(|e| Error::Device(format!("loss data: {e:?}")))?;
         if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
             let step = self.step_count() - losses.len() + i + 1;
-            return Err(Error::Device(format!(
+            return Err(Error::Diverged(format!(
                 "the loss became {} at step {step}: training diverged. Lower the learning rate \
-                 or raise Adam ε, then reset.",
+                 or raise Adam ε.",
                 losses[i]
             )));
         }

@@ -109,3 +109,84 @@ fn a_diverging_run_stops_with_advice() {
         "{err}"
     );
 }
+
+/// What a share link's replay does: decode the link, train its steps, evaluate, fingerprint.
+fn replay(link: &str, data: &Rc<PageData>) -> (gpicl_core::share::Link, Vec<gpicl_core::Curve>) {
+    use gpicl_core::share::{Limits, decode};
+    let defaults = RunConfig::preset("browser").unwrap();
+    let decoded = decode(link, &defaults, &Limits::BROWSER).unwrap();
+    assert_eq!(decoded.problems, Vec::<String>::new());
+    let steps = decoded.link.replay.as_ref().map_or(0, |r| r.step);
+    let mut s = Session::new(decoded.link.config.clone(), data.clone(), &Device::flex()).unwrap();
+    pollster::block_on(s.train(steps)).unwrap();
+    let curves = pollster::block_on(s.evaluate()).unwrap();
+    (decoded.link, curves)
+}
+
+#[test]
+fn the_same_share_link_replays_bit_identically_on_flex() {
+    use gpicl_core::share::{Link, Replay, ReplayOutcome, encode};
+    let data = page_data();
+    let mut config = RunConfig::preset("tiny").unwrap();
+    config.seed = 11;
+    let mut s = Session::new(config.clone(), data.clone(), &Device::flex()).unwrap();
+    pollster::block_on(s.train(4)).unwrap();
+    let curves = pollster::block_on(s.evaluate()).unwrap();
+    let link = encode(&Link {
+        config,
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        data_version: "0123abcd".into(),
+        replay: Some(Replay::of(4, &curves)),
+    });
+    for _ in 0..2 {
+        let (decoded, replayed) = replay(&link, &data);
+        let expected = decoded.replay.unwrap();
+        assert_eq!(expected.compare(&replayed), ReplayOutcome::Exact, "{link}");
+    }
+    // Another seed is another experiment: the replay says how far it is.
+    let other = link.replace("seed=11", "seed=12");
+    let (decoded, replayed) = replay(&other, &data);
+    assert_ne!(
+        decoded.replay.unwrap().compare(&replayed),
+        ReplayOutcome::Exact
+    );
+}
+
+#[test]
+fn a_session_saved_to_a_checkpoint_file_resumes_exactly() {
+    let data = page_data();
+    let config = RunConfig::preset("tiny").unwrap();
+    let device = Device::flex();
+    let mut a = Session::new(config, data.clone(), &device).unwrap();
+    pollster::block_on(a.train(3)).unwrap();
+    let bytes = pollster::block_on(a.checkpoint("flex")).unwrap().to_bytes();
+    let checkpoint = gpicl_core::Checkpoint::from_bytes(&bytes).unwrap();
+    let mut b = Session::resume(&checkpoint, data.clone(), &device).unwrap();
+    assert_eq!(b.step_count(), 3);
+    assert_eq!(
+        pollster::block_on(a.evaluate()).unwrap(),
+        pollster::block_on(b.evaluate()).unwrap()
+    );
+    assert_eq!(
+        pollster::block_on(a.train(2)).unwrap(),
+        pollster::block_on(b.train(2)).unwrap(),
+        "the resumed run takes the same steps"
+    );
+}
+
+#[test]
+fn a_diverged_run_rolls_back_to_its_last_checkpoint() {
+    // The page keeps its last autosave; on a non-finite loss it resumes from it.
+    let mut bad = load();
+    for v in &mut bad.train.features {
+        *v *= 1e38;
+    }
+    let bad = Rc::new(bad);
+    let config = RunConfig::preset("tiny").unwrap();
+    let mut s = Session::new(config, bad.clone(), &Device::flex()).unwrap();
+    let last_good = pollster::block_on(s.checkpoint("flex")).unwrap();
+    let err = pollster::block_on(s.train(2)).unwrap_err();
+    assert!(matches!(err, gpicl_core::Error::Diverged(_)), "{err}");
+    let back = Session::resume(&last_good, bad, &Device::flex()).unwrap();
+    assert_eq!(back.step_count(), 0);
+}
