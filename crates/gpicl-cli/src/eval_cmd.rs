@@ -222,10 +222,7 @@ fn run_sets(
         ))?);
     }
     let t = config.tasks.seq_len;
-    println!(
-        "{:>28}  {}",
-        "curve", "accuracy at examples 1, 5, …, T; mean"
-    );
+    println!("{:>28}  accuracy at examples 1, 5, …, T; mean", "curve");
     for c in &curves {
         let mut line = format!("{:>28} ", c.name);
         for k in curve_positions(t) {
