@@ -717,6 +717,23 @@ impl Limits {
     };
 }
 
+impl Limits {
+    /// Whether `c` is a valid configuration within these limits (memory, and the image pooling
+    /// of the data at hand); why not. For configurations from elsewhere than a link (an
+    /// uploaded checkpoint, an autosave).
+    pub fn check(&self, c: &RunConfig) -> Result<(), String> {
+        if let Some(only) = self.image_pool
+            && c.tasks.image_pool != only
+        {
+            return Err(format!(
+                "tasks.image_pool is {}, but this page holds images pooled by {only}",
+                c.tasks.image_pool
+            ));
+        }
+        fits(c, self)
+    }
+}
+
 /// Whether `c` is a valid configuration within the memory limits; why not.
 fn fits(c: &RunConfig, limits: &Limits) -> Result<(), String> {
     c.validate().map_err(|e| e.to_string())?;

@@ -10,8 +10,10 @@
 use std::rc::Rc;
 
 use gpicl_core::baselines::{Baseline, LogisticConfig, curve_positions};
+use gpicl_core::checkpoint::MAGIC;
+use gpicl_core::share::{Limits, Link, REPLAY_TOLERANCE, Replay, ReplayOutcome};
 use gpicl_core::task::Batch;
-use gpicl_core::{Curve, Error, EvalSet, Manifest, RunConfig};
+use gpicl_core::{Checkpoint, Curve, Error, EvalSet, Manifest, Results, RunConfig};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
@@ -26,6 +28,7 @@ use crate::image::gray_bmp_data_url;
 use crate::learner::{InContext, Learner};
 use crate::now_ms;
 use crate::pad::Pad;
+use crate::persist::{self, Saved};
 use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
 use crate::widgets::{BaselineCurve, accuracy_points, bars, curves_figure, figure};
@@ -41,6 +44,40 @@ const MANIFEST_URL: &str = "pretrained/manifest.json";
 
 /// Sequences of the run's unseen tasks the page's baselines are scored on.
 const BASELINE_SEQUENCES: usize = 32;
+
+/// Autosave every this many steps (and on pause)…
+const AUTOSAVE_EVERY: usize = 20;
+/// …but not more often than this (milliseconds).
+const AUTOSAVE_MIN_MS: f64 = 10_000.0;
+/// The largest file the page reads (a checkpoint of the largest model a link allows is less).
+const MAX_UPLOAD_BYTES: f64 = 1024.0 * 1048576.0;
+
+/// The link in the page's address (`#v=…`), decoded against `defaults`: the experiment and
+/// what was wrong with it, or why it is no link at all.
+fn read_link(defaults: &RunConfig) -> (Option<Shared>, Option<String>) {
+    let hash = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    if hash.len() <= 1 {
+        return (None, None);
+    }
+    match gpicl_core::share::decode(&hash, defaults, &Limits::BROWSER) {
+        Ok(d) => (
+            Some(Shared {
+                link: d.link,
+                problems: d.problems,
+                outcome: None,
+            }),
+            None,
+        ),
+        Err(e) => (
+            None,
+            Some(format!(
+                "The address does not hold a gpicl link ({e}); the page uses its default settings."
+            )),
+        ),
+    }
+}
 
 /// Messages of the page.
 pub enum Msg {
@@ -81,6 +118,61 @@ pub enum Msg {
     TryTasks(String),
     /// The baselines' curves on run `run`'s unseen tasks.
     Baselines(u64, Vec<BaselineCurve>),
+    /// IndexedDB answered whether an autosave exists.
+    SavedFound(Result<Option<Saved>, String>),
+    /// Resume the autosave offered.
+    Resume,
+    /// Discard the autosave offered and start afresh.
+    Discard,
+    /// The session's checkpoint was read (for an autosave or a download).
+    Checkpointed(Box<Session>, Purpose, Result<Checkpoint, Error>),
+    /// An autosave was written (or failed).
+    Autosaved(Result<Rc<Saved>, String>),
+    /// Make the current run's share link.
+    Share,
+    /// Re-run the shared link's experiment and compare its curves.
+    Replay,
+    /// Download something.
+    Export(Export),
+    /// A download or copy finished (or failed).
+    Exported(Result<(), String>),
+    /// A file was chosen in the import control.
+    ImportChosen(HtmlInputElement),
+    /// The chosen file's name and bytes (or why it could not be read).
+    Imported(Result<(String, Vec<u8>), String>),
+}
+
+/// Why the session's checkpoint is read.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Purpose {
+    /// To autosave it.
+    Autosave,
+    /// To offer it as a download.
+    Download,
+}
+
+/// What can be downloaded.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Export {
+    /// results.json (config, seeds, versions, losses, every evaluation's curves).
+    Json,
+    /// The same curves as CSV.
+    Csv,
+    /// The accuracy chart as SVG.
+    Svg,
+    /// The accuracy chart as PNG.
+    Png,
+    /// The checkpoint file (`.gpicl`).
+    Checkpoint,
+}
+
+/// The link the page was opened with.
+struct Shared {
+    link: Link,
+    /// What was wrong with it (each bad field fell back to its default).
+    problems: Vec<String>,
+    /// The replay's result, once the run reached the link's step.
+    outcome: Option<ReplayOutcome>,
 }
 
 /// One evaluation of the three curves.
@@ -138,6 +230,38 @@ pub struct App {
     first_step_ms: Option<f64>,
     rate: Option<(f64, usize)>,
     steps_per_second: Option<f64>,
+    /// The link the page was opened with, and its replay.
+    shared: Option<Shared>,
+    /// Stop training at this step (a replay stops at the link's step).
+    stop_at: Option<usize>,
+    /// The next new run is the shared link's replay.
+    replay_requested: bool,
+    /// The current run's share link, once made.
+    share_url: Option<String>,
+    /// Whether IndexedDB has said if there is an autosave (training waits for it).
+    save_checked: bool,
+    /// An autosave found at load, offered for resuming (training waits for the answer).
+    offer: Option<Saved>,
+    /// Set after a lost device: restore the autosave without asking, and say so.
+    device_lost: Option<String>,
+    /// The current run's last autosave: also where a diverged run rolls back to.
+    last_save: Option<Rc<Saved>>,
+    /// Step of the last autosave (or of its request) and when it was made.
+    saved_step: usize,
+    saved_ms: f64,
+    save_in_flight: bool,
+    /// An autosave is wanted now (on pause).
+    save_wanted: bool,
+    /// The checkpoint download is wanted.
+    download_wanted: bool,
+    /// A checkpoint uploaded while the session was busy, applied when it comes back.
+    import_pending: Option<(String, Checkpoint)>,
+    /// Someone else's curves (an uploaded results file), drawn with this run's.
+    overlay: Option<(String, Vec<Curve>)>,
+    /// What the page did that the user should know (resumed, imported, rolled back).
+    notice: Option<String>,
+    /// A file that could not be imported or exported; nothing else changed.
+    io_error: Option<String>,
 }
 
 impl Component for App {
@@ -155,6 +279,14 @@ impl Component for App {
             };
             Msg::Manifest(manifest.await)
         });
+        ctx.link()
+            .send_future(async { Msg::SavedFound(persist::load().await) });
+        let mut config = RunConfig::preset("browser").expect("the browser preset exists");
+        let (shared, link_error) = read_link(&config);
+        if let Some(s) = &shared {
+            config = s.link.config.clone();
+        }
+        let replay_requested = shared.as_ref().is_some_and(|s| s.link.replay.is_some());
         Self {
             manifest: None,
             learner: None,
@@ -162,7 +294,7 @@ impl Component for App {
             keys: None,
             backend: None,
             data: None,
-            config: RunConfig::preset("browser").expect("the browser preset exists"),
+            config,
             run_config: None,
             session: None,
             busy: false,
@@ -182,6 +314,23 @@ impl Component for App {
             first_step_ms: None,
             rate: None,
             steps_per_second: None,
+            shared,
+            stop_at: None,
+            replay_requested,
+            share_url: None,
+            save_checked: false,
+            offer: None,
+            device_lost: persist::take_device_lost(),
+            last_save: None,
+            saved_step: 0,
+            saved_ms: f64::NEG_INFINITY,
+            save_in_flight: false,
+            save_wanted: false,
+            download_wanted: false,
+            import_pending: None,
+            overlay: None,
+            notice: None,
+            io_error: link_error,
         }
     }
 
@@ -265,6 +414,7 @@ impl Component for App {
                         self.data = Some(data);
                         self.new_session(ctx);
                         self.make_walk(0, ctx);
+                        self.settle_saved(ctx);
                     }
                     Err(e) => {
                         self.error = Some(format!("Could not load the data: {e}"));
@@ -298,6 +448,7 @@ impl Component for App {
             Msg::Pause => {
                 self.running = false;
                 self.eval_wanted = true;
+                self.save_wanted = true;
             }
             Msg::StepOnce => {
                 self.running = false;
@@ -320,6 +471,11 @@ impl Component for App {
                         self.losses.extend(losses);
                         self.note_rate();
                     }
+                    Err(Error::Diverged(why)) => {
+                        self.session = Some(session);
+                        self.roll_back(&why, ctx);
+                        return true;
+                    }
                     Err(e) => {
                         self.error = Some(e.to_string());
                         self.running = false;
@@ -332,6 +488,13 @@ impl Component for App {
                 match result {
                     Ok(curves) => {
                         let step = session.step_count();
+                        if let Some(shared) = &mut self.shared
+                            && let Some(replay) = &shared.link.replay
+                            && replay.step == step
+                            && session.config() == &shared.link.config
+                        {
+                            shared.outcome = Some(replay.compare(&curves));
+                        }
                         self.evals.retain(|e| e.step != step);
                         self.evals.push(EvalPoint { step, curves });
                     }
@@ -362,6 +525,119 @@ impl Component for App {
                 let seed = self.walk.as_ref().map_or(0, |w| w.seed + 1);
                 self.make_walk(seed, ctx);
             }
+            Msg::SavedFound(result) => {
+                self.save_checked = true;
+                match result {
+                    Ok(saved) => self.offer = saved,
+                    Err(e) => {
+                        self.io_error = Some(format!(
+                            "Autosave is unavailable in this browser ({e}): the run is not saved."
+                        ))
+                    }
+                }
+                self.settle_saved(ctx);
+            }
+            Msg::Resume => {
+                if let Some(saved) = self.offer.take() {
+                    match self.restore(&saved, ctx) {
+                        Ok(()) => {
+                            self.notice = Some(format!(
+                                "Resumed the run saved at step {}. Press ▶ Train to continue.",
+                                saved.step
+                            ));
+                            self.last_save = Some(Rc::new(saved));
+                        }
+                        Err(e) => {
+                            self.io_error = Some(format!("The autosave could not be resumed: {e}"))
+                        }
+                    }
+                }
+            }
+            Msg::Discard => {
+                self.offer = None;
+                self.running = self.backend.as_ref().is_some_and(|b| b.webgpu);
+                ctx.link().send_future(async {
+                    Msg::Exported(
+                        persist::discard()
+                            .await
+                            .map_err(|e| format!("discard: {e}")),
+                    )
+                });
+            }
+            Msg::Checkpointed(session, purpose, result) => {
+                self.busy = false;
+                let step = session.step_count();
+                self.session = Some(session);
+                match (purpose, result) {
+                    (Purpose::Download, Ok(ck)) => {
+                        let name = self.file_name("gpicl");
+                        if let Err(e) =
+                            persist::download(&name, "application/octet-stream", &ck.to_bytes())
+                        {
+                            self.io_error = Some(format!("Download failed: {e}"));
+                        }
+                    }
+                    (Purpose::Autosave, Ok(ck)) => {
+                        let saved = Saved {
+                            checkpoint: ck.to_bytes(),
+                            results: self.results_json(),
+                            step,
+                        };
+                        self.save_in_flight = true;
+                        ctx.link().send_future(async move {
+                            let result = persist::save(&saved).await.map(|_| Rc::new(saved));
+                            Msg::Autosaved(result)
+                        });
+                    }
+                    (_, Err(e)) => self.io_error = Some(format!("Reading the model failed: {e}")),
+                }
+            }
+            Msg::Autosaved(result) => {
+                self.save_in_flight = false;
+                match result {
+                    Ok(saved) => self.last_save = Some(saved),
+                    Err(e) => self.io_error = Some(format!("Autosave failed: {e}")),
+                }
+            }
+            Msg::Share => {
+                let url = self.share_link();
+                self.share_url = Some(url.clone());
+                ctx.link().send_future(async move {
+                    // A refused clipboard is no error: the link is shown to copy by hand.
+                    let _ = persist::copy(&url).await;
+                    Msg::Exported(Ok(()))
+                });
+            }
+            Msg::Replay => {
+                if let Some(shared) = &mut self.shared {
+                    self.config = shared.link.config.clone();
+                    shared.outcome = None;
+                    self.replay_requested = true;
+                    self.running = true;
+                    Component::update(self, ctx, Msg::Reset);
+                }
+            }
+            Msg::Export(kind) => self.export(kind, ctx),
+            Msg::Exported(result) => {
+                if let Err(e) = result {
+                    self.io_error = Some(e);
+                }
+            }
+            Msg::ImportChosen(input) => {
+                ctx.link().send_future(async move {
+                    let result = persist::read_file(&input, MAX_UPLOAD_BYTES).await;
+                    input.set_value("");
+                    Msg::Imported(result)
+                });
+            }
+            Msg::Imported(result) => self.import(result),
+        }
+        if let Some((name, ck)) = self.import_pending.take() {
+            if self.busy {
+                self.import_pending = Some((name, ck));
+            } else {
+                self.apply_import(&name, &ck, ctx);
+            }
         }
         if self.reset_pending && !self.busy {
             self.reset_pending = false;
@@ -375,6 +651,7 @@ impl Component for App {
         html! {
             <main>
                 { self.view_status(ctx) }
+                { self.view_share(ctx) }
                 <section class="compare" aria-label="Pretrained learner and your learner">
                     { self.view_pretrained() }
                     { self.view_accuracy() }
@@ -417,10 +694,334 @@ impl App {
                 self.steps_per_second = None;
                 self.eval_wanted = true;
                 self.status = String::new();
+                self.stop_at = if std::mem::take(&mut self.replay_requested) {
+                    self.replay_step()
+                } else {
+                    None
+                };
+                self.last_save = None;
+                self.saved_step = 0;
+                self.share_url = None;
             }
             Err(e) => {
                 self.error = Some(format!("Cannot start a run: {e}"));
                 self.running = false;
+            }
+        }
+    }
+
+    /// The step the shared link's replay trains to.
+    fn replay_step(&self) -> Option<usize> {
+        self.shared
+            .as_ref()
+            .and_then(|s| s.link.replay.as_ref())
+            .map(|r| r.step)
+    }
+
+    /// Once the data and IndexedDB have both answered: after a lost device, restore the
+    /// autosave at once; otherwise an autosave waits for the user's answer (Resume/Discard).
+    fn settle_saved(&mut self, ctx: &Context<Self>) {
+        if !self.save_checked || self.session.is_none() {
+            return;
+        }
+        let Some(lost) = self.device_lost.take() else {
+            if self.offer.is_some() {
+                self.running = false;
+            }
+            return;
+        };
+        match self.offer.take() {
+            Some(saved) => match self.restore(&saved, ctx) {
+                Ok(()) => {
+                    self.notice = Some(format!(
+                        "{lost} The page re-created the device and restored the run from its \
+                         autosave at step {}; training goes on.",
+                        saved.step
+                    ));
+                    self.running = self.backend.as_ref().is_some_and(|b| b.webgpu);
+                    self.last_save = Some(Rc::new(saved));
+                }
+                Err(e) => {
+                    self.io_error = Some(format!("{lost} Its autosave could not be restored: {e}"))
+                }
+            },
+            None => {
+                self.notice = Some(format!(
+                    "{lost} The page re-created the device; there was no autosave, so a new run \
+                     starts."
+                ))
+            }
+        }
+    }
+
+    /// Makes `saved` (an autosave) the current run: its checkpoint, losses and curves.
+    fn restore(&mut self, saved: &Saved, ctx: &Context<Self>) -> Result<(), String> {
+        let ck = Checkpoint::from_bytes(&saved.checkpoint).map_err(|e| e.to_string())?;
+        let results = Results::from_json(&saved.results).map_err(|e| e.to_string())?;
+        self.start_from(&ck, Some(&results), ctx)
+    }
+
+    /// Replaces the run with `ck` (an autosave, a rollback or an uploaded checkpoint), with its
+    /// losses and curves when known. On error nothing changes.
+    fn start_from(
+        &mut self,
+        ck: &Checkpoint,
+        results: Option<&Results>,
+        ctx: &Context<Self>,
+    ) -> Result<(), String> {
+        Limits::BROWSER.check(&ck.config)?;
+        let (Some(backend), Some(data)) = (&self.backend, &self.data) else {
+            return Err("the page is still loading".into());
+        };
+        if self.busy {
+            return Err("the run is busy; try again in a moment".into());
+        }
+        let session =
+            Session::resume(ck, data.clone(), &backend.device).map_err(|e| e.to_string())?;
+        self.run_id += 1;
+        self.baselines.clear();
+        self.score_baselines(session.unseen_tasks(), ctx);
+        self.config = ck.config.clone();
+        self.run_config = Some(ck.config.clone());
+        self.steps = ck.state.step;
+        self.losses =
+            results.map_or_else(Vec::new, |r| r.loss_log.iter().map(|&(_, l)| l).collect());
+        self.evals = results.map_or_else(Vec::new, |r| {
+            r.history
+                .iter()
+                .map(|e| EvalPoint {
+                    step: e.step,
+                    curves: e.curves.clone(),
+                })
+                .collect()
+        });
+        self.eval_wanted = self.evals.last().is_none_or(|e| e.step != self.steps);
+        self.session = Some(Box::new(session));
+        self.running = false;
+        self.stop_at = None;
+        self.saved_step = ck.state.step;
+        self.last_save = None;
+        self.share_url = None;
+        self.rate = None;
+        self.error = None;
+        Ok(())
+    }
+
+    /// A diverged run goes back to its last autosave (or to its start) and pauses.
+    fn roll_back(&mut self, why: &str, ctx: &Context<Self>) {
+        let to = match self.last_save.clone() {
+            Some(saved) => self.restore(&saved, ctx).map(|_| {
+                self.last_save = Some(saved.clone());
+                format!("the last autosave, step {}", saved.step)
+            }),
+            None => {
+                if let Some(c) = self.run_config.clone() {
+                    self.config = c;
+                }
+                self.new_session(ctx);
+                Ok("step 0 (no autosave yet)".to_string())
+            }
+        };
+        self.running = false;
+        match to {
+            Ok(to) => {
+                self.notice = Some(format!(
+                    "Training diverged: {why} The run went back to {to} and is paused: change \
+                     the settings and press Reset, or press ▶ Train to try again."
+                ))
+            }
+            Err(e) => self.error = Some(format!("Training diverged: {why} ({e})")),
+        }
+    }
+
+    /// The run so far as `results.json`.
+    fn results_json(&self) -> String {
+        let Some(config) = &self.run_config else {
+            return String::new();
+        };
+        let backend = if self.backend.as_ref().is_some_and(|b| b.webgpu) {
+            "webgpu"
+        } else {
+            "flex"
+        };
+        let mut r = Results::new(config, backend);
+        r.steps = self.steps;
+        let first = self.steps + 1 - self.losses.len().min(self.steps + 1);
+        r.loss_log = self
+            .losses
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (first + i, l))
+            .collect();
+        let mut previous = 0;
+        r.history = self
+            .evals
+            .iter()
+            .map(|e| {
+                let window: Vec<f32> = r
+                    .loss_log
+                    .iter()
+                    .filter(|(s, _)| *s > previous && *s <= e.step)
+                    .map(|p| p.1)
+                    .collect();
+                previous = e.step;
+                gpicl_core::EvalPoint {
+                    step: e.step,
+                    time_s: 0.0,
+                    train_loss: window.iter().sum::<f32>() / window.len().max(1) as f32,
+                    curves: e.curves.clone(),
+                }
+            })
+            .collect();
+        serde_json::to_string_pretty(&r).unwrap_or_default()
+    }
+
+    /// `gpicl-NAME-seedS-stepN.EXT` for the current run.
+    fn file_name(&self, ext: &str) -> String {
+        let (name, seed) = self
+            .run_config
+            .as_ref()
+            .map_or(("run".into(), 0), |c| (c.name.clone(), c.seed));
+        format!("gpicl-{name}-seed{seed}-step{}.{ext}", self.steps)
+    }
+
+    /// The data bundles' version, from the shipped learner's manifest.
+    fn data_version(&self) -> String {
+        match &self.manifest {
+            Some(Ok(m)) => gpicl_core::share::data_version(&m.data),
+            _ => "unknown".into(),
+        }
+    }
+
+    /// The current run as a link: its settings and seeds, the versions, and the fingerprint of
+    /// its latest curves (if the run has trained).
+    fn share_link(&self) -> String {
+        let config = self
+            .run_config
+            .clone()
+            .unwrap_or_else(|| self.config.clone());
+        let replay = self
+            .evals
+            .last()
+            .filter(|e| e.step > 0)
+            .map(|e| Replay::of(e.step, &e.curves));
+        let link = Link {
+            config,
+            app_version: env!("CARGO_PKG_VERSION").into(),
+            data_version: self.data_version(),
+            replay,
+        };
+        let location = web_sys::window().map(|w| w.location());
+        let base = location
+            .map(|l| {
+                format!(
+                    "{}{}",
+                    l.origin().unwrap_or_default(),
+                    l.pathname().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        format!("{base}#{}", gpicl_core::share::encode(&link))
+    }
+
+    fn export(&mut self, kind: Export, ctx: &Context<Self>) {
+        self.io_error = None;
+        let result = match kind {
+            Export::Json => persist::download(
+                &self.file_name("json"),
+                "application/json",
+                self.results_json().as_bytes(),
+            ),
+            Export::Csv => {
+                let csv = Results::from_json(&self.results_json())
+                    .map(|r| r.to_csv())
+                    .map_err(|e| e.to_string());
+                csv.and_then(|c| {
+                    persist::download(&self.file_name("csv"), "text/csv", c.as_bytes())
+                })
+            }
+            Export::Svg => persist::chart_svg("#acc-chart").and_then(|svg| {
+                persist::download(&self.file_name("svg"), "image/svg+xml", svg.as_bytes())
+            }),
+            Export::Png => {
+                let name = self.file_name("png");
+                ctx.link().send_future(async move {
+                    let png = persist::chart_png("#acc-chart").await;
+                    Msg::Exported(png.and_then(|b| persist::download(&name, "image/png", &b)))
+                });
+                Ok(())
+            }
+            Export::Checkpoint => {
+                self.download_wanted = true;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.io_error = Some(format!("Download failed: {e}"));
+        }
+    }
+
+    /// A checkpoint (continue or evaluate it here) or a results file (overlay its curves); a
+    /// bad file changes nothing and says why.
+    fn import(&mut self, result: Result<(String, Vec<u8>), String>) {
+        self.io_error = None;
+        let (name, bytes) = match result {
+            Ok(file) => file,
+            Err(e) => {
+                self.io_error = Some(format!("Could not read the file: {e}"));
+                return;
+            }
+        };
+        if bytes.starts_with(MAGIC) {
+            let checked = Checkpoint::from_bytes(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|ck| Limits::BROWSER.check(&ck.config).map(|_| ck));
+            match checked {
+                Ok(ck) => self.import_pending = Some((name, ck)),
+                Err(e) => {
+                    self.io_error = Some(format!(
+                        "{name} was not loaded: {e}. The running experiment is unchanged."
+                    ))
+                }
+            }
+            return;
+        }
+        let results = std::str::from_utf8(&bytes)
+            .map_err(|_| "it is neither a gpicl checkpoint nor text".to_string())
+            .and_then(|t| Results::from_json(t).map_err(|e| e.to_string()));
+        match results {
+            Ok(r) => match r.last() {
+                Some(last) => {
+                    self.notice = Some(format!(
+                        "Overlaid the curves of {name} (step {}, made with gpicl {} on {}).",
+                        last.step, r.gpicl_version, r.backend
+                    ));
+                    self.overlay =
+                        Some((format!("{name}, step {}", last.step), last.curves.clone()));
+                }
+                None => self.io_error = Some(format!("{name} has no evaluation to overlay.")),
+            },
+            Err(e) => {
+                self.io_error = Some(format!(
+                    "{name} was not loaded: {e}. The running experiment is unchanged."
+                ))
+            }
+        }
+    }
+
+    fn apply_import(&mut self, name: &str, ck: &Checkpoint, ctx: &Context<Self>) {
+        match self.start_from(ck, None, ctx) {
+            Ok(()) => {
+                self.notice = Some(format!(
+                    "Loaded {name}: step {}, written by {}. Its curves are measured here; press \
+                     ▶ Train to continue meta-training it.",
+                    ck.state.step, ck.written_by
+                ))
+            }
+            Err(e) => {
+                self.io_error = Some(format!(
+                    "{name} was not loaded: {e}. The running experiment is unchanged."
+                ))
             }
         }
     }
@@ -547,13 +1148,52 @@ impl App {
 
     /// Lends the session to the next piece of work, if any is due and none is in flight.
     fn pump(&mut self, ctx: &Context<Self>) {
-        if self.busy || self.error.is_some() {
+        // Nothing runs until IndexedDB has said whether a saved run waits to be resumed (a new
+        // run's autosave would overwrite it).
+        if self.busy || self.error.is_some() || !self.save_checked || self.offer.is_some() {
             return;
         }
         let Some(session) = self.session.as_ref() else {
             return;
         };
         let step = session.step_count();
+        if self.stop_at.is_some_and(|n| step >= n) {
+            self.stop_at = None;
+            self.running = false;
+            self.eval_wanted = true;
+        }
+        let autosave_due = step > 0
+            && step != self.saved_step
+            && !self.save_in_flight
+            && (self.save_wanted
+                || (step - self.saved_step.min(step) >= AUTOSAVE_EVERY
+                    && now_ms() - self.saved_ms >= AUTOSAVE_MIN_MS));
+        if self.download_wanted || autosave_due {
+            let purpose = if self.download_wanted {
+                self.download_wanted = false;
+                Purpose::Download
+            } else {
+                self.save_wanted = false;
+                self.saved_step = step;
+                self.saved_ms = now_ms();
+                Purpose::Autosave
+            };
+            let session = self.session.take().expect("checked above");
+            let backend = if self.backend.as_ref().is_some_and(|b| b.webgpu) {
+                "webgpu"
+            } else {
+                "flex"
+            };
+            self.busy = true;
+            ctx.link().send_future(async move {
+                let result = session.checkpoint(backend).await;
+                Msg::Checkpointed(session, purpose, result)
+            });
+            return;
+        }
+        if step == self.saved_step {
+            self.save_wanted = false;
+        }
         let evaluated = self.evals.last().is_some_and(|e| e.step == step);
         let due = step % self.eval_every() == 0 && !evaluated;
         if due || (self.eval_wanted && !self.running && !self.step_once) {
@@ -574,6 +1214,7 @@ impl App {
             } else {
                 1
             };
+            let chunk = self.stop_at.map_or(chunk, |n| chunk.min(n - step));
             self.step_once = false;
             let mut session = self.session.take().expect("checked above");
             self.busy = true;
@@ -629,6 +1270,109 @@ impl App {
                 }
                 if let Some(e) = &self.error {
                     <p id="error" class="error" role="alert">{e}</p>
+                }
+                if let Some(n) = &self.notice {
+                    <p id="notice" class="notice" role="status">{n}</p>
+                }
+                if let Some(saved) = &self.offer {
+                    <div id="resume-offer" class="notice" role="alert">
+                        {format!("This browser holds a run saved at step {}. ", saved.step)}
+                        <button id="resume" disabled={self.session.is_none()} onclick={link.callback(|_| Msg::Resume)}>{"Resume it"}</button>
+                        <button id="discard" onclick={link.callback(|_| Msg::Discard)}>{"Discard it and start afresh"}</button>
+                    </div>
+                }
+            </section>
+        }
+    }
+
+    /// Share link and replay, downloads, uploads and the autosave's state.
+    fn view_share(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let ready = self.session.is_some() || self.busy;
+        let export = |kind: Export| link.callback(move |_| Msg::Export(kind));
+        let on_import = link
+            .callback(|e: Event| Msg::ImportChosen(e.target_unchecked_into::<HtmlInputElement>()));
+        let shared = self.shared.as_ref().map(|s| {
+            let mut notes = s.problems.clone();
+            let data = self.data_version();
+            if !s.link.data_version.is_empty() && data != "unknown" && s.link.data_version != data {
+                notes.push(format!(
+                    "data: the link was made with data bundles {}, this page has {data}; curves may differ",
+                    s.link.data_version
+                ));
+            }
+            let app = env!("CARGO_PKG_VERSION");
+            if !s.link.app_version.is_empty() && s.link.app_version != app {
+                notes.push(format!(
+                    "app: the link was made with gpicl {}, this is {app}; curves may differ",
+                    s.link.app_version
+                ));
+            }
+            let replay = s.link.replay.as_ref().map(|r| {
+                let (class, text) = match s.outcome {
+                    None if self.stop_at.is_some() => ("pending", format!(
+                        "replaying: step {} of {}…", self.steps, r.step)),
+                    None => ("pending", format!(
+                        "the link carries the curves after {} steps: replay to check them", r.step)),
+                    Some(ReplayOutcome::Exact) => ("reproduced", format!(
+                        "reproduced: after {} steps the curves are bit-identical to the link's", r.step)),
+                    Some(ReplayOutcome::Within(d)) => ("reproduced", format!(
+                        "reproduced within tolerance: after {} steps the mean accuracies differ by at most {:.1} points (tolerance {:.0}; another GPU or backend rounds differently)",
+                        r.step, 100.0 * d, 100.0 * REPLAY_TOLERANCE)),
+                    Some(ReplayOutcome::Differs(d)) => ("differs", format!(
+                        "not reproduced: after {} steps a mean accuracy differs by {:.1} points (tolerance {:.0})",
+                        r.step, 100.0 * d, 100.0 * REPLAY_TOLERANCE)),
+                };
+                html! {
+                    <p>
+                        <span id="replay-status" class={classes!("replay", class)} data-outcome={class}>{text}</span>
+                        {" "}<button id="replay-run" onclick={link.callback(|_| Msg::Replay)}>{"Replay"}</button>
+                    </p>
+                }
+            });
+            html! {
+                <div id="link-info">
+                    <p>{format!("Opened a shared experiment: {} (seed {}), made with gpicl {}.",
+                        s.link.config.name, s.link.config.seed,
+                        if s.link.app_version.is_empty() { "?" } else { &s.link.app_version })}</p>
+                    if !notes.is_empty() {
+                        <ul id="link-problems" class="warning">
+                            { for notes.iter().map(|n| html! { <li>{n}</li> }) }
+                        </ul>
+                    }
+                    { for replay }
+                </div>
+            }
+        });
+        html! {
+            <section id="share-section" class="share" aria-label="Share, save and load">
+                { for shared }
+                <div class="toolbar">
+                    <button id="share" disabled={!ready} onclick={link.callback(|_| Msg::Share)}>{"Share link"}</button>
+                    if let Some(url) = &self.share_url {
+                        <input id="share-url" type="text" readonly=true value={url.clone()}
+                            aria-label="Share link (copied to the clipboard)" />
+                    }
+                </div>
+                <div class="toolbar">
+                    <span class="stat">{"Download:"}</span>
+                    <button id="export-json" disabled={!ready} onclick={export(Export::Json)}>{"results.json"}</button>
+                    <button id="export-csv" disabled={!ready} onclick={export(Export::Csv)}>{"CSV"}</button>
+                    <button id="export-svg" disabled={self.evals.is_empty()} onclick={export(Export::Svg)}>{"plot SVG"}</button>
+                    <button id="export-png" disabled={self.evals.is_empty()} onclick={export(Export::Png)}>{"plot PNG"}</button>
+                    <button id="export-checkpoint" disabled={!ready} onclick={export(Export::Checkpoint)}>{"checkpoint"}</button>
+                    <label class="upload">{"Load a checkpoint or results file: "}
+                        <input id="import" type="file" accept=".gpicl,.json" onchange={on_import} />
+                    </label>
+                    <span id="autosave" class="stat">{
+                        match &self.last_save {
+                            Some(s) => format!("autosaved at step {}", s.step),
+                            None => "not autosaved yet".into(),
+                        }
+                    }</span>
+                </div>
+                if let Some(e) = &self.io_error {
+                    <p id="io-error" class="error" role="alert">{e}</p>
                 }
             </section>
         }
@@ -709,11 +1453,18 @@ impl App {
         let Some(last) = self.evals.last() else {
             return html! { <figure id="acc-chart" class="empty"><figcaption>{"Your learner's in-context accuracy (meta-trained from scratch in this tab) appears after its first evaluation."}</figcaption></figure> };
         };
+        let mut others = self.baselines.clone();
+        if let Some((label, curves)) = &self.overlay {
+            others.extend(curves.iter().map(|c| {
+                let points = c.accuracy.iter().enumerate().map(|(j, &a)| (j + 1, a));
+                (format!("{} ({label})", c.name), points.collect())
+            }));
+        }
         curves_figure(
             "acc-chart",
             &format!("Your learner, from scratch: step {}", last.step),
             &last.curves,
-            &self.baselines,
+            &others,
             self.n_classes(),
             &format!(
                 "Accuracy on the example at each position, after meta-training step {} (a fixed evaluation set per curve).",

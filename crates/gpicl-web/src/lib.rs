@@ -33,6 +33,8 @@ mod gpu;
 #[cfg(target_arch = "wasm32")]
 mod pad;
 #[cfg(target_arch = "wasm32")]
+mod persist;
+#[cfg(target_arch = "wasm32")]
 mod widgets;
 
 /// Milliseconds since the page started loading (`performance.now()`).

@@ -358,8 +358,14 @@ fn test() -> Result<()> {
 /// Debian's Chromium) against `dist/`; returns (passed, failed).
 fn browser_tests() -> Result<(u64, u64)> {
     use std::io::BufRead;
+    // The tests move checkpoints between the page and the CLI: they run this build's `gpicl`.
+    run(cargo().args(["build", "--release", "-p", "gpicl-cli"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
     let mut cmd = Command::new("node");
     cmd.args(["--test", "--test-reporter=tap", "tests/"])
+        .env("GPICL_BIN", target.join("release").join("gpicl"))
         .current_dir(root())
         .stdout(std::process::Stdio::piped());
     eprintln!("$ {cmd:?}");

@@ -1,0 +1,162 @@
+//! The page's side of the browser plumbing in `web/store.js`: the autosave in IndexedDB, the
+//! note a lost WebGPU device leaves in sessionStorage, downloads, and a chart as SVG or PNG.
+
+use js_sys::{Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = put)]
+    fn store_put(key: &str, record: &JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = get)]
+    fn store_get(key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = remove)]
+    fn store_remove(key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclFiles, js_name = download)]
+    fn files_download(name: &str, mime: &str, bytes: &Uint8Array) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclFiles, js_name = svgToPng)]
+    fn files_svg_to_png(selector: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclFiles, js_name = copy)]
+    fn files_copy(text: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclFiles, js_name = svgText)]
+    fn files_svg_text(selector: &str) -> Result<String, JsValue>;
+}
+
+/// The key of the running experiment's autosave.
+const KEY: &str = "current";
+
+/// An autosaved run: its checkpoint file and its results (curves and losses) as JSON.
+#[derive(Clone)]
+pub struct Saved {
+    /// The checkpoint file's bytes (`.gpicl`).
+    pub checkpoint: Vec<u8>,
+    /// `results.json` of the run so far.
+    pub results: String,
+    /// Steps completed.
+    pub step: usize,
+}
+
+fn message(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn wait(p: Result<Promise, JsValue>) -> Result<JsValue, String> {
+    JsFuture::from(p.map_err(message)?).await.map_err(message)
+}
+
+/// Writes `saved` over the previous autosave (one IndexedDB transaction: all or nothing).
+pub async fn save(saved: &Saved) -> Result<(), String> {
+    let record = Object::new();
+    let set = |k: &str, v: JsValue| Reflect::set(&record, &k.into(), &v).map_err(message);
+    set(
+        "checkpoint",
+        Uint8Array::from(saved.checkpoint.as_slice()).into(),
+    )?;
+    set("results", saved.results.as_str().into())?;
+    set("step", (saved.step as f64).into())?;
+    wait(store_put(KEY, &record)).await.map(|_| ())
+}
+
+/// The autosave, if there is one (a record that is not whole reads as an error).
+pub async fn load() -> Result<Option<Saved>, String> {
+    let record = wait(store_get(KEY)).await?;
+    if record.is_undefined() || record.is_null() {
+        return Ok(None);
+    }
+    let get = |k: &str| Reflect::get(&record, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let checkpoint = get("checkpoint")
+        .dyn_into::<Uint8Array>()
+        .map_err(|_| "the autosave has no checkpoint".to_string())?
+        .to_vec();
+    let results = get("results")
+        .as_string()
+        .ok_or("the autosave has no results")?;
+    let step = get("step").as_f64().ok_or("the autosave has no step")? as usize;
+    Ok(Some(Saved {
+        checkpoint,
+        results,
+        step,
+    }))
+}
+
+/// Deletes the autosave.
+pub async fn discard() -> Result<(), String> {
+    wait(store_remove(KEY)).await.map(|_| ())
+}
+
+/// The note `store.js` leaves when a WebGPU device was lost and it reloaded the page (read
+/// once: it is removed), as a sentence.
+pub fn take_device_lost() -> Option<String> {
+    let storage = web_sys::window()?.session_storage().ok()??;
+    let note = storage.get_item("gpicl-device-lost").ok()??;
+    let _ = storage.remove_item("gpicl-device-lost");
+    let value = js_sys::JSON::parse(&note).ok()?;
+    let field = |k: &str| {
+        Reflect::get(&value, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    Some(format!(
+        "The WebGPU device was lost (reason: {}{}).",
+        field("reason"),
+        match field("message") {
+            m if m.is_empty() => String::new(),
+            m => format!(", \"{m}\""),
+        }
+    ))
+}
+
+/// Offers `bytes` to the user as a download named `name`.
+pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
+    files_download(name, mime, &Uint8Array::from(bytes)).map_err(message)
+}
+
+/// Copies `text` to the clipboard (the browser may refuse: then the page shows it to copy).
+pub async fn copy(text: &str) -> Result<(), String> {
+    wait(files_copy(text)).await.map(|_| ())
+}
+
+/// The chart inside `selector` as SVG text.
+pub fn chart_svg(selector: &str) -> Result<String, String> {
+    files_svg_text(selector).map_err(message)
+}
+
+/// The chart inside `selector` as PNG bytes (drawn at twice its size).
+pub async fn chart_png(selector: &str) -> Result<Vec<u8>, String> {
+    let bytes = wait(files_svg_to_png(selector)).await?;
+    Ok(bytes
+        .dyn_into::<Uint8Array>()
+        .map_err(|_| "the PNG came back empty".to_string())?
+        .to_vec())
+}
+
+/// The file chosen in a file input: its name and bytes (at most `max_bytes`).
+pub async fn read_file(
+    input: &web_sys::HtmlInputElement,
+    max_bytes: f64,
+) -> Result<(String, Vec<u8>), String> {
+    let file = input
+        .files()
+        .and_then(|f| f.get(0))
+        .ok_or("no file chosen")?;
+    let name = file.name();
+    if file.size() > max_bytes {
+        return Err(format!(
+            "{name} is {:.0} MiB; at most {:.0} MiB are read",
+            file.size() / 1048576.0,
+            max_bytes / 1048576.0
+        ));
+    }
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| format!("{name}: {}", message(e)))?;
+    Ok((name, Uint8Array::new(&buffer).to_vec()))
+}
