@@ -43,6 +43,13 @@ function tinyLink(changes = {}) {
 }
 
 const open = (url) => openBrowser(true, server.base + url);
+const data = join(here, '..', 'web', 'data');
+
+/** Runs this build's `gpicl` (cargo xtask test sets GPICL_BIN) and returns its output. */
+function gpicl(...args) {
+  assert.ok(process.env.GPICL_BIN, 'GPICL_BIN must name the gpicl binary (cargo xtask test sets it)');
+  return execFileSync(process.env.GPICL_BIN, [...args, '--data-dir', data], { encoding: 'utf8' });
+}
 const stepCount = async (page) => Number(await page.textContent('#step'));
 const waitFor = (page, fn, arg, timeout = 240_000) =>
   page.waitForFunction(fn, arg, { timeout, polling: 250 });
@@ -183,11 +190,8 @@ test('a destroyed GPU device is re-created and the run restored from its autosav
 });
 
 test('checkpoints move between the CLI and the page with the same curves; a corrupted one is refused', async () => {
-  const gpicl = process.env.GPICL_BIN;
-  assert.ok(gpicl, 'GPICL_BIN must name the gpicl binary (cargo xtask test sets it)');
-  const data = join(here, '..', 'web', 'data');
   const run = join(scratch, 'cli-run');
-  execFileSync(gpicl, ['train', '--preset', 'tiny', '--seed', '5', '--steps', '6', '--out', run, '--data-dir', data]);
+  gpicl('train', '--preset', 'tiny', '--seed', '5', '--steps', '6', '--out', run);
   const cliCheckpoint = await readFile(join(run, 'checkpoint.gpicl'));
   const cliResults = JSON.parse(await readFile(join(run, 'results.json'), 'utf8'));
 
@@ -231,10 +235,10 @@ test('checkpoints move between the CLI and the page with the same curves; a corr
     const png = await readFile(await download(page, '#export-png', 'page.png'));
     assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
     const cliEval = join(scratch, 'cli-eval.json');
-    execFileSync(gpicl, ['eval', '--checkpoint', checkpoint, '--json', cliEval, '--data-dir', data]);
+    gpicl('eval', '--checkpoint', checkpoint, '--json', cliEval);
     assertCurvesClose(results.history.at(-1).curves, JSON.parse(await readFile(cliEval, 'utf8')), 'page_checkpoint_in_cli');
     // The CLI continues the page's run from its file.
-    execFileSync(gpicl, ['train', '--resume', checkpoint, '--steps', String(step + 2), '--out', join(scratch, 'from-page'), '--data-dir', data]);
+    gpicl('train', '--resume', checkpoint, '--steps', String(step + 2), '--out', join(scratch, 'from-page'));
     const continued = JSON.parse(await readFile(join(scratch, 'from-page', 'results.json'), 'utf8'));
     assert.equal(continued.history.at(-1).step, step + 2);
 
@@ -248,12 +252,9 @@ test('checkpoints move between the CLI and the page with the same curves; a corr
 });
 
 test('a link made by the CLI on Flex replays on WebGPU within tolerance', async () => {
-  const gpicl = process.env.GPICL_BIN;
-  assert.ok(gpicl, 'GPICL_BIN must name the gpicl binary (cargo xtask test sets it)');
-  const data = join(here, '..', 'web', 'data');
   const run = join(scratch, 'cli-share');
-  execFileSync(gpicl, ['train', '--preset', 'tiny', '--seed', '2', '--steps', '8', '--out', run, '--data-dir', data]);
-  const url = execFileSync(gpicl, ['share', run, '--base', server.base, '--data-dir', data], { encoding: 'utf8' }).trim();
+  gpicl('train', '--preset', 'tiny', '--seed', '2', '--steps', '8', '--out', run);
+  const url = gpicl('share', run, '--base', server.base).trim();
   assert.match(url, /&replay=8\./);
   const { page, errors, close } = await openBrowser(true, url);
   try {
@@ -264,6 +265,39 @@ test('a link made by the CLI on Flex replays on WebGPU within tolerance', async 
     report.cli_link_replay_on_webgpu = outcome;
     assert.equal(await page.getAttribute('#replay-status', 'data-outcome'), 'reproduced', outcome);
     assert.deepEqual(errors, [], 'console errors');
+  } finally {
+    await close();
+  }
+});
+
+test('a diverging run rolls back to its last saved state, pauses and says what to change', async () => {
+  // A checkpoint whose weights are scaled by 1e20: finite (it loads), but attention scores
+  // overflow, so the first step's loss is not finite.
+  const run = join(scratch, 'cli-diverge');
+  gpicl('train', '--preset', 'tiny', '--steps', '4', '--out', run);
+  const bytes = Buffer.from(await readFile(join(run, 'checkpoint.gpicl')));
+  const headerEnd = 20 + Number(bytes.readBigUInt64LE(12));
+  const header = JSON.parse(bytes.subarray(20, headerEnd).toString('utf8'));
+  const params = header.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  for (let i = 0; i < params; i++) {
+    const at = headerEnd + 4 * i;
+    bytes.writeFloatLE(bytes.readFloatLE(at) * 1e20, at);
+  }
+  const { page, close } = await open(tinyLink({ seed: 1 }));
+  try {
+    await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
+    await waitFor(page, () => Number(document.querySelector('#step')?.textContent) >= 1);
+    await page.setInputFiles('#import', { name: 'scaled.gpicl', mimeType: 'application/octet-stream', buffer: bytes });
+    await waitFor(page, () => /Loaded scaled\.gpicl: step 4/.test(document.querySelector('#notice')?.textContent ?? ''), null, 60_000);
+    await page.click('#run-toggle');
+    await waitFor(page, () => /training diverged/.test(document.querySelector('#notice')?.textContent ?? ''), null, 120_000);
+    const notice = await page.textContent('#notice');
+    report.divergence_notice = notice;
+    assert.match(notice, /^The loss became (NaN|inf|-inf|[\d.e+]+) at step 5: training diverged\. Lower the learning rate or raise Adam ε\./);
+    assert.match(notice, /went back to its last saved state, step 4 and is paused/);
+    assert.equal(await stepCount(page), 4);
+    await waitFor(page, () => document.querySelector('#state').textContent === 'paused', null, 30_000);
+    assert.equal(await page.locator('#error').count(), 0, 'no frozen error state');
   } finally {
     await close();
   }

@@ -11,8 +11,8 @@
 //! The header lists every tensor (parameter id, shape; for the optimizer also its step count);
 //! the body holds their values in that order: each parameter, then each parameter's first and
 //! second moments. [`Checkpoint::from_bytes`] checks everything before it allocates: a file
-//! that is truncated, oversized, of another format or another model shape is an error naming
-//! what is wrong, never a panic.
+//! that is truncated, oversized, of another format or another model shape, or that holds a
+//! value that is not finite, is an error naming what is wrong, never a panic.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -197,6 +197,14 @@ impl Checkpoint {
                  padded file)",
                 4 * values,
                 body.len()
+            ));
+        }
+        if let Some(i) = body
+            .chunks_exact(4)
+            .position(|c| !f32::from_le_bytes(c.try_into().expect("4 bytes")).is_finite())
+        {
+            return bad(format!(
+                "value {i} of the body is not a finite number (a checkpoint of a diverged run?)"
             ));
         }
         let mut floats = body

@@ -87,8 +87,15 @@ pub struct Curve {
     pub name: String,
     /// `accuracy[j]`: accuracy of the prediction for example j+1, made after seeing j examples.
     pub accuracy: Vec<f32>,
-    /// Mean cross-entropy at each position.
+    /// Mean cross-entropy at each position (not finite for a broken model: JSON writes that as
+    /// `null`, read back as NaN).
+    #[serde(deserialize_with = "floats_or_null")]
     pub loss: Vec<f32>,
+}
+
+fn floats_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+    let values: Vec<Option<f32>> = Deserialize::deserialize(d)?;
+    Ok(values.into_iter().map(|v| v.unwrap_or(f32::NAN)).collect())
 }
 
 impl Curve {

@@ -177,6 +177,11 @@ mod tests {
             assert!(err.contains(needle), "{err}");
         }
         assert!(Results::from_json("{\"gpicl_version\": 1}").is_err());
+        // A broken model's non-finite losses are written as null and read back.
+        let mut nan = sample();
+        nan.history[0].curves[0].loss[0] = f32::NAN;
+        let back = Results::from_json(&serde_json::to_string(&nan).unwrap()).unwrap();
+        assert!(back.history[0].curves[0].loss[0].is_nan());
         assert!(Results::from_json("").is_err());
     }
 }

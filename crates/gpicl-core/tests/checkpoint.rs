@@ -131,6 +131,9 @@ fn bad_checkpoint_files_are_refused_with_a_message() {
     newer[8..12].copy_from_slice(&(FORMAT + 1).to_le_bytes());
     let mut padded = good.clone();
     padded.extend_from_slice(&[0; 4]);
+    let mut nan = good.clone();
+    let at = nan.len() - 8;
+    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     let mut huge_header = good.clone();
     huge_header[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -143,6 +146,7 @@ fn bad_checkpoint_files_are_refused_with_a_message() {
         ("newer format", newer, "format 2"),
         ("truncated", good[..good.len() - 3].to_vec(), "truncated"),
         ("padded", padded, "truncated or padded"),
+        ("not finite", nan, "not a finite number"),
         ("header length", huge_header, "header claims"),
         (
             "another model",

@@ -807,12 +807,13 @@ impl App {
         Ok(())
     }
 
-    /// A diverged run goes back to its last autosave (or to its start) and pauses.
+    /// A diverged run goes back to its last saved state (an autosave or a loaded checkpoint;
+    /// else its start) and pauses.
     fn roll_back(&mut self, why: &str, ctx: &Context<Self>) {
         let to = match self.last_save.clone() {
             Some(saved) => self.restore(&saved, ctx).map(|_| {
                 self.last_save = Some(saved.clone());
-                format!("the last autosave, step {}", saved.step)
+                format!("its last saved state, step {}", saved.step)
             }),
             None => {
                 if let Some(c) = self.run_config.clone() {
@@ -825,9 +826,13 @@ impl App {
         self.running = false;
         match to {
             Ok(to) => {
+                let mut why = why.to_string();
+                if let Some(first) = why.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
                 self.notice = Some(format!(
-                    "Training diverged: {why} The run went back to {to} and is paused: change \
-                     the settings and press Reset, or press ▶ Train to try again."
+                    "{why} The run went back to {to} and is paused: change the settings and \
+                     press Reset, or press ▶ Train to try again."
                 ))
             }
             Err(e) => self.error = Some(format!("Training diverged: {why} ({e})")),
@@ -1012,6 +1017,12 @@ impl App {
     fn apply_import(&mut self, name: &str, ck: &Checkpoint, ctx: &Context<Self>) {
         match self.start_from(ck, None, ctx) {
             Ok(()) => {
+                // The loaded state is the first place a diverging run goes back to.
+                self.last_save = Some(Rc::new(Saved {
+                    checkpoint: ck.to_bytes(),
+                    results: self.results_json(),
+                    step: ck.state.step,
+                }));
                 self.notice = Some(format!(
                     "Loaded {name}: step {}, written by {}. Its curves are measured here; press \
                      ▶ Train to continue meta-training it.",

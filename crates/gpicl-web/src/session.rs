@@ -11,6 +11,10 @@ use gpicl_core::{Checkpoint, Curve, Error, EvalSet, RunConfig, Trainer};
 
 use crate::data::PageData;
 
+/// A loss above this has exploded: guessing costs ln(classes), about 2.3 nats, and no learner
+/// recovers from being this confidently wrong.
+pub const EXPLODED_LOSS: f32 = 1e4;
+
 /// A meta-training run on the page's data.
 pub struct Session {
     trainer: Trainer,
@@ -21,13 +25,7 @@ pub struct Session {
 impl Session {
     /// A fresh run of `config` on `device`.
     pub fn new(config: RunConfig, data: Rc<PageData>, device: &Device) -> Result<Self, Error> {
-        let trainer = Trainer::new(config, device)?;
-        let sets = trainer.eval_sets(&data.train, &data.test, &data.fashion)?;
-        Ok(Self {
-            trainer,
-            data,
-            sets,
-        })
+        Self::with(Trainer::new(config, device)?, data)
     }
 
     /// Continues the run saved in `checkpoint` (from the page, an autosave, or the CLI).
@@ -36,7 +34,10 @@ impl Session {
         data: Rc<PageData>,
         device: &Device,
     ) -> Result<Self, Error> {
-        let trainer = Trainer::resume(checkpoint, device)?;
+        Self::with(Trainer::resume(checkpoint, device)?, data)
+    }
+
+    fn with(trainer: Trainer, data: Rc<PageData>) -> Result<Self, Error> {
         let sets = trainer.eval_sets(&data.train, &data.test, &data.fashion)?;
         Ok(Self {
             trainer,
@@ -72,7 +73,8 @@ impl Session {
     }
 
     /// Runs `steps` meta-training steps and returns their losses, read in one round trip.
-    /// A non-finite loss is [`Error::Diverged`], with what to change.
+    /// A loss that is not finite or above [`EXPLODED_LOSS`] is [`Error::Diverged`], with
+    /// what to change.
     pub async fn train(&mut self, steps: usize) -> Result<Vec<f32>, Error> {
         let mut losses = Vec::with_capacity(steps);
         for _ in 0..steps {
@@ -88,7 +90,10 @@ impl Session {
         let losses = data
             .try_to_vec::<f32>()
             .map_err(|e| Error::Device(format!("loss data: {e:?}")))?;
-        if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
+        if let Some(i) = losses
+            .iter()
+            .position(|l| !l.is_finite() || *l > EXPLODED_LOSS)
+        {
             let step = self.step_count() - losses.len() + i + 1;
             return Err(Error::Diverged(format!(
                 "the loss became {} at step {step}: training diverged. Lower the learning rate \
