@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { artifacts, here, open as openBrowser, serveDist } from './browser.mjs';
@@ -20,6 +20,7 @@ let server;
 let scratch;
 
 before(async () => {
+  await mkdir(artifacts, { recursive: true });
   server = await serveDist();
   scratch = await mkdtemp(join(tmpdir(), 'gpicl-e2e-'));
 });
@@ -227,6 +228,9 @@ test('checkpoints move between the CLI and the page with the same curves; a corr
     const checkpoint = await download(page, '#export-checkpoint', 'page.gpicl');
     const results = JSON.parse(await readFile(await download(page, '#export-json', 'page.json'), 'utf8'));
     assert.equal(results.history.at(-1).step, step);
+    assert.ok(results.train_time_s > 0, 'training time recorded');
+    // Every step's loss since the CLI's checkpoint (step 6), labelled with its step.
+    assert.deepEqual([results.loss_log[0][0], results.loss_log.at(-1)[0], results.loss_log.length], [7, step, step - 6]);
     const csv = await readFile(await download(page, '#export-csv', 'page.csv'), 'utf8');
     assert.match(csv, /^# gpicl /);
     assert.ok(csv.split('\n').length > 3 * 12);

@@ -97,8 +97,9 @@ pub enum Msg {
     StepOnce,
     /// A new run with the current settings.
     Reset,
-    /// Steps finished: the session comes back with their losses.
-    Trained(Box<Session>, Result<Vec<f32>, Error>),
+    /// Steps finished: the session comes back with their losses (and the milliseconds they
+    /// took).
+    Trained(Box<Session>, Result<Vec<f32>, Error>, f64),
     /// An evaluation finished.
     Evaluated(Box<Session>, Result<Vec<Curve>, Error>),
     /// Step-through: the learner's prediction for an example and the context that includes it
@@ -178,6 +179,8 @@ struct Shared {
 /// One evaluation of the three curves.
 struct EvalPoint {
     step: usize,
+    /// Training time before it, seconds (evaluations excluded).
+    time_s: f64,
     curves: Vec<Curve>,
 }
 
@@ -258,6 +261,8 @@ pub struct App {
     import_pending: Option<(String, Checkpoint)>,
     /// Someone else's curves (an uploaded results file), drawn with this run's.
     overlay: Option<(String, Vec<Curve>)>,
+    /// Training time of the run, milliseconds (evaluations and saves excluded).
+    train_ms: f64,
     /// What the page did that the user should know (resumed, imported, rolled back).
     notice: Option<String>,
     /// A file that could not be imported or exported; nothing else changed.
@@ -329,6 +334,7 @@ impl Component for App {
             download_wanted: false,
             import_pending: None,
             overlay: None,
+            train_ms: 0.0,
             notice: None,
             io_error: link_error,
         }
@@ -463,10 +469,11 @@ impl Component for App {
                     self.new_session(ctx);
                 }
             }
-            Msg::Trained(session, result) => {
+            Msg::Trained(session, result, ms) => {
                 self.busy = false;
                 match result {
                     Ok(losses) => {
+                        self.train_ms += ms;
                         self.steps = session.step_count();
                         self.losses.extend(losses);
                         self.note_rate();
@@ -496,7 +503,12 @@ impl Component for App {
                             shared.outcome = Some(replay.compare(&curves));
                         }
                         self.evals.retain(|e| e.step != step);
-                        self.evals.push(EvalPoint { step, curves });
+                        let time_s = self.train_ms / 1000.0;
+                        self.evals.push(EvalPoint {
+                            step,
+                            time_s,
+                            curves,
+                        });
                     }
                     Err(e) => {
                         self.error = Some(e.to_string());
@@ -702,6 +714,7 @@ impl App {
                 self.last_save = None;
                 self.saved_step = 0;
                 self.share_url = None;
+                self.train_ms = 0.0;
             }
             Err(e) => {
                 self.error = Some(format!("Cannot start a run: {e}"));
@@ -791,11 +804,13 @@ impl App {
                 .iter()
                 .map(|e| EvalPoint {
                     step: e.step,
+                    time_s: e.time_s,
                     curves: e.curves.clone(),
                 })
                 .collect()
         });
         self.eval_wanted = self.evals.last().is_none_or(|e| e.step != self.steps);
+        self.train_ms = results.map_or(0.0, |r| 1000.0 * r.train_time_s);
         self.session = Some(Box::new(session));
         self.running = false;
         self.stop_at = None;
@@ -851,6 +866,7 @@ impl App {
         };
         let mut r = Results::new(config, backend);
         r.steps = self.steps;
+        r.train_time_s = self.train_ms / 1000.0;
         let first = self.steps + 1 - self.losses.len().min(self.steps + 1);
         r.loss_log = self
             .losses
@@ -872,7 +888,7 @@ impl App {
                 previous = e.step;
                 gpicl_core::EvalPoint {
                     step: e.step,
-                    time_s: 0.0,
+                    time_s: e.time_s,
                     train_loss: window.iter().sum::<f32>() / window.len().max(1) as f32,
                     curves: e.curves.clone(),
                 }
@@ -1231,8 +1247,9 @@ impl App {
             self.busy = true;
             ctx.link().send_future(async move {
                 gloo_timers::future::TimeoutFuture::new(0).await;
+                let started = now_ms();
                 let result = session.train(chunk).await;
-                Msg::Trained(session, result)
+                Msg::Trained(session, result, now_ms() - started)
             });
         }
     }
