@@ -127,8 +127,8 @@ pub enum Msg {
     Discard,
     /// The session's checkpoint was read (for an autosave or a download).
     Checkpointed(Box<Session>, Purpose, Result<Checkpoint, Error>),
-    /// An autosave was written (or failed).
-    Autosaved(Result<Rc<Saved>, String>),
+    /// An autosave of run `run` was written (or failed).
+    Autosaved(u64, Result<Rc<Saved>, String>),
     /// Make the current run's share link.
     Share,
     /// Re-run the shared link's experiment and compare its curves.
@@ -596,18 +596,22 @@ impl Component for App {
                             step,
                         };
                         self.save_in_flight = true;
+                        let run = self.run_id;
                         ctx.link().send_future(async move {
                             let result = persist::save(&saved).await.map(|_| Rc::new(saved));
-                            Msg::Autosaved(result)
+                            Msg::Autosaved(run, result)
                         });
                     }
                     (_, Err(e)) => self.io_error = Some(format!("Reading the model failed: {e}")),
                 }
             }
-            Msg::Autosaved(result) => {
+            Msg::Autosaved(run, result) => {
                 self.save_in_flight = false;
                 match result {
-                    Ok(saved) => self.last_save = Some(saved),
+                    // A save of an earlier run (reset while it was written) is no rollback
+                    // point for this one.
+                    Ok(saved) if run == self.run_id => self.last_save = Some(saved),
+                    Ok(_) => {}
                     Err(e) => self.io_error = Some(format!("Autosave failed: {e}")),
                 }
             }
