@@ -199,18 +199,21 @@ impl Checkpoint {
                 body.len()
             ));
         }
-        if let Some(i) = body
+        let floats: Vec<f32> = body
             .chunks_exact(4)
-            .position(|c| !f32::from_le_bytes(c.try_into().expect("4 bytes")).is_finite())
-        {
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        if let Some(i) = floats.iter().position(|x| !x.is_finite()) {
             return bad(format!(
                 "value {i} of the body is not a finite number (a checkpoint of a diverged run?)"
             ));
         }
-        let mut floats = body
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
-        let mut take = |n: u64| -> Vec<f32> { floats.by_ref().take(n as usize).collect() };
+        let mut rest = floats.as_slice();
+        let mut take = |n: u64| -> Vec<f32> {
+            let (head, tail) = rest.split_at(n as usize);
+            rest = tail;
+            head.to_vec()
+        };
         let params = header
             .params
             .into_iter()
@@ -266,17 +269,21 @@ impl Checkpoint {
     }
 }
 
-/// The ids and shapes of `model`'s parameters, in order.
-fn param_shapes(model: &Transformer) -> Vec<(u64, Vec<usize>)> {
-    struct Shapes(Vec<(u64, Vec<usize>)>);
-    impl ModuleVisitor for Shapes {
+/// `model`'s parameters in order: id, shape, and the values flattened (on the inner device).
+fn params(model: &Transformer) -> Vec<(u64, Vec<usize>, Tensor<1>)> {
+    struct Collect(Vec<(u64, Vec<usize>, Tensor<1>)>);
+    impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push((param.id.val(), param.val().dims().to_vec()));
+            let t = param.val();
+            let dims = t.dims();
+            let n = dims.iter().product::<usize>();
+            self.0
+                .push((param.id.val(), dims.to_vec(), t.inner().reshape([n])));
         }
     }
-    let mut shapes = Shapes(Vec::new());
-    model.visit(&mut shapes);
-    shapes.0
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
 }
 
 /// Checks that `params` hold as many values as `config`'s model has parameters, each id once,
@@ -314,11 +321,10 @@ pub fn load_params(
     params: &[ParamValues],
     device: &Device,
 ) -> Result<Transformer, Error> {
-    let expected = param_shapes(&model);
     let by_id: BTreeMap<u64, &ParamValues> = params.iter().map(|p| (p.id, p)).collect();
-    for (id, shape) in &expected {
-        match by_id.get(id) {
-            Some(p) if &p.shape == shape => {}
+    for (id, shape, _) in self::params(&model) {
+        match by_id.get(&id) {
+            Some(p) if p.shape == shape => {}
             _ => {
                 return bad(format!(
                     "no parameter {id} of shape {shape:?} in the checkpoint"
@@ -352,20 +358,9 @@ pub async fn read_values(
     model: &Transformer,
     moments: &BTreeMap<u64, Moments>,
 ) -> Result<(Vec<ParamValues>, Vec<MomentValues>), Error> {
-    struct Collect(Vec<(u64, Vec<usize>, Tensor<1>)>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let t = param.val();
-            let dims = t.dims();
-            let n = dims.iter().product::<usize>();
-            self.0
-                .push((param.id.val(), dims.to_vec(), t.inner().reshape([n])));
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
+    let collected = params(model);
     let mut tx = Transaction::default();
-    for (_, _, t) in &collect.0 {
+    for (_, _, t) in &collected {
         tx = tx.register(t.clone());
     }
     for m in moments.values() {
@@ -383,8 +378,8 @@ pub async fn read_values(
         data.next()
             .unwrap_or_else(|| Err(Error::Device("short read".into())))
     };
-    let mut params = Vec::with_capacity(collect.0.len());
-    for (id, shape, _) in collect.0 {
+    let mut params = Vec::with_capacity(collected.len());
+    for (id, shape, _) in collected {
         params.push(ParamValues {
             id,
             shape,
