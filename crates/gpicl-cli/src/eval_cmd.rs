@@ -208,9 +208,7 @@ fn run_sets(
         .clone()
         .unwrap_or_else(crate::default_data_dir);
     let data = crate::data::load_run_data(&dir, config.tasks.image_pool)?;
-    // The sets depend on the config alone (the training pool's tasks come from its seed).
-    let trainer = gpicl_core::Trainer::new(config.clone(), &burn::prelude::Device::flex())?;
-    let sets = trainer.eval_sets(&data.train, &data.test, &data.unseen)?;
+    let sets = gpicl_core::train::eval_sets(config, &data.train, &data.test, &data.unseen)?;
     let mut curves = Vec::new();
     for set in &sets {
         curves.push(pollster::block_on(evaluate(

@@ -72,13 +72,7 @@ impl Trainer {
         let model = config
             .model
             .init(mix_seed(config.seed, 0x006d_6f64_656c), &device)?;
-        let sampler = TaskSampler::new(
-            config.tasks.pool,
-            config.tasks.bias_fraction,
-            config.model.d_in,
-            config.model.n_classes,
-            mix_seed(config.seed, 0x7461_736b),
-        )?;
+        let sampler = training_sampler(&config)?;
         let optim = Adam::new(&config.train);
         Ok(Self {
             config,
@@ -142,43 +136,14 @@ impl Trainer {
         Ok(loss.detach())
     }
 
-    /// The run's three evaluation sets, fixed by `config.eval.seed`: tasks of the training pool
-    /// on `train`, unseen tasks on `test` (held-out examples of the same dataset), and unseen
-    /// tasks on `unseen` (a dataset never trained on).
+    /// The run's three evaluation sets (see [`eval_sets`]).
     pub fn eval_sets(
         &self,
         train: &Dataset,
         test: &Dataset,
         unseen: &Dataset,
     ) -> Result<Vec<EvalSet>, Error> {
-        let c = &self.config;
-        let set = |name: String, d: &Dataset, tasks| {
-            EvalSet::new(
-                name,
-                d,
-                tasks,
-                &self.sampler,
-                c.tasks.pool.size(),
-                c.eval.sequences,
-                c.tasks.seq_len,
-                c.model.d_in,
-                c.model.n_classes,
-                c.eval.seed,
-            )
-        };
-        Ok(vec![
-            set(format!("{} seen tasks", train.name), train, EvalTasks::Seen)?,
-            set(
-                format!("{} unseen tasks", train.name),
-                test,
-                EvalTasks::Unseen,
-            )?,
-            set(
-                format!("{} unseen tasks", unseen.name),
-                unseen,
-                EvalTasks::Unseen,
-            )?,
-        ])
+        eval_sets(&self.config, train, test, unseen)
     }
 
     /// Steps completed.
@@ -218,6 +183,58 @@ impl Trainer {
             sampler_word_pos: self.sampler.word_pos(),
         }
     }
+}
+
+/// The training stream of `config` (its task pool and examples), from the run's seed.
+fn training_sampler(config: &RunConfig) -> Result<TaskSampler, Error> {
+    TaskSampler::new(
+        config.tasks.pool,
+        config.tasks.bias_fraction,
+        config.model.d_in,
+        config.model.n_classes,
+        mix_seed(config.seed, 0x7461_736b),
+    )
+}
+
+/// The three evaluation sets of a run of `config`, fixed by `config.eval.seed`: tasks of the
+/// training pool on `train`, unseen tasks on `test` (held-out examples of the same dataset),
+/// and unseen tasks on `unseen` (a dataset never trained on). They depend on the config alone,
+/// so a checkpoint is evaluated on its run's sets without a trainer.
+pub fn eval_sets(
+    config: &RunConfig,
+    train: &Dataset,
+    test: &Dataset,
+    unseen: &Dataset,
+) -> Result<Vec<EvalSet>, Error> {
+    let c = config;
+    let sampler = training_sampler(c)?;
+    let set = |name: String, d: &Dataset, tasks| {
+        EvalSet::new(
+            name,
+            d,
+            tasks,
+            &sampler,
+            c.tasks.pool.size(),
+            c.eval.sequences,
+            c.tasks.seq_len,
+            c.model.d_in,
+            c.model.n_classes,
+            c.eval.seed,
+        )
+    };
+    Ok(vec![
+        set(format!("{} seen tasks", train.name), train, EvalTasks::Seen)?,
+        set(
+            format!("{} unseen tasks", train.name),
+            test,
+            EvalTasks::Unseen,
+        )?,
+        set(
+            format!("{} unseen tasks", unseen.name),
+            unseen,
+            EvalTasks::Unseen,
+        )?,
+    ])
 }
 
 /// A model's parameters in burn's store format. Reads the device synchronously.
