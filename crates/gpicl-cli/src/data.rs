@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use gpicl_core::Dataset;
+use gpicl_core::manifest::FileHash;
 use gpicl_core::parse::{LabelColumn, parse_csv, parse_idx_pair};
 
 /// The datasets of a run: MNIST train (meta-training), MNIST test (unseen tasks) and
@@ -53,6 +54,21 @@ pub const RUN_FILES: [&str; 6] = [
     "fashion-mnist-t10k-images-idx3-ubyte.gz",
     "fashion-mnist-t10k-labels-idx1-ubyte.gz",
 ];
+
+/// The bytes of the run's bundles in `dir` ([`RUN_FILES`], in order) and their hashes, as a
+/// manifest lists them.
+pub fn read_bundles(dir: &Path) -> Result<(Vec<Vec<u8>>, Vec<FileHash>)> {
+    let bytes = RUN_FILES
+        .iter()
+        .map(|f| read(&dir.join(f)))
+        .collect::<Result<Vec<_>>>()?;
+    let hashes = RUN_FILES
+        .iter()
+        .zip(&bytes)
+        .map(|(f, b)| FileHash::of(f, b))
+        .collect();
+    Ok((bytes, hashes))
+}
 
 /// Loads the three datasets of a run from `dir` (see `cargo xtask data`).
 pub fn load_run_data(dir: &Path, pool: usize) -> Result<RunData> {

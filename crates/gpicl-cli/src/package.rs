@@ -9,7 +9,7 @@ use gpicl_core::manifest::{FileHash, InputStats, MANIFEST_VERSION};
 use gpicl_core::parse::parse_idx_pair;
 use gpicl_core::{Manifest, Results, RunConfig};
 
-use crate::data::RUN_FILES;
+use crate::data::read_bundles;
 use crate::train_cmd::{read_checkpoint, write_atomic};
 
 /// Arguments of `gpicl package`.
@@ -68,18 +68,7 @@ pub fn run(args: PackageArgs) -> Result<()> {
         );
     }
     let data_dir = args.data_dir.unwrap_or_else(crate::default_data_dir);
-    let bundles = RUN_FILES
-        .iter()
-        .map(|f| {
-            let path = data_dir.join(f);
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let data = RUN_FILES
-        .iter()
-        .zip(&bundles)
-        .map(|(f, bytes)| FileHash::of(f, bytes))
-        .collect();
+    let (bundles, data) = read_bundles(&data_dir)?;
     let train = parse_idx_pair("mnist", &bundles[0], &bundles[1])?;
     let pool = meta.config.tasks.image_pool;
     let (mean, std) = if pool > 1 {

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::Results;
-use gpicl_core::manifest::FileHash;
 use gpicl_core::share::{Link, Replay, data_version, encode};
 
-use crate::data::RUN_FILES;
+use crate::data::read_bundles;
 
 /// Arguments of `gpicl share`.
 #[derive(clap::Args)]
@@ -22,20 +21,6 @@ pub struct ShareArgs {
     /// Directory of the data bundles (their hashes give the link's data version).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-}
-
-/// The data version of the bundles in `dir`, as the page computes it from its manifest.
-pub fn bundles_version(dir: &std::path::Path) -> Result<String> {
-    let hashes = RUN_FILES
-        .iter()
-        .map(|f| {
-            let path = dir.join(f);
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(FileHash::of(f, &bytes))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(data_version(&hashes))
 }
 
 /// Runs `gpicl share`.
@@ -51,7 +36,7 @@ pub fn run(args: ShareArgs) -> Result<()> {
     let link = Link {
         config: results.config.clone(),
         app_version: results.gpicl_version.clone(),
-        data_version: bundles_version(&dir)?,
+        data_version: data_version(&read_bundles(&dir)?.1),
         replay: (last.step > 0).then(|| Replay::of(last.step, &last.curves)),
     };
     println!("{}#{}", args.base, encode(&link));
