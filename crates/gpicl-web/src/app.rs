@@ -698,33 +698,50 @@ impl App {
         };
         match Session::new(self.config.clone(), data.clone(), &backend.device) {
             Ok(s) => {
-                self.run_id += 1;
-                self.baselines.clear();
-                self.score_baselines(s.unseen_tasks(), ctx);
-                self.run_config = Some(self.config.clone());
-                self.session = Some(Box::new(s));
-                self.steps = 0;
-                self.losses.clear();
-                self.evals.clear();
-                self.rate = None;
-                self.steps_per_second = None;
-                self.eval_wanted = true;
+                self.begin(s, None, ctx);
                 self.status = String::new();
-                self.stop_at = if std::mem::take(&mut self.replay_requested) {
-                    self.replay_step()
-                } else {
-                    None
-                };
-                self.last_save = None;
-                self.saved_step = 0;
-                self.share_url = None;
-                self.train_ms = 0.0;
+                if std::mem::take(&mut self.replay_requested) {
+                    self.stop_at = self.replay_step();
+                }
             }
             Err(e) => {
                 self.error = Some(format!("Cannot start a run: {e}"));
                 self.running = false;
             }
         }
+    }
+
+    /// Makes `session` the current run (a new one, or one resumed from a checkpoint with its
+    /// losses and curves when known): a new run id, its baselines, and everything that belonged
+    /// to the previous run cleared.
+    fn begin(&mut self, session: Session, results: Option<&Results>, ctx: &Context<Self>) {
+        self.run_id += 1;
+        self.baselines.clear();
+        self.score_baselines(session.unseen_tasks(), ctx);
+        self.config = session.config().clone();
+        self.run_config = Some(session.config().clone());
+        self.steps = session.step_count();
+        self.losses =
+            results.map_or_else(Vec::new, |r| r.loss_log.iter().map(|&(_, l)| l).collect());
+        self.evals = results.map_or_else(Vec::new, |r| {
+            r.history
+                .iter()
+                .map(|e| EvalPoint {
+                    step: e.step,
+                    time_s: e.time_s,
+                    curves: e.curves.clone(),
+                })
+                .collect()
+        });
+        self.eval_wanted = self.evals.last().is_none_or(|e| e.step != self.steps);
+        self.train_ms = results.map_or(0.0, |r| 1000.0 * r.train_time_s);
+        self.session = Some(Box::new(session));
+        self.rate = None;
+        self.steps_per_second = None;
+        self.stop_at = None;
+        self.saved_step = self.steps;
+        self.last_save = None;
+        self.share_url = None;
     }
 
     /// The step the shared link's replay trains to.
@@ -795,33 +812,8 @@ impl App {
         }
         let session =
             Session::resume(ck, data.clone(), &backend.device).map_err(|e| e.to_string())?;
-        self.run_id += 1;
-        self.baselines.clear();
-        self.score_baselines(session.unseen_tasks(), ctx);
-        self.config = ck.config.clone();
-        self.run_config = Some(ck.config.clone());
-        self.steps = ck.state.step;
-        self.losses =
-            results.map_or_else(Vec::new, |r| r.loss_log.iter().map(|&(_, l)| l).collect());
-        self.evals = results.map_or_else(Vec::new, |r| {
-            r.history
-                .iter()
-                .map(|e| EvalPoint {
-                    step: e.step,
-                    time_s: e.time_s,
-                    curves: e.curves.clone(),
-                })
-                .collect()
-        });
-        self.eval_wanted = self.evals.last().is_none_or(|e| e.step != self.steps);
-        self.train_ms = results.map_or(0.0, |r| 1000.0 * r.train_time_s);
-        self.session = Some(Box::new(session));
+        self.begin(session, results, ctx);
         self.running = false;
-        self.stop_at = None;
-        self.saved_step = ck.state.step;
-        self.last_save = None;
-        self.share_url = None;
-        self.rate = None;
         self.error = None;
         Ok(())
     }
@@ -858,17 +850,26 @@ impl App {
         }
     }
 
-    /// The run so far as `results.json`.
-    fn results_json(&self) -> String {
-        let Some(config) = &self.run_config else {
-            return String::new();
-        };
-        let backend = if self.backend.as_ref().is_some_and(|b| b.webgpu) {
+    /// The backend's name, as results and checkpoints record it.
+    fn backend_name(&self) -> &'static str {
+        if self.backend.as_ref().is_some_and(|b| b.webgpu) {
             "webgpu"
         } else {
             "flex"
-        };
-        let mut r = Results::new(config, backend);
+        }
+    }
+
+    /// The run so far as `results.json`.
+    fn results_json(&self) -> String {
+        self.results()
+            .and_then(|r| serde_json::to_string_pretty(&r).ok())
+            .unwrap_or_default()
+    }
+
+    /// The run so far: its config, every step's loss, every evaluation's curves.
+    fn results(&self) -> Option<Results> {
+        let config = self.run_config.as_ref()?;
+        let mut r = Results::new(config, self.backend_name());
         r.steps = self.steps;
         r.train_time_s = self.train_ms / 1000.0;
         let first = self.steps + 1 - self.losses.len().min(self.steps + 1);
@@ -898,7 +899,7 @@ impl App {
                 }
             })
             .collect();
-        serde_json::to_string_pretty(&r).unwrap_or_default()
+        Some(r)
     }
 
     /// `gpicl-NAME-seedS-stepN.EXT` for the current run.
@@ -957,14 +958,12 @@ impl App {
                 "application/json",
                 self.results_json().as_bytes(),
             ),
-            Export::Csv => {
-                let csv = Results::from_json(&self.results_json())
-                    .map(|r| r.to_csv())
-                    .map_err(|e| e.to_string());
-                csv.and_then(|c| {
-                    persist::download(&self.file_name("csv"), "text/csv", c.as_bytes())
-                })
-            }
+            Export::Csv => match self.results() {
+                Some(r) => {
+                    persist::download(&self.file_name("csv"), "text/csv", r.to_csv().as_bytes())
+                }
+                None => Err("no run yet".into()),
+            },
             Export::Svg => persist::chart_svg("#acc-chart").and_then(|svg| {
                 persist::download(&self.file_name("svg"), "image/svg+xml", svg.as_bytes())
             }),
@@ -1210,11 +1209,7 @@ impl App {
                 Purpose::Autosave
             };
             let session = self.session.take().expect("checked above");
-            let backend = if self.backend.as_ref().is_some_and(|b| b.webgpu) {
-                "webgpu"
-            } else {
-                "flex"
-            };
+            let backend = self.backend_name();
             self.busy = true;
             ctx.link().send_future(async move {
                 let result = session.checkpoint(backend).await;
