@@ -1,12 +1,15 @@
-// Page benchmark: opens the built page (dist/) in headless Chromium, lets it meta-train, and
-// prints a table: time from page load to the first training step, training rate, the time
-// from a click to the page's answer while training, and the in-context accuracy curves as the
-// page computed them. Run by `cargo xtask bench-page [--cpu] [--minutes M] [--until-step N]`
-// (after `trunk build --release`). Writes tests/artifacts/bench-page-<device>.json.
+// Page benchmark: opens the built page (dist/, served as a compressing static host serves it)
+// in headless Chromium, lets it meta-train, and prints a table: the bytes a first visit
+// fetches until the page is idle, the pretrained curves' time with the network throttled to
+// 20 Mbit/s, time from page load to the first training step, training rate, the time from a
+// click to the page's answer while training, the Chromium processes' memory after start and
+// while training, and the in-context accuracy curves as the page computed them. Run by
+// `cargo xtask bench-page [--cpu] [--minutes M] [--until-step N]` (after `cargo xtask dist`,
+// which it runs). Writes tests/artifacts/bench-page-<device>.json.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { artifacts, clickLatency, open, serveDist } from './browser.mjs';
+import { artifacts, clickLatency, open, processMemory, serveDist } from './browser.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -18,8 +21,16 @@ const minutes = opt('--minutes', 5);
 const untilStep = opt('--until-step', Infinity);
 
 const server = await serveDist();
+
+// The pretrained curves on a 20 Mbit/s connection (a fresh profile: nothing cached).
+const throttled = await open(!cpu, server.base, { mbps: 20 });
+await throttled.page.waitForFunction(() => window.__painted.pretrained, null, { timeout: 600_000 });
+const throttledMs = await throttled.page.evaluate(() => window.__painted.pretrained);
+await throttled.close();
+
+const sentBefore = server.sent().bytes;
 const t0 = Date.now();
-const { page, close } = await open(!cpu, server.base);
+const { page, close, profile } = await open(!cpu, server.base);
 const step = async () => Number(await page.textContent('#step'));
 await page.waitForSelector('#pretrained-chart svg path.series', { timeout: 600_000 });
 await page.waitForFunction(() => window.__painted.pretrained, null, { timeout: 600_000 });
@@ -33,6 +44,16 @@ if (cpu) {
 await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
   null, { timeout: 600_000, polling: 100 });
 const firstStep = (await page.textContent('#first-step')).match(/([\d.]+) s/)[1];
+// Idle: training has started and no request has gone out for 3 s.
+let fetched = server.sent();
+for (;;) {
+  await page.waitForTimeout(3000);
+  const now = server.sent();
+  if (now.files.length === fetched.files.length) break;
+  fetched = now;
+}
+const firstVisitBytes = fetched.bytes - sentBefore;
+const memoryAfterStart = await processMemory(profile);
 const device = (await page.textContent('#backend')).replace('Device: ', '').split('·')[0].trim();
 
 // Click latency while training: the step-through's counter answers a click.
@@ -46,8 +67,13 @@ for (let i = 0; i < 5; i++) {
 // Train until the time or step budget is spent; sample the rate over the later part.
 const samples = [];
 const deadline = t0 + minutes * 60_000;
+const memoryPeak = { ...memoryAfterStart };
 while (Date.now() < deadline && (await step()) < untilStep) {
+  // A run that has finished its steps no longer counts towards the rate.
+  if (samples.length >= 2 && samples[samples.length - 1][1] === samples[samples.length - 2][1]) break;
   samples.push([Date.now(), await step()]);
+  const m = await processMemory(profile);
+  for (const k of Object.keys(memoryPeak)) memoryPeak[k] = Math.max(memoryPeak[k], m[k]);
   await page.waitForTimeout(5000);
 }
 await page.click('#run-toggle'); // pause: the page evaluates the final model
@@ -64,7 +90,9 @@ const rate = last && half && last[0] > half[0] ? (last[1] - half[1]) / ((last[0]
 const table = await page.$$eval('#acc-chart tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
 const headers = await page.$$eval('#acc-chart thead th', (h) => h.map((c) => c.textContent));
 const result = {
-  device, pretrained_curves_s: pretrainedMs / 1000, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
+  device, first_visit_mib: firstVisitBytes / 1048576, pretrained_curves_20mbit_s: throttledMs / 1000,
+  memory_after_start_mib: memoryAfterStart, memory_peak_training_mib: memoryPeak,
+  pretrained_curves_s: pretrainedMs / 1000, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
   steps_per_s: rate, click_ms: latencies, curve_header: headers,
   curve_at: Object.fromEntries([1, 5, 10, 20, table.length].map((k) => [k, table[k - 1]])),
 };
@@ -77,7 +105,12 @@ console.log(`\n| ${pad('measure', 38)} | value |`);
 console.log(`|${'-'.repeat(40)}|-------|`);
 const row = (k, v) => console.log(`| ${pad(k, 38)} | ${v} |`);
 row('device', device);
+row('first visit, fetched until idle (MiB)', (firstVisitBytes / 1048576).toFixed(2));
+row('page load → pretrained curves, 20 Mbit/s (s)', (throttledMs / 1000).toFixed(2));
 row('page load → pretrained curves painted (s)', (pretrainedMs / 1000).toFixed(2));
+const mem = (m) => `page's renderer ${m.page.toFixed(0)} (all renderers ${m.renderer.toFixed(0)}), GPU process ${m['gpu-process'].toFixed(0)}, browser ${m.browser.toFixed(0)}, other ${m.other.toFixed(0)}`;
+row('memory after start (MiB RSS)', mem(memoryAfterStart));
+row('memory, peak while training (MiB RSS)', mem(memoryPeak));
 row('page load → first training step (s)', firstStep);
 row('click → page updated, while training (ms)', latencies.map((l) => l.toFixed(0)).join(', '));
 row('training rate (steps/s, second half)', rate?.toFixed(3));

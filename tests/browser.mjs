@@ -2,7 +2,7 @@
 // Debian Chromium with or without WebGPU (SwiftShader), and the click-latency probe.
 
 import { createServer } from 'node:http';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,34 +28,95 @@ const PAINT_WATCH = { pretrained: '#pretrained-chart svg path.series' };
 const TYPES = {
   '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
   '.css': 'text/css', '.gz': 'application/octet-stream', '.png': 'image/png',
+  '.json': 'application/json', '.svg': 'image/svg+xml',
 };
 
-/** Serves dist/ on a free loopback port; returns its base URL and a close function. */
+/** Serves dist/ on a free loopback port as a compressing static host does: a file's
+ *  precompressed `FILE.br` or `FILE.gz` (made by `cargo xtask dist`) when the browser accepts
+ *  it, else the file itself. Returns its base URL, a close function, and `sent()`: the bytes
+ *  of every response body so far ({ bytes, files: [[path, bytes, encoding]] }). */
 export async function serveDist() {
+  const log = [];
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
     if (!file.startsWith(dist)) { res.writeHead(403).end(); return; }
+    const accepts = String(req.headers['accept-encoding'] ?? '');
+    const type = TYPES[extname(file)] || 'application/octet-stream';
+    for (const [encoding, ext] of [['br', '.br'], ['gzip', '.gz']]) {
+      if (!accepts.includes(encoding) || file.endsWith('.gz')) continue;
+      try {
+        const body = await readFile(file + ext);
+        res.writeHead(200, { 'content-type': type, 'content-encoding': encoding, vary: 'accept-encoding' });
+        res.end(body);
+        log.push([path, body.length, encoding]);
+        return;
+      } catch { /* no precompressed copy: serve the file */ }
+    }
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
+      res.writeHead(200, { 'content-type': type });
       res.end(body);
+      log.push([path, body.length, 'identity']);
     } catch {
       res.writeHead(404).end('not found');
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { base: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
+  return {
+    base: `http://127.0.0.1:${server.address().port}/`,
+    close: () => server.close(),
+    sent: () => ({ bytes: log.reduce((a, [, b]) => a + b, 0), files: log.slice() }),
+  };
 }
 
-/** Opens `url` in a fresh browser profile, with or without WebGPU; the page records errors. */
-export async function open(webgpu, url) {
+/** Resident memory (MiB, VmRSS) of the Chromium processes of the profile `profile` (Linux
+ *  /proc): `page`, the largest renderer (the page's: it holds the WebAssembly memory; the
+ *  others are the blank first tab's and a spare), and by kind: `renderer` (all of them),
+ *  `gpu-process`, `browser`, `other` (zygotes, utilities). */
+export async function processMemory(profile) {
+  const procs = [];
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      // Chromium rewrites its helpers' command lines into one space-separated string.
+      const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split(/[\0 ]/);
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const ppid = Number(status.match(/^PPid:\s+(\d+)/m)?.[1]);
+      const rss = Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0) / 1024;
+      procs.push({ pid: Number(pid), ppid, cmd, rss });
+    } catch { /* gone meanwhile */ }
+  }
+  const root = procs.find((p) => p.cmd.some((a) => a === `--user-data-dir=${profile}`)
+    && !p.cmd.some((a) => a.startsWith('--type=')));
+  const out = { page: 0, renderer: 0, 'gpu-process': 0, browser: 0, other: 0 };
+  if (!root) return out;
+  const mine = new Set([root.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of procs) if (!mine.has(p.pid) && mine.has(p.ppid)) { mine.add(p.pid); grew = true; }
+  }
+  for (const p of procs.filter((q) => mine.has(q.pid))) {
+    const type = p.cmd.find((a) => a.startsWith('--type='))?.slice(7);
+    const kind = !type ? 'browser' : type in out ? type : 'other';
+    out[kind] += p.rss;
+    if (kind === 'renderer') out.page = Math.max(out.page, p.rss);
+  }
+  return out;
+}
+
+/** Opens `url` in a fresh browser profile, with or without WebGPU; the page records errors.
+ *  Options: `mobile` (a 390 × 844 touch phone), `mbps` (network throughput, Chromium's
+ *  network emulation, set before navigating). */
+export async function open(webgpu, url, { mobile = false, mbps = null } = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'gpicl-browser-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : NO_WEBGPU_FLAGS)],
-    viewport: { width: 1280, height: 1400 },
+    ...(mobile
+      ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 }
+      : { viewport: { width: 1280, height: 1400 } }),
   });
   // Times when the page first paints what `PAINT_WATCH` names (the frame after the element
   // appears), on the page's own clock, so a busy main thread later does not blur it.
@@ -74,9 +135,16 @@ export async function open(webgpu, url) {
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
+  if (mbps) {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 20, downloadThroughput: (mbps * 1e6) / 8, uploadThroughput: (mbps * 1e6) / 8,
+    });
+  }
   await page.goto(url);
   const close = async () => { await context.close(); await rm(profile, { recursive: true, force: true }); };
-  return { page, errors, close };
+  return { page, errors, close, profile };
 }
 
 /** Clicks `selector` and returns the milliseconds until the step-through shows the learner's

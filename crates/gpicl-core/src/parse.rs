@@ -25,10 +25,10 @@ pub fn maybe_gunzip(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// An IDX array: dimensions and unsigned-byte data.
+/// An IDX array: dimensions and values (unsigned bytes or signed 16-bit integers, as floats).
 struct Idx {
     dims: Vec<usize>,
-    data: Vec<u8>,
+    data: Vec<f32>,
 }
 
 fn parse_idx(bytes: &[u8], what: &str) -> Result<Idx, Error> {
@@ -43,12 +43,17 @@ fn parse_idx(bytes: &[u8], what: &str) -> Result<Idx, Error> {
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(err("bad magic number (not an IDX file)".into()));
     }
-    if bytes[2] != 0x08 {
-        return Err(err(format!(
-            "element type 0x{:02x} unsupported (only unsigned bytes)",
-            bytes[2]
-        )));
-    }
+    // 0x08: unsigned byte; 0x0B: signed 16-bit integer, big-endian (the page's pooled
+    // bundles hold 4×4 block sums of pixels, up to 4080).
+    let width = match bytes[2] {
+        0x08 => 1,
+        0x0B => 2,
+        other => {
+            return Err(err(format!(
+                "element type 0x{other:02x} unsupported (only unsigned bytes and 16-bit integers)"
+            )));
+        }
+    };
     let ndim = bytes[3] as usize;
     if ndim == 0 || ndim > 4 {
         return Err(err(format!("{ndim} dimensions unsupported")));
@@ -68,20 +73,25 @@ fn parse_idx(bytes: &[u8], what: &str) -> Result<Idx, Error> {
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| err("dimensions overflow".into()))?;
     let body = &bytes[header..];
-    if body.len() != count {
+    if Some(body.len()) != count.checked_mul(width) {
         return Err(err(format!(
-            "expected {count} data bytes, found {}",
+            "expected {count} values of {width} byte(s), found {} bytes",
             body.len()
         )));
     }
-    Ok(Idx {
-        dims,
-        data: body.to_vec(),
-    })
+    let data = if width == 1 {
+        body.iter().map(|&b| f32::from(b)).collect()
+    } else {
+        body.chunks_exact(2)
+            .map(|c| f32::from(i16::from_be_bytes([c[0], c[1]])))
+            .collect()
+    };
+    Ok(Idx { dims, data })
 }
 
 /// Parses an IDX images file (`n × rows × cols` or `n × features`) and an IDX labels file
-/// (`n`), each raw or gzip. Pixel values are kept as 0..=255 floats; normalise afterwards.
+/// (`n`), each raw or gzip. Values are kept as floats (pixels 0..=255); normalise afterwards.
+/// Labels must be unsigned bytes.
 pub fn parse_idx_pair(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset, Error> {
     let img = parse_idx(images, "images")?;
     let lab = parse_idx(labels, "labels")?;
@@ -104,8 +114,16 @@ pub fn parse_idx_pair(name: &str, images: &[u8], labels: &[u8]) -> Result<Datase
     }
     let n_features: usize = img.dims[1..].iter().product();
     let side = (img.dims.len() == 3 && img.dims[1] == img.dims[2]).then_some(img.dims[1]);
-    let features = img.data.iter().map(|&b| b as f32).collect();
-    let labels = lab.data.iter().map(|&b| b as u32).collect();
+    let labels = lab
+        .data
+        .iter()
+        .map(|&v| {
+            (v >= 0.0 && v.fract() == 0.0)
+                .then_some(v as u32)
+                .ok_or_else(|| Error::Parse(format!("IDX labels: label {v} is not a class")))
+        })
+        .collect::<Result<_, _>>()?;
+    let features = img.data;
     Dataset::new(name, features, n_features, labels, side)
 }
 
@@ -217,6 +235,28 @@ mod tests {
             enc.finish().unwrap();
         }
         assert_eq!(parse_idx_pair("t", &gz, &labels).unwrap(), d);
+    }
+
+    #[test]
+    fn parses_16_bit_idx_and_refuses_negative_labels() {
+        let mut images = vec![0, 0, 0x0b, 2, 0, 0, 0, 2, 0, 0, 0, 2];
+        for v in [0i16, 4080, -3, 7] {
+            images.extend(v.to_be_bytes());
+        }
+        let d = parse_idx_pair("t", &images, &idx(&[2], &[1, 0])).unwrap();
+        assert_eq!(d.n_features, 2);
+        assert_eq!(d.image_side, None);
+        assert_eq!(d.row(0), &[0.0, 4080.0]);
+        assert_eq!(d.row(1), &[-3.0, 7.0]);
+        // Odd-length 16-bit bodies and negative labels are refused.
+        assert!(parse_idx_pair("t", &images[..images.len() - 1], &idx(&[2], &[1, 0])).is_err());
+        let mut labels = vec![0, 0, 0x0b, 1, 0, 0, 0, 2];
+        labels.extend((-1i16).to_be_bytes());
+        labels.extend(1i16.to_be_bytes());
+        let e = parse_idx_pair("t", &images, &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a class"), "{e}");
     }
 
     #[test]

@@ -3,13 +3,12 @@
 //! read its report; a user can open it to see whether their GPU computes correctly.
 
 use burn::prelude::*;
-use gpicl_core::parse::parse_idx_pair;
 use gpicl_core::task::{Batch, TaskSampler};
 use gpicl_core::{RunConfig, TaskPool, Trainer};
 use serde::Serialize;
 use yew::prelude::*;
 
-use crate::data::{FILES, POOL};
+use crate::data::{FILES, parse_pooled};
 use crate::fetch::fetch_bytes;
 use crate::gpu;
 use crate::now_ms;
@@ -43,12 +42,13 @@ pub struct Report {
 
 async fn run() -> Result<Report, String> {
     let backend = gpu::init().await;
-    // MNIST test images (FILES[2], FILES[3]), as the page prepares them.
+    // MNIST test images (FILES[2], FILES[3]), pooled as the page has them.
     let images = fetch_bytes(FILES[2]).await?;
     let labels = fetch_bytes(FILES[3]).await?;
-    let data = parse_idx_pair("mnist", &images, &labels)
-        .and_then(|d| d.take(2000).prepared(POOL))
+    let mut data = parse_pooled("mnist", &images, &labels)
+        .map(|d| d.take(2000))
         .map_err(|e| e.to_string())?;
+    data.z_normalize();
     let mut config = RunConfig::preset("tiny").map_err(|e| e.to_string())?;
     // One task, a high learning rate: the loss must visibly fall within a few steps.
     config.tasks.pool = TaskPool::Finite { log2: 0 };

@@ -32,7 +32,7 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 /// Fetches the bundles (concurrently) and parses them.
 pub async fn load_page_data() -> Result<PageData, String> {
     let bytes = try_join_all(FILES.iter().map(|f| fetch_bytes(f))).await?;
-    let files: [Vec<u8>; 6] = bytes
+    let files: [Vec<u8>; 8] = bytes
         .try_into()
         .map_err(|_| "wrong number of data files".to_string())?;
     // Give the browser a frame to paint "parsing" before the (synchronous) parse.

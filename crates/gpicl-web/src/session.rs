@@ -125,11 +125,12 @@ impl Session {
     }
 }
 
-/// One unseen task's sequence for the step-through (seeded by `seed`): MNIST test images, a
-/// random projection and a random permutation of the labels, `config`'s length. The batch's
-/// `indices` say which test images to show.
+/// One unseen task's sequence for the step-through (seeded by `seed`): MNIST test images (the
+/// first ones, which the page also has at full size), a random projection and a random
+/// permutation of the labels, `config`'s length. The batch's `indices` say which of
+/// `data.test_pixels` to show.
 pub fn walk(data: &PageData, config: &RunConfig, seed: u64) -> Batch {
-    let test = &data.test;
+    let test = &data.test.take(data.test_pixels.len());
     let seed = mix_seed(seed, 0x7761_6c6b);
     let task = Task::from_seed(
         seed,

@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use burn::prelude::Device;
 use gpicl_core::RunConfig;
-use gpicl_web::data::{FILES, PageData};
+use gpicl_core::parse::parse_idx_pair;
+use gpicl_web::data::{FILES, POOL, PageData};
 use gpicl_web::session::{Session, walk};
 
 fn load() -> PageData {
@@ -32,6 +33,7 @@ fn page_data_parses_the_bundles_and_refuses_corrupt_ones() {
     assert_eq!((data.train.len(), data.train.n_features), (60_000, 49));
     assert_eq!((data.test.len(), data.fashion.len()), (10_000, 10_000));
     assert_eq!(data.test_pixels.n_features, 784);
+    assert_eq!(data.test_pixels.len(), 1000);
     let truncated = files[2].len() / 2;
     files[2].truncate(truncated);
     let err = PageData::parse(&files.try_into().unwrap()).unwrap_err();
@@ -39,6 +41,40 @@ fn page_data_parses_the_bundles_and_refuses_corrupt_ones() {
         err.to_string().contains("gzip") || err.to_string().contains("IDX"),
         "{err}"
     );
+}
+
+/// The page's pooled bundles give, bit for bit, the datasets the CLI makes from the full 28×28
+/// bundles (parse, `prepared(POOL)`): so a share link replays the same on either side.
+#[test]
+fn pooled_bundles_equal_the_full_bundles_pooled() {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/data");
+    let read = |f: &str| std::fs::read(web.join(f)).unwrap();
+    let data = load();
+    for (name, prefix, pooled) in [
+        ("mnist", "mnist-train", &data.train),
+        ("mnist", "mnist-t10k", &data.test),
+        ("fashion-mnist", "fashion-mnist-t10k", &data.fashion),
+    ] {
+        let full = parse_idx_pair(
+            name,
+            &read(&format!("{prefix}-images-idx3-ubyte.gz")),
+            &read(&format!("{prefix}-labels-idx1-ubyte.gz")),
+        )
+        .unwrap();
+        let expected = full.clone().prepared(POOL).unwrap();
+        assert_eq!(pooled.n_features, expected.n_features);
+        assert_eq!(pooled.labels, expected.labels, "{prefix}");
+        let bits =
+            |d: &gpicl_core::Dataset| d.features.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert!(
+            bits(pooled) == bits(&expected),
+            "{prefix}: pooled values differ"
+        );
+        if prefix == "mnist-t10k" {
+            let n = data.test_pixels.len();
+            assert_eq!(data.test_pixels, full.take(n));
+        }
+    }
 }
 
 #[test]

