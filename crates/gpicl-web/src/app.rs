@@ -19,7 +19,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
 use yew::prelude::*;
 
-use crate::chart::{Chart, PALETTE, Series, heatmap_svg, ramp};
+use crate::chart::{BaselineCurve, Chart, PALETTE, Series, accuracy_points, heatmap_svg, ramp};
 use crate::data::PageData;
 use crate::explorer::PhaseExplorer;
 use crate::fetch::fetch_bytes;
@@ -29,18 +29,16 @@ use crate::learner::{InContext, Learner};
 use crate::now_ms;
 use crate::pad::Pad;
 use crate::persist::{self, Saved};
+use crate::pretrained;
 use crate::session::{Session, walk};
 use crate::settings::{BATCH_SIZES, Field, MAX_TASKS_LOG2, MODEL_SIZES, PAGE_PRESETS, tasks_label};
-use crate::widgets::{BaselineCurve, accuracy_points, bars, curves_figure, figure};
+use crate::widgets::{bars, curves_figure, figure};
 use gpicl_core::task::project;
 
 /// Most loss points drawn (longer histories are averaged into buckets).
 const MAX_LOSS_POINTS: usize = 300;
 /// Most snapshots in the curve-history plot.
 const MAX_HISTORY: usize = 8;
-
-/// Where the shipped learner lives, relative to the page (trunk copies `web/pretrained`).
-const MANIFEST_URL: &str = "pretrained/manifest.json";
 
 /// Sequences of the run's unseen tasks the page's baselines are scored on.
 const BASELINE_SEQUENCES: usize = 32;
@@ -274,16 +272,11 @@ impl Component for App {
     type Properties = ();
 
     fn create(ctx: &Context<Self>) -> Self {
-        // The manifest first (a few kB): the pretrained curves go on screen before the GPU,
-        // the data and the weights start loading.
-        ctx.link().send_future(async {
-            let manifest = async {
-                let bytes = fetch_bytes(MANIFEST_URL).await?;
-                let text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-                Manifest::from_json(&text).map_err(|e| e.to_string())
-            };
-            Msg::Manifest(manifest.await)
-        });
+        // The manifest is built in: the pretrained curves are in the first frame (index.html
+        // showed the same figure while the WebAssembly loaded); the GPU, the data and the
+        // weights start after it.
+        let manifest = Manifest::from_json(pretrained::MANIFEST_JSON).map_err(|e| e.to_string());
+        ctx.link().send_message(Msg::Manifest(manifest.clone()));
         ctx.link()
             .send_future(async { Msg::SavedFound(persist::load().await) });
         let mut config = RunConfig::preset("browser").expect("the browser preset exists");
@@ -293,7 +286,7 @@ impl Component for App {
         }
         let replay_requested = shared.as_ref().is_some_and(|s| s.link.replay.is_some());
         Self {
-            manifest: None,
+            manifest: Some(manifest),
             learner: None,
             pretrained_ms: None,
             keys: None,
@@ -1733,34 +1726,18 @@ impl App {
             }
             Some(Ok(m)) => m,
         };
-        let at = |name: &str, k: usize| {
-            m.curve(name)
-                .and_then(|c| c.accuracy_at(k))
-                .map_or("–".into(), |a| format!("{:.1}%", a * 100.0))
-        };
-        let md = &m.config.model;
-        let mut caption = format!(
-            "Shipped with the page, measured when it was made ({} sequences a curve): a Transformer \
-             of d {}, {} layers, {} heads, meta-trained for {} steps ({:.1} min) on {}. At the 50th \
-             example: unseen MNIST tasks {}, Fashion-MNIST {}.",
-            m.config.eval.sequences,
-            md.d_model,
-            md.n_layers,
-            md.n_heads,
-            m.steps,
-            m.train_time_s / 60.0,
-            m.hardware,
-            at("mnist unseen tasks", 50),
-            at("fashion-mnist unseen tasks", 50)
-        );
+        let mut caption = pretrained::caption(m);
         if let Some(ms) = self.pretrained_ms {
-            caption.push_str(&format!(" On screen {:.2} s after page load.", ms / 1000.0));
+            caption.push_str(&format!(
+                " The page's code drew it {:.2} s after load (the HTML, before).",
+                ms / 1000.0
+            ));
         }
         html! {
             <div data-loaded-ms={self.pretrained_ms.map(|v| format!("{v:.0}"))} class="pretrained">
                 { curves_figure(
-                    "pretrained-chart",
-                    &format!("Pretrained learner ({} meta-training steps)", m.steps),
+                    pretrained::FIGURE_ID,
+                    &pretrained::title(m),
                     &m.curves,
                     &[],
                     m.config.model.n_classes,

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use gpicl_core::Curve;
+
 /// The Okabe–Ito palette (distinguishable with the common colour-vision deficiencies).
 pub const PALETTE: [&str; 7] = [
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
@@ -313,6 +315,57 @@ impl Chart {
         }
         s.push_str("</svg>");
         s
+    }
+}
+
+/// A curve's accuracies as chart points (x = position in the sequence, from 1).
+pub fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
+    curve
+        .accuracy
+        .iter()
+        .enumerate()
+        .map(|(j, &a)| ((j + 1) as f64, a as f64))
+        .collect()
+}
+
+/// A baseline's accuracy at some positions (1-based): `(name, [(position, accuracy)])`.
+pub type BaselineCurve = (String, Vec<(usize, f32)>);
+
+/// The chart of accuracy against position: the curves, then the baselines (measured at some
+/// positions only), chance drawn at 1 / `n_classes`.
+pub fn accuracy_chart(
+    title: &str,
+    curves: &[Curve],
+    baselines: &[BaselineCurve],
+    n_classes: usize,
+) -> Chart {
+    let series: Vec<Series> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, curve)| Series {
+            name: curve.name.clone(),
+            color: PALETTE[i % PALETTE.len()].into(),
+            points: accuracy_points(curve),
+        })
+        .chain(
+            baselines
+                .iter()
+                .enumerate()
+                .map(|(i, (name, points))| Series {
+                    name: name.clone(),
+                    color: PALETTE[(curves.len() + i + 1) % PALETTE.len()].into(),
+                    points: points.iter().map(|&(k, a)| (k as f64, a as f64)).collect(),
+                }),
+        )
+        .collect();
+    Chart {
+        title: title.into(),
+        x_label: "examples seen + 1 (position in the sequence)".into(),
+        y_label: "accuracy".into(),
+        series,
+        y_range: Some((0.0, 1.0)),
+        reference: Some((1.0 / n_classes as f64, "chance".into())),
+        percent: true,
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! Native-testable parts: [`data`] (bundle bytes → datasets), [`session`] (training steps and
 //! evaluation, all asynchronous reads), [`learner`] (the shipped pretrained learner fed one
-//! example at a time through its KV cache), [`drawing`] (a drawing → an MNIST-style input),
+//! example at a time through its KV cache), [`pretrained`] (its figure, also as the static
+//! HTML `index.html` carries), [`drawing`] (a drawing → an MNIST-style input),
 //! [`settings`] (the controls' table of fields), [`chart`] (SVG line charts) and [`image`]
 //! (images as data URLs). The
 //! browser-only parts (the Yew components, WebGPU start-up, fetching) are compiled for
@@ -19,6 +20,7 @@ pub mod drawing;
 pub mod explorer;
 pub mod image;
 pub mod learner;
+pub mod pretrained;
 pub mod session;
 pub mod settings;
 

@@ -3,7 +3,7 @@
 use gpicl_core::Curve;
 use yew::prelude::*;
 
-use crate::chart::{Chart, PALETTE, Series};
+use crate::chart::{BaselineCurve, Chart, accuracy_chart};
 
 /// A class distribution as horizontal bars: the most probable class is highlighted and, when
 /// known, the true one underlined. `data-predicted` carries the predicted class for tests.
@@ -22,19 +22,6 @@ pub fn bars(id: &str, probs: &[f32], names: &[String], truth: Option<usize>) -> 
     }
 }
 
-/// A curve's accuracies as chart points (x = position in the sequence, from 1).
-pub fn accuracy_points(curve: &Curve) -> Vec<(f64, f64)> {
-    curve
-        .accuracy
-        .iter()
-        .enumerate()
-        .map(|(j, &a)| ((j + 1) as f64, a as f64))
-        .collect()
-}
-
-/// A baseline's accuracy at some positions (1-based): `(name, [(position, accuracy)])`.
-pub type BaselineCurve = (String, Vec<(usize, f32)>);
-
 /// Accuracy-vs-position curves as a chart (with chance) and the table of their numbers, with
 /// baseline curves (measured at some positions only) drawn after them.
 pub fn curves_figure(
@@ -45,34 +32,7 @@ pub fn curves_figure(
     n_classes: usize,
     caption: &str,
 ) -> Html {
-    let series: Vec<Series> = curves
-        .iter()
-        .enumerate()
-        .map(|(i, curve)| Series {
-            name: curve.name.clone(),
-            color: PALETTE[i % PALETTE.len()].into(),
-            points: accuracy_points(curve),
-        })
-        .chain(
-            baselines
-                .iter()
-                .enumerate()
-                .map(|(i, (name, points))| Series {
-                    name: name.clone(),
-                    color: PALETTE[(curves.len() + i + 1) % PALETTE.len()].into(),
-                    points: points.iter().map(|&(k, a)| (k as f64, a as f64)).collect(),
-                }),
-        )
-        .collect();
-    let chart = Chart {
-        title: title.into(),
-        x_label: "examples seen + 1 (position in the sequence)".into(),
-        y_label: "accuracy".into(),
-        series,
-        y_range: Some((0.0, 1.0)),
-        reference: Some((1.0 / n_classes as f64, "chance".into())),
-        percent: true,
-    };
+    let chart = accuracy_chart(title, curves, baselines, n_classes);
     let header: Vec<String> = curves
         .iter()
         .map(|c| c.name.clone())
