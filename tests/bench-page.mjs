@@ -45,14 +45,7 @@ await page.waitForFunction(() => Number(document.querySelector('#step')?.textCon
   null, { timeout: 600_000, polling: 100 });
 const firstStep = (await page.textContent('#first-step')).match(/([\d.]+) s/)[1];
 // Idle: training has started and no request has gone out for 3 s.
-let fetched = server.sent();
-for (;;) {
-  await page.waitForTimeout(3000);
-  const now = server.sent();
-  if (now.files.length === fetched.files.length) break;
-  fetched = now;
-}
-const firstVisitBytes = fetched.bytes - sentBefore;
+const firstVisitBytes = (await server.quiet(page)).bytes - sentBefore;
 const memoryAfterStart = await processMemory(profile);
 const device = (await page.textContent('#backend')).replace('Device: ', '').split('·')[0].trim();
 

@@ -33,8 +33,8 @@ const TYPES = {
 
 /** Serves dist/ on a free loopback port as a compressing static host does: a file's
  *  precompressed `FILE.br` or `FILE.gz` (made by `cargo xtask dist`) when the browser accepts
- *  it, else the file itself. Returns its base URL, a close function, and `sent()`: the bytes
- *  of every response body so far ({ bytes, files: [[path, bytes, encoding]] }). */
+ *  it, else the file itself. Returns its base URL, a close function, `sent()`: the bytes of
+ *  every response body so far ({ bytes, files: [[path, bytes, encoding]] }), and `quiet()`. */
 export async function serveDist() {
   const log = [];
   const server = createServer(async (req, res) => {
@@ -63,10 +63,20 @@ export async function serveDist() {
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const sent = () => ({ bytes: log.reduce((a, [, b]) => a + b, 0), files: log.slice() });
   return {
     base: `http://127.0.0.1:${server.address().port}/`,
     close: () => server.close(),
-    sent: () => ({ bytes: log.reduce((a, [, b]) => a + b, 0), files: log.slice() }),
+    sent,
+    /** Waits until no request has come for `ms` (checked on `page`'s clock); returns `sent()`. */
+    quiet: async (page, ms = 3000) => {
+      for (let before = sent(); ;) {
+        await page.waitForTimeout(ms);
+        const now = sent();
+        if (now.files.length === before.files.length) return now;
+        before = now;
+      }
+    },
   };
 }
 

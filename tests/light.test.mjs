@@ -28,12 +28,7 @@ after(async () => {
 async function settled(page) {
   await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'not started'
     && document.querySelector('#walk-count'), null, { timeout: 240_000, polling: 250 });
-  for (let n = -1; ;) {
-    const now = server.sent().files.length;
-    if (now === n) return;
-    n = now;
-    await page.waitForTimeout(3000);
-  }
+  await server.quiet(page);
 }
 
 // Budgets that catch a regression: today a first visit fetches 8.1 MiB (brotli, as Chromium

