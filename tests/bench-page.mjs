@@ -1,9 +1,10 @@
 // Page benchmark: opens the built page (dist/, served as a compressing static host serves it)
 // in headless Chromium, lets it meta-train, and prints a table: the bytes a first visit
 // fetches until the page is idle, the pretrained curves' time with the network throttled to
-// 20 Mbit/s, time from page load to the first training step, training rate, the time from a
-// click to the page's answer while training, the Chromium processes' memory after start and
-// while training, and the in-context accuracy curves as the page computed them. Run by
+// 20 Mbit/s, time from page load to the first training step, training rate, the page thread's
+// long tasks (> 50 ms, `PerformanceObserver('longtask')`) during a minute of training, the time
+// from a click to the page's answer while training, the Chromium processes' memory after start
+// and while training, and the in-context accuracy curves as the page computed them. Run by
 // `cargo xtask bench-page [--cpu] [--minutes M] [--until-step N]` (after `cargo xtask dist`,
 // which it runs). Writes tests/artifacts/bench-page-<device>.json.
 
@@ -35,12 +36,6 @@ const step = async () => Number(await page.textContent('#step'));
 await page.waitForSelector('#pretrained-chart svg path.series', { timeout: 600_000 });
 await page.waitForFunction(() => window.__painted.pretrained, null, { timeout: 600_000 });
 const pretrainedMs = await page.evaluate(() => window.__painted.pretrained);
-if (cpu) {
-  // On the CPU the page waits for a click before training.
-  await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'not started',
-    null, { timeout: 600_000, polling: 100 });
-  await page.click('#run-toggle');
-}
 await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
   null, { timeout: 600_000, polling: 100 });
 const firstStep = (await page.textContent('#first-step')).match(/([\d.]+) s/)[1];
@@ -48,6 +43,26 @@ const firstStep = (await page.textContent('#first-step')).match(/([\d.]+) s/)[1]
 const firstVisitBytes = (await server.quiet(page)).bytes - sentBefore;
 const memoryAfterStart = await processMemory(profile);
 const device = (await page.textContent('#backend')).replace('Device: ', '').split('·')[0].trim();
+
+// The page thread's long tasks during a minute of training (the run is in a worker: the
+// page's thread only draws what the worker reports).
+const LONG_TASK_WINDOW_S = 60;
+await page.evaluate(() => {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push([e.startTime, e.duration]);
+  }).observe({ type: 'longtask' });
+  window.__longTasksFrom = performance.now();
+});
+const stepsBeforeWindow = await step();
+await page.waitForTimeout(LONG_TASK_WINDOW_S * 1000);
+const longTasks = await page.evaluate((s) => window.__longTasks
+  .filter(([t]) => t < window.__longTasksFrom + s * 1000).map(([, d]) => d), LONG_TASK_WINDOW_S);
+const stepsInWindow = (await step()) - stepsBeforeWindow;
+const longTaskSummary = {
+  window_s: LONG_TASK_WINDOW_S, steps: stepsInWindow, count: longTasks.length,
+  longest_ms: Math.max(0, ...longTasks), blocked_s: longTasks.reduce((a, b) => a + b, 0) / 1000,
+};
 
 // Click latency while training: the step-through's counter answers a click.
 const latencies = [];
@@ -86,7 +101,7 @@ const result = {
   device, first_visit_mib: firstVisitBytes / 1048576, pretrained_curves_20mbit_s: throttledMs / 1000,
   memory_after_start_mib: memoryAfterStart, memory_peak_training_mib: memoryPeak,
   pretrained_curves_s: pretrainedMs / 1000, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
-  steps_per_s: rate, click_ms: latencies, curve_header: headers,
+  steps_per_s: rate, long_tasks: longTaskSummary, click_ms: latencies, curve_header: headers,
   curve_at: Object.fromEntries([1, 5, 10, 20, table.length].map((k) => [k, table[k - 1]])),
 };
 await mkdir(artifacts, { recursive: true });
@@ -105,6 +120,8 @@ const mem = (m) => `page's renderer ${m.page.toFixed(0)} (all renderers ${m.rend
 row('memory after start (MiB RSS)', mem(memoryAfterStart));
 row('memory, peak while training (MiB RSS)', mem(memoryPeak));
 row('page load → first training step (s)', firstStep);
+row(`page-thread long tasks in ${LONG_TASK_WINDOW_S} s of training (count, longest ms, s blocked; ${stepsInWindow} steps)`,
+  `${longTasks.length}, ${longTaskSummary.longest_ms.toFixed(0)}, ${longTaskSummary.blocked_s.toFixed(2)}`);
 row('click → page updated, while training (ms)', latencies.map((l) => l.toFixed(0)).join(', '));
 row('training rate (steps/s, second half)', rate?.toFixed(3));
 row(`steps in ${result.minutes.toFixed(1)} min`, steps);

@@ -34,6 +34,25 @@ async function waitForSteps(page, n, timeout) {
     n, { timeout, polling: 250 });
 }
 
+/** Draws a polyline (canvas coordinates, 0–280) on the pad with the mouse. */
+async function draw(page, points) {
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  const at = ([x, y]) => [box.x + x * box.width / 280, box.y + y * box.height / 280];
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 4 });
+  await page.mouse.up();
+}
+
+const circle = (cx, cy, r) => Array.from({ length: 25 }, (_, i) =>
+  [cx + r * Math.cos(i * Math.PI / 12), cy + r * Math.sin(i * Math.PI / 12)]);
+const SHAPES = [
+  (j) => [[140 + 6 * j, 50], [136 + 6 * j, 230]],              // A: a vertical bar
+  (j) => [[50, 140 + 8 * j], [230, 134 + 8 * j]],              // B: a horizontal bar
+  (j) => circle(140 + 5 * j, 140, 70 + 8 * j),                 // C: a ring
+];
+
 test('GPU check: the core trainer runs on WebGPU, its loss falls, its forward pass matches Flex', async () => {
   const { page, errors, close } = await open(true, '?check');
   try {
@@ -120,7 +139,7 @@ test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot,
   }
 });
 
-test('without WebGPU the page says so and trains on the CPU (Flex in WASM)', async () => {
+test('without WebGPU the page says so, trains on the CPU in its worker by itself, and the pad draws while it trains', async () => {
   const { page, errors, close } = await open(false, '');
   try {
     await page.waitForSelector('#fallback', { timeout: 120_000 });
@@ -128,15 +147,28 @@ test('without WebGPU the page says so and trains on the CPU (Flex in WASM)', asy
     assert.match(note, /CPU/);
     report.fallback_note = note.trim();
     assert.match(await page.textContent('#backend'), /CPU/);
-    // On the CPU, training waits for a click (it would share the main thread with the pad).
-    await page.waitForFunction(() => document.querySelector('#state').textContent === 'not started',
-      null, { timeout: 120_000, polling: 250 });
-    await page.waitForTimeout(1000);
-    assert.equal(await stepCount(page), 0, 'training started by itself on the CPU');
-    await page.click('#run-toggle');
+    // Training runs in a worker, so it starts without a click: the page's thread stays free.
     await waitForSteps(page, 3, 240_000);
+    assert.equal(await page.textContent('#state'), 'training');
+    assert.equal(page.workers().length, 1, 'one training worker');
     await page.waitForSelector('#loss-chart svg path.series', { timeout: 60_000 });
     report.cpu_first_step = (await page.textContent('#first-step')).trim();
+
+    // Strokes on the pad while it trains: each is drawn (the pad's preview follows) and the
+    // step counter goes on rising meanwhile.
+    await page.waitForSelector('#pad', { timeout: 120_000 });
+    const drawn = [];
+    for (let c = 0; c < 3; c++) {
+      const before = await stepCount(page);
+      await draw(page, SHAPES[c](0));
+      await page.waitForSelector('#pad-thumb');
+      await waitForSteps(page, before + 1, 60_000);
+      drawn.push([before, await stepCount(page)]);
+      await page.click('#pad-clear');
+    }
+    report.cpu_steps_around_strokes = drawn;
+    assert.ok(drawn.every(([a, b]) => b > a), `steps did not rise while drawing: ${JSON.stringify(drawn)}`);
+
     // After the evaluation at step 20 the history plot shows the curve at steps 0 and 20,
     // and its table has one row per position.
     await page.waitForSelector('#history-chart svg', { timeout: 240_000 });
@@ -204,24 +236,6 @@ test('phase explorer: the shipped sweep as a grid; a cell opens its curves and s
     await close();
   }
 });
-
-/** Draws a polyline (canvas coordinates, 0–280) on the pad with the mouse. */
-async function draw(page, points) {
-  const box = await page.locator('#pad').boundingBox();
-  const at = ([x, y]) => [box.x + x * box.width / 280, box.y + y * box.height / 280];
-  await page.mouse.move(...at(points[0]));
-  await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 4 });
-  await page.mouse.up();
-}
-
-const circle = (cx, cy, r) => Array.from({ length: 25 }, (_, i) =>
-  [cx + r * Math.cos(i * Math.PI / 12), cy + r * Math.sin(i * Math.PI / 12)]);
-const SHAPES = [
-  (j) => [[140 + 6 * j, 50], [136 + 6 * j, 230]],              // A: a vertical bar
-  (j) => [[50, 140 + 8 * j], [230, 134 + 8 * j]],              // B: a horizontal bar
-  (j) => circle(140 + 5 * j, 140, 70 + 8 * j),                 // C: a ring
-];
 
 test('drawing pad: three invented classes in context, a new drawing gets a prediction', async () => {
   const { page, errors, close } = await open(false, '');

@@ -165,19 +165,40 @@ test('reloading after step N offers the autosave and resumes at step N', async (
   }
 });
 
-test('a destroyed GPU device is re-created and the run restored from its autosave', async () => {
-  const { page, close } = await open(tinyLink({ seed: 4 }));
+/** Draws a stroke across the pad (canvas coordinates 0–280) and adds it to the context. */
+async function padExample(page, x) {
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  const at = (px, py) => [box.x + px * box.width / 280, box.y + py * box.height / 280];
+  await page.mouse.move(...at(x, 40));
+  await page.mouse.down();
+  await page.mouse.move(...at(x, 240), { steps: 8 });
+  await page.mouse.up();
+  const n = await page.locator('#pad-context figure').count();
+  await page.click('#pad-add:not([disabled])');
+  await waitFor(page, (n) => document.querySelectorAll('#pad-context figure').length === n + 1, n, 30_000);
+}
+
+test('a destroyed GPU device restarts the worker and restores the run from its autosave, without reloading the page', async () => {
+  const { page, errors, close } = await open(tinyLink({ seed: 4 }));
   try {
     await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
+    // The page's own state: a marker, two examples on the drawing pad.
+    await page.evaluate(() => { window.__marker = 'still here'; });
+    await page.waitForSelector('#pad', { timeout: 120_000 });
+    await padExample(page, 100);
+    await padExample(page, 180);
     await waitFor(page, () => /autosaved at step \d+/.test(document.querySelector('#autosave')?.textContent ?? ''));
     const saved = Number((await page.textContent('#autosave')).match(/\d+/)[0]);
-    const devices = await page.evaluate(() => {
-      const d = window.gpiclDevices ?? [];
+    const [worker] = page.workers();
+    assert.ok(worker, 'no training worker');
+    const devices = await worker.evaluate(() => {
+      const d = self.gpiclDevices ?? [];
       d.forEach((x) => x.destroy());
       return d.length;
     });
-    assert.ok(devices >= 1, 'the page requested no WebGPU device');
-    await page.waitForSelector('#notice', { timeout: 180_000 });
+    assert.ok(devices >= 1, 'the worker requested no WebGPU device');
+    await waitFor(page, () => /device was lost/.test(document.querySelector('#notice')?.textContent ?? ''), null, 180_000);
     const notice = await page.textContent('#notice');
     report.device_lost_notice = notice;
     assert.match(notice, /The WebGPU device was lost \(reason: destroyed/);
@@ -185,8 +206,44 @@ test('a destroyed GPU device is re-created and the run restored from its autosav
     assert.ok(restored >= saved, `restored step ${restored} < saved ${saved}`);
     await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
     await waitFor(page, (n) => Number(document.querySelector('#step').textContent) >= n + 2, restored);
+    // Not reloaded: the marker, the pad's examples, one (new) worker.
+    assert.equal(await page.evaluate(() => window.__marker), 'still here', 'the page was reloaded');
+    assert.equal(await page.locator('#pad-context figure').count(), 2, "the pad's drawings are gone");
+    assert.ok(!page.workers().includes(worker), 'the old worker still runs');
+    assert.equal(page.workers().length, 1);
+    assert.deepEqual(errors.filter((e) => !/lost|destroy/i.test(e)), [], 'console errors');
   } finally {
     await close();
+  }
+});
+
+test('two tabs in one profile each train and autosave their own run; a reload offers each its own back', async () => {
+  const a = await open(tinyLink({ seed: 11 }));
+  try {
+    const b = await a.page.context().newPage();
+    await b.goto(server.base + tinyLink({ seed: 12 }));
+    const errorsB = [];
+    b.on('pageerror', (e) => errorsB.push(String(e)));
+    // Both train at once, each its own run.
+    for (const page of [a.page, b]) await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
+    for (const page of [a.page, b]) await waitFor(page, () => Number(document.querySelector('#step')?.textContent) >= 12);
+    assert.equal(await a.page.inputValue('#seed'), '11');
+    assert.equal(await b.inputValue('#seed'), '12');
+    const stepA = await pauseAndSettle(a.page);
+    const stepB = await pauseAndSettle(b);
+    report.two_tabs_saved = [stepA, stepB];
+    for (const [page, step, seed] of [[a.page, stepA, 11], [b, stepB, 12]]) {
+      await page.reload();
+      await page.waitForSelector('#resume-offer', { timeout: 120_000 });
+      const offer = await page.textContent('#resume-offer');
+      assert.match(offer, new RegExp(`saved at step ${step}\\. It is tiny, seed ${seed}\\.`), offer);
+      await page.click('#resume');
+      await waitFor(page, (n) => Number(document.querySelector('#step').textContent) === n, step, 60_000);
+      assert.equal(await page.inputValue('#seed'), String(seed));
+    }
+    assert.deepEqual([...a.errors, ...errorsB], [], 'console errors');
+  } finally {
+    await a.close();
   }
 });
 

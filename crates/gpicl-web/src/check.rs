@@ -8,7 +8,7 @@ use gpicl_core::{RunConfig, TaskPool, Trainer};
 use serde::Serialize;
 use yew::prelude::*;
 
-use crate::data::{FILES, parse_pooled};
+use crate::data::{TRAIN_FILES, parse_pooled};
 use crate::fetch::fetch_bytes;
 use crate::gpu;
 use crate::now_ms;
@@ -42,9 +42,9 @@ pub struct Report {
 
 async fn run() -> Result<Report, String> {
     let backend = gpu::init().await;
-    // MNIST test images (FILES[2], FILES[3]), pooled as the page has them.
-    let images = fetch_bytes(FILES[2]).await?;
-    let labels = fetch_bytes(FILES[3]).await?;
+    // MNIST test images (TRAIN_FILES[2], TRAIN_FILES[3]), pooled as the page has them.
+    let images = fetch_bytes(TRAIN_FILES[2]).await?;
+    let labels = fetch_bytes(TRAIN_FILES[3]).await?;
     let mut data = parse_pooled("mnist", &images, &labels)
         .map(|d| d.take(2000))
         .map_err(|e| e.to_string())?;

@@ -10,15 +10,24 @@
 use gpicl_core::parse::parse_idx_pair;
 use gpicl_core::{Dataset, Error};
 
-/// The bundle files the page fetches, relative to the page (trunk copies them to `data/`),
-/// in the order [`PageData::parse`] takes their bytes.
-pub const FILES: [&str; 8] = [
+/// The bundle files the training worker fetches, relative to the page (trunk copies them to
+/// `data/`), in the order [`PageData::parse`] takes their bytes.
+pub const TRAIN_FILES: [&str; 6] = [
     "data/mnist-train-images-pool4-idx3-short.gz",
     "data/mnist-train-labels-idx1-ubyte.gz",
     "data/mnist-t10k-images-pool4-idx3-short.gz",
     "data/mnist-t10k-labels-idx1-ubyte.gz",
     "data/fashion-mnist-t10k-images-pool4-idx3-short.gz",
     "data/fashion-mnist-t10k-labels-idx1-ubyte.gz",
+];
+
+/// The bundle files the page's thread fetches for the step-through, in the order
+/// [`WalkData::parse`] takes their bytes: the pooled MNIST test set (the learner's inputs; the
+/// same file as the worker's, so the browser's cache serves it once) and its first 1 000
+/// images at full size (what the step-through shows).
+pub const WALK_FILES: [&str; 4] = [
+    "data/mnist-t10k-images-pool4-idx3-short.gz",
+    "data/mnist-t10k-labels-idx1-ubyte.gz",
     "data/mnist-t10k-images-first1000-idx3-ubyte.gz",
     "data/mnist-t10k-labels-first1000-idx1-ubyte.gz",
 ];
@@ -26,7 +35,7 @@ pub const FILES: [&str; 8] = [
 /// The page's image pooling: 28×28 → 7×7 (49 features), as the `browser` preset.
 pub const POOL: usize = 4;
 
-/// Everything the page trains and evaluates on.
+/// Everything a run trains and evaluates on (the worker's).
 #[derive(Debug)]
 pub struct PageData {
     /// MNIST training images, pooled and normalised: meta-training.
@@ -35,6 +44,13 @@ pub struct PageData {
     pub test: Dataset,
     /// Fashion-MNIST test images, pooled and normalised: an unseen dataset.
     pub fashion: Dataset,
+}
+
+/// What the step-through needs (the page's thread): the learner's inputs and the images shown.
+#[derive(Debug)]
+pub struct WalkData {
+    /// MNIST test images, pooled and normalised (as [`PageData::test`]).
+    pub test: Dataset,
     /// The first MNIST test images at full resolution, raw 0..=255: what the step-through
     /// shows (its tasks are drawn from these, the first `test_pixels.len()` of `test`).
     pub test_pixels: Dataset,
@@ -58,17 +74,27 @@ pub fn parse_pooled(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset,
     Ok(d)
 }
 
+fn normalised(mut d: Dataset) -> Dataset {
+    d.z_normalize();
+    d
+}
+
 impl PageData {
-    /// Parses the bytes of [`FILES`], in that order.
-    pub fn parse(files: &[Vec<u8>; 8]) -> Result<Self, Error> {
-        let normalised = |mut d: Dataset| {
-            d.z_normalize();
-            d
-        };
-        let train = normalised(parse_pooled("mnist", &files[0], &files[1])?);
-        let test = normalised(parse_pooled("mnist", &files[2], &files[3])?);
-        let fashion = normalised(parse_pooled("fashion-mnist", &files[4], &files[5])?);
-        let test_pixels = parse_idx_pair("mnist", &files[6], &files[7])?;
+    /// Parses the bytes of [`TRAIN_FILES`], in that order.
+    pub fn parse(files: &[Vec<u8>; 6]) -> Result<Self, Error> {
+        Ok(Self {
+            train: normalised(parse_pooled("mnist", &files[0], &files[1])?),
+            test: normalised(parse_pooled("mnist", &files[2], &files[3])?),
+            fashion: normalised(parse_pooled("fashion-mnist", &files[4], &files[5])?),
+        })
+    }
+}
+
+impl WalkData {
+    /// Parses the bytes of [`WALK_FILES`], in that order.
+    pub fn parse(files: &[Vec<u8>; 4]) -> Result<Self, Error> {
+        let test = normalised(parse_pooled("mnist", &files[0], &files[1])?);
+        let test_pixels = parse_idx_pair("mnist", &files[2], &files[3])?;
         if test_pixels.len() > test.len()
             || test.labels[..test_pixels.len()] != test_pixels.labels[..]
         {
@@ -76,11 +102,6 @@ impl PageData {
                 "the step-through's images are not the first MNIST test images".into(),
             ));
         }
-        Ok(Self {
-            train,
-            test,
-            fashion,
-            test_pixels,
-        })
+        Ok(Self { test, test_pixels })
     }
 }

@@ -1,17 +1,25 @@
-//! Fetching the data bundles from the page's own origin.
+//! Fetching the data bundles from the page's own origin, in the page or in the worker (the
+//! global `fetch` exists in both).
 
 use futures::future::try_join_all;
-use js_sys::Uint8Array;
+use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
-use crate::data::{FILES, PageData};
+use crate::data::{PageData, TRAIN_FILES, WALK_FILES, WalkData};
 
-/// Fetches `url` (relative to the page) as bytes.
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (of the window or of the worker).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(input: &str) -> Promise;
+}
+
+/// Fetches `url` (relative to the page, or absolute) as bytes.
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no browser window")?;
-    let response = JsFuture::from(window.fetch_with_str(url))
+    let response = JsFuture::from(global_fetch(url))
         .await
         .map_err(|e| format!("cannot fetch {url}: {e:?}"))?;
     let response: Response = response
@@ -29,13 +37,25 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// Fetches the bundles (concurrently) and parses them.
-pub async fn load_page_data() -> Result<PageData, String> {
-    let bytes = try_join_all(FILES.iter().map(|f| fetch_bytes(f))).await?;
-    let files: [Vec<u8>; 8] = bytes
+/// Fetches `files` (relative to `base`, concurrently).
+async fn fetch_all<const N: usize>(base: &str, files: [&str; N]) -> Result<[Vec<u8>; N], String> {
+    let urls: Vec<String> = files.iter().map(|f| format!("{base}{f}")).collect();
+    let bytes = try_join_all(urls.iter().map(|u| fetch_bytes(u))).await?;
+    bytes
         .try_into()
-        .map_err(|_| "wrong number of data files".to_string())?;
-    // Give the browser a frame to paint "parsing" before the (synchronous) parse.
-    gloo_timers::future::TimeoutFuture::new(0).await;
+        .map_err(|_| "wrong number of data files".to_string())
+}
+
+/// The training data (the worker's), from the page's directory `base` (ends with `/`).
+pub async fn load_train_data(base: &str) -> Result<PageData, String> {
+    let files = fetch_all(base, TRAIN_FILES).await?;
     PageData::parse(&files).map_err(|e| format!("data bundles: {e}"))
+}
+
+/// The step-through's data (the page's), relative to the page.
+pub async fn load_walk_data() -> Result<WalkData, String> {
+    let files = fetch_all("", WALK_FILES).await?;
+    // Give the browser a frame to paint before the (synchronous, short) parse.
+    gloo_timers::future::TimeoutFuture::new(0).await;
+    WalkData::parse(&files).map_err(|e| format!("data bundles: {e}"))
 }

@@ -1,5 +1,6 @@
 //! Choosing the compute device: WebGPU when the browser offers an adapter, otherwise burn's
-//! Flex (CPU) compiled to WASM, with a message that says why.
+//! Flex (CPU) compiled to WASM, with a message that says why. Works in the page (the GPU
+//! check) and in the training worker (`navigator.gpu` exists in both).
 
 use burn::prelude::Device;
 use js_sys::{Function, Promise, Reflect};
@@ -19,7 +20,7 @@ pub struct Backend {
     pub fallback: Option<String>,
 }
 
-const CPU_NOTE: &str = "Training runs on the CPU instead (burn's Flex backend in WebAssembly): it works, but slower, and it shares the page's thread, so it waits for ▶ Train.";
+const CPU_NOTE: &str = "Training runs on the CPU instead (burn's Flex backend in WebAssembly, in a worker beside the page): it works, only slower.";
 
 /// Starts WebGPU (asynchronously, before any tensor exists) or falls back to Flex.
 pub async fn init() -> Backend {
@@ -35,6 +36,17 @@ pub async fn init() -> Backend {
             fallback: None,
         },
         Err(e) => cpu(format!("WebGPU could not start: {e}.")),
+    }
+}
+
+impl Backend {
+    /// The device as the protocol describes it to the page.
+    pub fn info(&self) -> crate::protocol::BackendInfo {
+        crate::protocol::BackendInfo {
+            webgpu: self.webgpu,
+            label: self.label.clone(),
+            fallback: self.fallback.clone(),
+        }
     }
 }
 
@@ -54,9 +66,7 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 /// Asks the browser for a WebGPU adapter and describes it ("vendor architecture"), or says
 /// why there is none.
 async fn webgpu_adapter() -> Result<String, String> {
-    let navigator = web_sys::window()
-        .map(|w| JsValue::from(w.navigator()))
-        .ok_or("No browser window.")?;
+    let navigator = get(&js_sys::global(), "navigator");
     let gpu = get(&navigator, "gpu");
     if gpu.is_undefined() || gpu.is_null() {
         return Err("This browser does not offer WebGPU (navigator.gpu is missing).".into());

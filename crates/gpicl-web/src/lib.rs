@@ -21,13 +21,23 @@ pub mod explorer;
 pub mod image;
 pub mod learner;
 pub mod pretrained;
+pub mod protocol;
+pub mod record;
+pub mod run_state;
+pub mod runner;
 pub mod session;
 pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
+mod charts;
+#[cfg(target_arch = "wasm32")]
 mod check;
+#[cfg(target_arch = "wasm32")]
+mod client;
+#[cfg(target_arch = "wasm32")]
+mod controls;
 #[cfg(target_arch = "wasm32")]
 mod fetch;
 #[cfg(target_arch = "wasm32")]
@@ -37,14 +47,28 @@ mod pad;
 #[cfg(target_arch = "wasm32")]
 mod persist;
 #[cfg(target_arch = "wasm32")]
+mod share_panel;
+#[cfg(target_arch = "wasm32")]
+mod status;
+#[cfg(target_arch = "wasm32")]
+mod walk;
+#[cfg(target_arch = "wasm32")]
 mod widgets;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
-/// Milliseconds since the page started loading (`performance.now()`).
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `performance.now()`, in the page or in the worker.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// Milliseconds since the page (or the worker) started (`performance.now()`).
 #[cfg(target_arch = "wasm32")]
 fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
+    performance_now()
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -54,7 +78,7 @@ unsafe extern "C" {
 }
 
 /// Mounts the page (or, with `?check` in the URL, the GPU check) into `#app`; runs when the
-/// module loads.
+/// module loads (in the page; in the training worker it only sets up).
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
@@ -66,6 +90,10 @@ pub fn start() {
     // SAFETY: called once, before any code that reads what the constructors register.
     unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
+    // In the training worker, `web/worker.js` calls `worker::worker_start` next.
+    if worker::in_worker() {
+        return;
+    }
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();

@@ -1,5 +1,5 @@
-//! The page's side of the browser plumbing in `web/store.js`: the autosave in IndexedDB, the
-//! note a lost WebGPU device leaves in sessionStorage, downloads, and a chart as SVG or PNG.
+//! The page's side of the browser plumbing in `web/store.js`: the autosaves in IndexedDB (one
+//! slot per tab, held with a Web Lock), downloads, and a chart as SVG or PNG.
 
 use js_sys::{Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -9,8 +9,8 @@ use wasm_bindgen_futures::JsFuture;
 extern "C" {
     #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = put)]
     fn store_put(key: &str, record: &JsValue) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = get)]
-    fn store_get(key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = claim)]
+    fn store_claim() -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = gpiclStore, js_name = remove)]
     fn store_remove(key: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(catch, js_namespace = gpiclFiles, js_name = download)]
@@ -22,9 +22,6 @@ extern "C" {
     #[wasm_bindgen(catch, js_namespace = gpiclFiles, js_name = svgText)]
     fn files_svg_text(selector: &str) -> Result<String, JsValue>;
 }
-
-/// The key of the running experiment's autosave.
-const KEY: &str = "current";
 
 /// An autosaved run: its checkpoint file and its results (curves and losses) as JSON.
 #[derive(Clone)]
@@ -51,8 +48,9 @@ async fn wait(p: Result<Promise, JsValue>) -> Result<JsValue, String> {
     JsFuture::from(p.map_err(message)?).await.map_err(message)
 }
 
-/// Writes `saved` over the previous autosave (one IndexedDB transaction: all or nothing).
-pub async fn save(saved: &Saved) -> Result<(), String> {
+/// Writes `saved` over the previous autosave in `slot` (one IndexedDB transaction: all or
+/// nothing).
+pub async fn save(slot: &str, saved: &Saved) -> Result<(), String> {
     let record = Object::new();
     let set = |k: &str, v: JsValue| Reflect::set(&record, &k.into(), &v).map_err(message);
     set(
@@ -61,16 +59,26 @@ pub async fn save(saved: &Saved) -> Result<(), String> {
     )?;
     set("results", saved.results.as_str().into())?;
     set("step", (saved.step as f64).into())?;
-    wait(store_put(KEY, &record)).await.map(|_| ())
+    wait(store_put(slot, &record)).await.map(|_| ())
 }
 
-/// The autosave, if there is one (a record that is not whole reads as an error).
-pub async fn load() -> Result<Option<Saved>, String> {
-    let record = wait(store_get(KEY)).await?;
+/// This tab's autosave slot (its own after a reload; else the newest save no open tab holds;
+/// else a new one) and the save in it, if any (a record that is not whole reads as an error).
+pub async fn claim() -> Result<(String, Result<Option<Saved>, String>), String> {
+    let claimed = wait(store_claim()).await?;
+    let slot = Reflect::get(&claimed, &"slot".into())
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or("no autosave slot")?;
+    let record = Reflect::get(&claimed, &"record".into()).unwrap_or(JsValue::UNDEFINED);
+    Ok((slot, read_record(&record)))
+}
+
+fn read_record(record: &JsValue) -> Result<Option<Saved>, String> {
     if record.is_undefined() || record.is_null() {
         return Ok(None);
     }
-    let get = |k: &str| Reflect::get(&record, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let get = |k: &str| Reflect::get(record, &k.into()).unwrap_or(JsValue::UNDEFINED);
     let checkpoint = get("checkpoint")
         .dyn_into::<Uint8Array>()
         .map_err(|_| "the autosave has no checkpoint".to_string())?
@@ -86,32 +94,9 @@ pub async fn load() -> Result<Option<Saved>, String> {
     }))
 }
 
-/// Deletes the autosave.
-pub async fn discard() -> Result<(), String> {
-    wait(store_remove(KEY)).await.map(|_| ())
-}
-
-/// The note `store.js` leaves when a WebGPU device was lost and it reloaded the page (read
-/// once: it is removed), as a sentence.
-pub fn take_device_lost() -> Option<String> {
-    let storage = web_sys::window()?.session_storage().ok()??;
-    let note = storage.get_item("gpicl-device-lost").ok()??;
-    let _ = storage.remove_item("gpicl-device-lost");
-    let value = js_sys::JSON::parse(&note).ok()?;
-    let field = |k: &str| {
-        Reflect::get(&value, &k.into())
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
-    };
-    Some(format!(
-        "The WebGPU device was lost (reason: {}{}).",
-        field("reason"),
-        match field("message") {
-            m if m.is_empty() => String::new(),
-            m => format!(", \"{m}\""),
-        }
-    ))
+/// Deletes the autosave in `slot`.
+pub async fn discard(slot: &str) -> Result<(), String> {
+    wait(store_remove(slot)).await.map(|_| ())
 }
 
 /// Offers `bytes` to the user as a download named `name`.

@@ -9,7 +9,7 @@ use gpicl_core::eval::evaluate;
 use gpicl_core::task::{Batch, Task, mix_seed, rng};
 use gpicl_core::{Checkpoint, Curve, Error, EvalSet, RunConfig, Trainer};
 
-use crate::data::PageData;
+use crate::data::{PageData, WalkData};
 
 /// A loss above this has exploded: guessing costs ln(classes), about 2.3 nats, and no learner
 /// recovers from being this confidently wrong.
@@ -129,7 +129,7 @@ impl Session {
 /// first ones, which the page also has at full size), a random projection and a random
 /// permutation of the labels, `config`'s length. The batch's `indices` say which of
 /// `data.test_pixels` to show.
-pub fn walk(data: &PageData, config: &RunConfig, seed: u64) -> Batch {
+pub fn walk(data: &WalkData, config: &RunConfig, seed: u64) -> Batch {
     let test = &data.test.take(data.test_pixels.len());
     let seed = mix_seed(seed, 0x7761_6c6b);
     let task = Task::from_seed(

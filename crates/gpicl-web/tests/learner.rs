@@ -7,7 +7,7 @@ use burn::tensor::activation::softmax;
 use gpicl_core::eval::evaluate;
 use gpicl_core::task::project;
 use gpicl_core::{Manifest, Trainer};
-use gpicl_web::data::{FILES, PageData};
+use gpicl_web::data::{PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::learner::{InContext, Learner};
 use gpicl_web::session::walk;
 
@@ -27,12 +27,8 @@ fn shipped() -> (Manifest, Vec<u8>) {
     )
 }
 
-fn page_data() -> PageData {
-    let files: Vec<Vec<u8>> = FILES
-        .iter()
-        .map(|f| std::fs::read(web(f)).unwrap())
-        .collect();
-    PageData::parse(&files.try_into().unwrap()).unwrap()
+fn walk_data() -> WalkData {
+    WalkData::parse(&WALK_FILES.map(|f| std::fs::read(web(f)).unwrap())).unwrap()
 }
 
 #[test]
@@ -55,7 +51,7 @@ fn loads_only_weights_that_match_the_manifest() {
 fn feeding_through_the_cache_equals_the_full_forward_pass() {
     let (manifest, bytes) = shipped();
     let learner = Learner::load(manifest, bytes).unwrap();
-    let data = page_data();
+    let data = walk_data();
     let c = learner.config().clone();
     let seq = walk(&data, &c, 3);
     let device = Device::flex();
@@ -109,7 +105,7 @@ fn feeding_through_the_cache_equals_the_full_forward_pass() {
 fn reproduces_the_manifests_curve_on_another_backend() {
     let (manifest, bytes) = shipped();
     let learner = Learner::load(manifest.clone(), bytes).unwrap();
-    let data = page_data();
+    let data = PageData::parse(&TRAIN_FILES.map(|f| std::fs::read(web(f)).unwrap())).unwrap();
     let device = Device::flex();
     let trainer = Trainer::new(manifest.config.clone(), &device).unwrap();
     let sets = trainer

@@ -6,16 +6,20 @@ use std::rc::Rc;
 use burn::prelude::Device;
 use gpicl_core::RunConfig;
 use gpicl_core::parse::parse_idx_pair;
-use gpicl_web::data::{FILES, POOL, PageData};
+use gpicl_web::data::{POOL, PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::session::{Session, walk};
 
-fn load() -> PageData {
+fn read<const N: usize>(files: [&str; N]) -> [Vec<u8>; N] {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    let files: Vec<Vec<u8>> = FILES
-        .iter()
-        .map(|f| std::fs::read(root.join(f)).unwrap())
-        .collect();
-    PageData::parse(&files.try_into().unwrap()).unwrap()
+    files.map(|f| std::fs::read(root.join(f)).unwrap())
+}
+
+fn load() -> PageData {
+    PageData::parse(&read(TRAIN_FILES)).unwrap()
+}
+
+fn walk_data() -> WalkData {
+    WalkData::parse(&read(WALK_FILES)).unwrap()
 }
 
 fn page_data() -> Rc<PageData> {
@@ -24,19 +28,23 @@ fn page_data() -> Rc<PageData> {
 
 #[test]
 fn page_data_parses_the_bundles_and_refuses_corrupt_ones() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    let mut files: Vec<Vec<u8>> = FILES
-        .iter()
-        .map(|f| std::fs::read(root.join(f)).unwrap())
-        .collect();
-    let data = PageData::parse(&files.clone().try_into().unwrap()).unwrap();
+    let mut files = read(TRAIN_FILES);
+    let data = PageData::parse(&files).unwrap();
     assert_eq!((data.train.len(), data.train.n_features), (60_000, 49));
     assert_eq!((data.test.len(), data.fashion.len()), (10_000, 10_000));
-    assert_eq!(data.test_pixels.n_features, 784);
-    assert_eq!(data.test_pixels.len(), 1000);
+    let walk = walk_data();
+    assert_eq!(walk.test_pixels.n_features, 784);
+    assert_eq!(walk.test_pixels.len(), 1000);
+    assert_eq!(
+        walk.test, data.test,
+        "the page's and the worker's test sets differ"
+    );
+    let mut mismatched = read(WALK_FILES);
+    mismatched[3] = read(TRAIN_FILES)[1].clone();
+    assert!(WalkData::parse(&mismatched).is_err());
     let truncated = files[2].len() / 2;
     files[2].truncate(truncated);
-    let err = PageData::parse(&files.try_into().unwrap()).unwrap_err();
+    let err = PageData::parse(&files).unwrap_err();
     assert!(
         err.to_string().contains("gzip") || err.to_string().contains("IDX"),
         "{err}"
@@ -71,8 +79,8 @@ fn pooled_bundles_equal_the_full_bundles_pooled() {
             "{prefix}: pooled values differ"
         );
         if prefix == "mnist-t10k" {
-            let n = data.test_pixels.len();
-            assert_eq!(data.test_pixels, full.take(n));
+            let pixels = walk_data().test_pixels;
+            assert_eq!(pixels, full.take(pixels.len()));
         }
     }
 }
@@ -86,7 +94,7 @@ fn a_session_trains_and_evaluates_deterministically() {
         let mut s = Session::new(config.clone(), data.clone(), &device).unwrap();
         let losses = pollster::block_on(s.train(3)).unwrap();
         let curves = pollster::block_on(s.evaluate()).unwrap();
-        let walk = walk(&data, s.config(), 5);
+        let walk = walk(&walk_data(), s.config(), 5);
         (s.step_count(), losses, curves, walk)
     };
     let (steps, losses, curves, walk) = run();
