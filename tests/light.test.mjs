@@ -23,10 +23,10 @@ after(async () => {
   console.log('light report:', JSON.stringify(report));
 });
 
-/** Waits until the page has loaded its data and the pretrained learner (the CPU fallback then
- *  waits for a click) and no request has gone out for 3 s. */
+/** Waits until the page has loaded the pretrained learner and its worker the data (training
+ *  has started) and no request has gone out for 3 s. */
 async function settled(page) {
-  await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'not started'
+  await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1
     && document.querySelector('#walk-count'), null, { timeout: 240_000, polling: 250 });
   await server.quiet(page);
 }

@@ -221,6 +221,11 @@ impl Component for App {
         link.send_future(async { Msg::Claimed(persist::claim().await) });
         match &manifest {
             Ok(m) => {
+                let stats = m.input_stats;
+                link.send_future(async move {
+                    gloo_timers::future::TimeoutFuture::new(AFTER_PAINT_MS).await;
+                    Msg::WalkReady(load_walk_data(stats).await.map(Rc::new))
+                });
                 let url = format!("pretrained/{}", m.model.file);
                 let m = m.clone();
                 link.send_future(async move {
@@ -234,10 +239,6 @@ impl Component for App {
             }
             Err(e) => link.send_message(Msg::LearnerReady(Err(e.clone()))),
         }
-        link.send_future(async {
-            gloo_timers::future::TimeoutFuture::new(AFTER_PAINT_MS).await;
-            Msg::WalkReady(load_walk_data().await.map(Rc::new))
-        });
         let mut config = RunConfig::preset("browser").expect("the browser preset exists");
         let (shared, link_error) = read_link(&config);
         if let Some(s) = &shared {

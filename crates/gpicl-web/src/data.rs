@@ -5,10 +5,14 @@
 //! the full 28×28 ones the CLI reads): each image as the sums of its 4×4 pixel blocks, 16-bit
 //! IDX. A sum divided by 16 is exactly the average [`Dataset::avg_pool`] computes from the
 //! full image, so the page's datasets equal the CLI's bit for bit (tested) at a quarter of
-//! the download and a sixteenth of the memory. Only the step-through's images are full size.
+//! the download and a sixteenth of the memory. Only the step-through's images are full size
+//! (the page pools them for the pretrained learner, as it pools the pad's drawings).
 
+use gpicl_core::manifest::InputStats;
 use gpicl_core::parse::parse_idx_pair;
 use gpicl_core::{Dataset, Error};
+
+use crate::drawing::normalized;
 
 /// The bundle files the training worker fetches, relative to the page (trunk copies them to
 /// `data/`), in the order [`PageData::parse`] takes their bytes.
@@ -22,12 +26,8 @@ pub const TRAIN_FILES: [&str; 6] = [
 ];
 
 /// The bundle files the page's thread fetches for the step-through, in the order
-/// [`WalkData::parse`] takes their bytes: the pooled MNIST test set (the learner's inputs; the
-/// same file as the worker's, so the browser's cache serves it once) and its first 1 000
-/// images at full size (what the step-through shows).
-pub const WALK_FILES: [&str; 4] = [
-    "data/mnist-t10k-images-pool4-idx3-short.gz",
-    "data/mnist-t10k-labels-idx1-ubyte.gz",
+/// [`WalkData::parse`] takes their bytes: the first 1 000 MNIST test images at full size.
+pub const WALK_FILES: [&str; 2] = [
     "data/mnist-t10k-images-first1000-idx3-ubyte.gz",
     "data/mnist-t10k-labels-first1000-idx1-ubyte.gz",
 ];
@@ -46,13 +46,15 @@ pub struct PageData {
     pub fashion: Dataset,
 }
 
-/// What the step-through needs (the page's thread): the learner's inputs and the images shown.
+/// What the step-through needs (the page's thread): the images it shows and the pretrained
+/// learner's view of them.
 #[derive(Debug)]
 pub struct WalkData {
-    /// MNIST test images, pooled and normalised (as [`PageData::test`]).
-    pub test: Dataset,
+    /// The images pooled as the training data was and normalised with the learner's own
+    /// statistics, as the pad's drawings are.
+    pub inputs: Dataset,
     /// The first MNIST test images at full resolution, raw 0..=255: what the step-through
-    /// shows (its tasks are drawn from these, the first `test_pixels.len()` of `test`).
+    /// shows.
     pub test_pixels: Dataset,
 }
 
@@ -91,17 +93,14 @@ impl PageData {
 }
 
 impl WalkData {
-    /// Parses the bytes of [`WALK_FILES`], in that order.
-    pub fn parse(files: &[Vec<u8>; 4]) -> Result<Self, Error> {
-        let test = normalised(parse_pooled("mnist", &files[0], &files[1])?);
-        let test_pixels = parse_idx_pair("mnist", &files[2], &files[3])?;
-        if test_pixels.len() > test.len()
-            || test.labels[..test_pixels.len()] != test_pixels.labels[..]
-        {
-            return Err(Error::Data(
-                "the step-through's images are not the first MNIST test images".into(),
-            ));
-        }
-        Ok(Self { test, test_pixels })
+    /// Parses the bytes of [`WALK_FILES`], in that order; `stats` are the learner's.
+    pub fn parse(files: &[Vec<u8>; 2], stats: InputStats) -> Result<Self, Error> {
+        let test_pixels = parse_idx_pair("mnist", &files[0], &files[1])?;
+        let mut inputs = test_pixels.avg_pool(POOL)?;
+        inputs.features = normalized(&inputs.features, stats);
+        Ok(Self {
+            inputs,
+            test_pixels,
+        })
     }
 }

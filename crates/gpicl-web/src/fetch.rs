@@ -8,6 +8,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
+use gpicl_core::manifest::InputStats;
+
 use crate::data::{PageData, TRAIN_FILES, WALK_FILES, WalkData};
 
 #[wasm_bindgen]
@@ -52,10 +54,8 @@ pub async fn load_train_data(base: &str) -> Result<PageData, String> {
     PageData::parse(&files).map_err(|e| format!("data bundles: {e}"))
 }
 
-/// The step-through's data (the page's), relative to the page.
-pub async fn load_walk_data() -> Result<WalkData, String> {
+/// The step-through's data (the page's), relative to the page, for a learner with `stats`.
+pub async fn load_walk_data(stats: InputStats) -> Result<WalkData, String> {
     let files = fetch_all("", WALK_FILES).await?;
-    // Give the browser a frame to paint before the (synchronous, short) parse.
-    gloo_timers::future::TimeoutFuture::new(0).await;
-    WalkData::parse(&files).map_err(|e| format!("data bundles: {e}"))
+    WalkData::parse(&files, stats).map_err(|e| format!("data bundles: {e}"))
 }

@@ -130,7 +130,7 @@ impl Session {
 /// permutation of the labels, `config`'s length. The batch's `indices` say which of
 /// `data.test_pixels` to show.
 pub fn walk(data: &WalkData, config: &RunConfig, seed: u64) -> Batch {
-    let test = &data.test.take(data.test_pixels.len());
+    let test = &data.inputs;
     let seed = mix_seed(seed, 0x7761_6c6b);
     let task = Task::from_seed(
         seed,

@@ -28,7 +28,8 @@ fn shipped() -> (Manifest, Vec<u8>) {
 }
 
 fn walk_data() -> WalkData {
-    WalkData::parse(&WALK_FILES.map(|f| std::fs::read(web(f)).unwrap())).unwrap()
+    let stats = shipped().0.input_stats;
+    WalkData::parse(&WALK_FILES.map(|f| std::fs::read(web(f)).unwrap()), stats).unwrap()
 }
 
 #[test]

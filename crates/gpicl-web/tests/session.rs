@@ -4,8 +4,9 @@
 use std::rc::Rc;
 
 use burn::prelude::Device;
-use gpicl_core::RunConfig;
+use gpicl_core::manifest::InputStats;
 use gpicl_core::parse::parse_idx_pair;
+use gpicl_core::{Manifest, RunConfig};
 use gpicl_web::data::{POOL, PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::session::{Session, walk};
 
@@ -18,8 +19,15 @@ fn load() -> PageData {
     PageData::parse(&read(TRAIN_FILES)).unwrap()
 }
 
+/// The step-through's data, for the shipped learner.
 fn walk_data() -> WalkData {
-    WalkData::parse(&read(WALK_FILES)).unwrap()
+    WalkData::parse(&read(WALK_FILES), stats()).unwrap()
+}
+
+fn stats() -> InputStats {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let text = std::fs::read_to_string(root.join("pretrained/manifest.json")).unwrap();
+    Manifest::from_json(&text).unwrap().input_stats
 }
 
 fn page_data() -> Rc<PageData> {
@@ -35,13 +43,25 @@ fn page_data_parses_the_bundles_and_refuses_corrupt_ones() {
     let walk = walk_data();
     assert_eq!(walk.test_pixels.n_features, 784);
     assert_eq!(walk.test_pixels.len(), 1000);
-    assert_eq!(
-        walk.test, data.test,
-        "the page's and the worker's test sets differ"
-    );
+    assert_eq!((walk.inputs.n_features, walk.inputs.len()), (49, 1000));
+    // The step-through's inputs: the first test images pooled as the worker's test set (bit for
+    // bit), normalised with the learner's statistics.
+    let s = stats();
+    let pooled = parse_idx_pair("mnist", &files[2], &files[3]).unwrap();
+    let expected: Vec<f32> = pooled
+        .take(1000)
+        .features
+        .iter()
+        .map(|v| (v / 16.0 - s.mean) / s.std)
+        .collect();
+    assert_eq!(walk.inputs.features, expected);
+    assert_eq!(walk.inputs.labels, data.test.labels[..1000]);
     let mut mismatched = read(WALK_FILES);
-    mismatched[3] = read(TRAIN_FILES)[1].clone();
-    assert!(WalkData::parse(&mismatched).is_err());
+    mismatched[1] = files[1].clone();
+    assert!(
+        WalkData::parse(&mismatched, s).is_err(),
+        "labels of other images"
+    );
     let truncated = files[2].len() / 2;
     files[2].truncate(truncated);
     let err = PageData::parse(&files).unwrap_err();
