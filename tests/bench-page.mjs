@@ -63,6 +63,8 @@ const longTaskSummary = {
   window_s: LONG_TASK_WINDOW_S, steps: stepsInWindow, count: longTasks.length,
   longest_ms: Math.max(0, ...longTasks), blocked_s: longTasks.reduce((a, b) => a + b, 0) / 1000,
 };
+// Said at once: on a slow device the rest (training, the final evaluation) takes long.
+console.log('long tasks:', JSON.stringify(longTaskSummary));
 
 // Click latency while training: the step-through's counter answers a click.
 const latencies = [];

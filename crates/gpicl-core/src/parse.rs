@@ -134,72 +134,121 @@ pub enum LabelColumn {
     First,
     /// The last column.
     Last,
+    /// The column at this index (0-based).
+    Index(usize),
 }
 
-/// Parses CSV text: every row has the same number of numeric columns, one of which (first or
-/// last) is a non-negative integer label. A first row that does not parse as numbers is taken
-/// as a header and skipped. Labels are remapped to `0..n_classes` in sorted order.
+impl LabelColumn {
+    /// The label's column in a row of `width` columns, if there is one.
+    fn index(self, width: usize) -> Option<usize> {
+        match self {
+            LabelColumn::First => (width > 0).then_some(0),
+            LabelColumn::Last => width.checked_sub(1),
+            LabelColumn::Index(i) => (i < width).then_some(i),
+        }
+    }
+}
+
+/// A label as written: a class number, or a class name.
+fn label_number(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Parses CSV text: every row has the same number of columns; one (`label`) holds the class,
+/// the others are numbers. The label is a non-negative whole number or, if any row's is not a
+/// number, a name: classes are the distinct labels, numbered `0..n_classes` in sorted order
+/// (numerically for numbers, alphabetically for names). A first row whose feature cells are
+/// not all numbers is a header (it sets the number of columns and names them in messages).
+/// Errors name the line (1-based, counting blank lines) and the column.
 pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset, Error> {
     let bytes = maybe_gunzip(bytes)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::Parse(format!("CSV {name}: not UTF-8 text")))?;
-    let mut features = Vec::new();
-    let mut raw_labels = Vec::new();
+    let bad = |line: usize, what: String| Error::Parse(format!("CSV {name}, line {line}: {what}"));
+    let mut header: Option<Vec<String>> = None;
     let mut width: Option<usize> = None;
-    for (lineno, line) in text.lines().enumerate() {
-        let line = line.trim();
+    let mut features = Vec::new();
+    let mut raw_labels: Vec<(usize, &str)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let (line_no, line) = (i + 1, line.trim());
         if line.is_empty() {
             continue;
         }
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let parsed: Result<Vec<f64>, _> = cells.iter().map(|c| c.parse::<f64>()).collect();
-        let Ok(values) = parsed else {
-            if width.is_none() && features.is_empty() {
-                continue; // header
+        let y = label.index(cells.len()).ok_or_else(|| {
+            bad(line_no, format!("{} columns, no label column {label:?}", cells.len()))
+        })?;
+        if cells.len() < 2 {
+            return Err(bad(line_no, "needs a feature and a label".into()));
+        }
+        let numeric = cells
+            .iter()
+            .enumerate()
+            .all(|(c, v)| c == y || label_number(v).is_some());
+        if width.is_none() && !numeric {
+            header = Some(cells.iter().map(|c| c.to_string()).collect());
+            width = Some(cells.len());
+            continue;
+        }
+        let w = *width.get_or_insert(cells.len());
+        if cells.len() != w {
+            return Err(bad(line_no, format!("{} columns, expected {w}", cells.len())));
+        }
+        for (c, v) in cells.iter().enumerate() {
+            if c == y {
+                continue;
             }
-            return Err(Error::Parse(format!(
-                "CSV {name}, line {}: a value is not a number",
-                lineno + 1
-            )));
-        };
-        if values.len() < 2 {
-            return Err(Error::Parse(format!(
-                "CSV {name}, line {}: needs a feature and a label",
-                lineno + 1
-            )));
-        }
-        match width {
-            None => width = Some(values.len()),
-            Some(w) if w != values.len() => {
-                return Err(Error::Parse(format!(
-                    "CSV {name}, line {}: {} columns, expected {w}",
-                    lineno + 1,
-                    values.len()
-                )));
+            match label_number(v) {
+                Some(x) => features.push(x as f32),
+                None => {
+                    let column = match &header {
+                        Some(h) => format!("column {} ({})", c + 1, h[c]),
+                        None => format!("column {}", c + 1),
+                    };
+                    return Err(bad(line_no, format!("{column}: {v:?} is not a number")));
+                }
             }
-            _ => {}
         }
-        let (y, xs) = match label {
-            LabelColumn::First => (values[0], &values[1..]),
-            LabelColumn::Last => (values[values.len() - 1], &values[..values.len() - 1]),
-        };
-        if y < 0.0 || y.fract() != 0.0 || y > u32::MAX as f64 {
-            return Err(Error::Parse(format!(
-                "CSV {name}, line {}: label {y} is not a non-negative integer",
-                lineno + 1
-            )));
+        if cells[y].is_empty() {
+            return Err(bad(line_no, "the label is empty".into()));
         }
-        raw_labels.push(y as u32);
-        features.extend(xs.iter().map(|&v| v as f32));
+        raw_labels.push((line_no, cells[y]));
     }
-    let width = width.ok_or_else(|| Error::Parse(format!("CSV {name}: no data rows")))?;
-    let mut classes = raw_labels.clone();
-    classes.sort_unstable();
-    classes.dedup();
-    let labels = raw_labels
-        .iter()
-        .map(|y| classes.binary_search(y).expect("label is in classes") as u32)
-        .collect();
+    let width = match (width, raw_labels.is_empty()) {
+        (Some(w), false) => w,
+        _ => return Err(Error::Parse(format!("CSV {name}: no data rows"))),
+    };
+    let numbers: Option<Vec<f64>> = raw_labels.iter().map(|(_, t)| label_number(t)).collect();
+    let labels: Vec<u32> = match numbers {
+        // Class numbers: whole and non-negative, in numeric order.
+        Some(numbers) => {
+            for (&(line_no, text), v) in raw_labels.iter().zip(&numbers) {
+                if *v < 0.0 || v.fract() != 0.0 || *v > u32::MAX as f64 {
+                    return Err(bad(
+                        line_no,
+                        format!("label {text} is not a class (a whole number ≥ 0, or a name)"),
+                    ));
+                }
+            }
+            let mut classes: Vec<u64> = numbers.iter().map(|&v| v as u64).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            numbers
+                .iter()
+                .map(|&v| classes.binary_search(&(v as u64)).expect("a class") as u32)
+                .collect()
+        }
+        // Class names, in alphabetical order.
+        None => {
+            let mut classes: Vec<&str> = raw_labels.iter().map(|(_, t)| *t).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            raw_labels
+                .iter()
+                .map(|(_, t)| classes.binary_search(t).expect("a class") as u32)
+                .collect()
+        }
+    };
     Dataset::new(name, features, width - 1, labels, None)
 }
 
@@ -291,12 +340,39 @@ mod tests {
     }
 
     #[test]
+    fn csv_labels_may_be_names_and_any_column() {
+        let text = b"a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n";
+        let d = parse_csv("c", text, LabelColumn::Last).unwrap();
+        assert_eq!((d.n_features, d.n_classes), (2, 2));
+        assert_eq!(d.labels, vec![0, 1, 0]);
+        assert_eq!(d.row(1), &[3.0, 4.0]);
+        let d = parse_csv("c", b"1,x,2\n3,y,4\n", LabelColumn::Index(1)).unwrap();
+        assert_eq!((d.labels.clone(), d.row(1).to_vec()), (vec![0, 1], vec![3.0, 4.0]));
+        // Mixed labels are all names.
+        let d = parse_csv("c", b"1,2,x\n1,2,3\n1,2,x\n", LabelColumn::Last).unwrap();
+        assert_eq!(d.labels, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn csv_errors_name_the_real_line_and_column() {
+        let err = |text: &[u8]| parse_csv("c", text, LabelColumn::Last).unwrap_err().to_string();
+        let e = err(b"a,b,label\n1,2\n3,4,dog\n");
+        assert!(e.contains("line 2: 2 columns, expected 3"), "{e}");
+        let e = err(b"a,b,label\n\n1,2,cat\n3,x,dog\n");
+        assert!(e.contains("line 4: column 2 (b): \"x\" is not a number"), "{e}");
+        let e = err(b"1,2,cat\n1,2,\n");
+        assert!(e.contains("line 2: the label is empty"), "{e}");
+        let e = err(b"1,2,3\n1,2,0.5\n");
+        assert!(e.contains("line 2: label 0.5 is not a class"), "{e}");
+        assert!(err(b"a,b,label\n").contains("no data rows"));
+    }
+
+    #[test]
     fn rejects_malformed_csv() {
         for bad in [
             &b""[..],
             b"a,b\n",
             b"1,2,3\n1,2\n",
-            b"1,2,x\n1,2,3\n1,2,x\n",
             b"1,2,-1\n",
             b"1,2,0.5\n",
             b"1,nan,1\n",
