@@ -38,6 +38,10 @@ pub struct EvalArgs {
     /// CSV: the label is the first column (default: last).
     #[arg(long)]
     label_first: bool,
+    /// CSV: the label is column N (1-based; default: the last). Labels are class numbers or
+    /// names.
+    #[arg(long, value_name = "N", conflicts_with = "label_first")]
+    label_column: Option<usize>,
     /// Number of evaluation sequences (unseen tasks).
     #[arg(long, default_value_t = 256)]
     sequences: usize,
@@ -77,10 +81,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?,
         None if name.ends_with(".csv") || name.ends_with(".csv.gz") => load_csv(
             data_file,
-            if args.label_first {
-                LabelColumn::First
-            } else {
-                LabelColumn::Last
+            match (args.label_first, args.label_column) {
+                (_, Some(0)) => bail!("--label-column counts from 1"),
+                (_, Some(n)) => LabelColumn::Index(n - 1),
+                (true, None) => LabelColumn::First,
+                (false, None) => LabelColumn::Last,
             },
         )?,
         None => bail!(

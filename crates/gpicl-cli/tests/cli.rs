@@ -288,6 +288,51 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    // A table made up here: a header, a label column in the middle, labels that are words.
+    let csv = dir.join("words.csv");
+    let rows: String = (0..60)
+        .map(|i| {
+            let c = ["cat", "dog", "eel"][i % 3];
+            format!("{},{c},{}\n", i % 3, (i * 7) % 5)
+        })
+        .collect();
+    std::fs::write(&csv, format!("x1,kind,x2\n{rows}")).unwrap();
+    let csv_s = csv.to_str().unwrap();
+    let words = gpicl(&[
+        "eval",
+        "--checkpoint",
+        file_s,
+        "--data",
+        csv_s,
+        "--label-column",
+        "2",
+        "--sequences",
+        "4",
+        "--seq-len",
+        "12",
+    ]);
+    assert!(
+        words.status.success(),
+        "{}",
+        String::from_utf8_lossy(&words.stderr)
+    );
+    // A ragged row is blamed on its own line.
+    std::fs::write(&csv, "x1,kind,x2\n1,cat,2\n1,dog\n").unwrap();
+    let ragged = gpicl(&[
+        "eval",
+        "--checkpoint",
+        file_s,
+        "--data",
+        csv_s,
+        "--label-column",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&ragged.stderr);
+    assert!(
+        !ragged.status.success() && err.contains("line 3: 2 columns, expected 3"),
+        "{err}"
+    );
+
     let mut bytes = std::fs::read(&file).unwrap();
     bytes.truncate(bytes.len() - 10);
     std::fs::write(&file, &bytes).unwrap();

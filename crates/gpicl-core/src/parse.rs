@@ -176,7 +176,10 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset
         }
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         let y = label.index(cells.len()).ok_or_else(|| {
-            bad(line_no, format!("{} columns, no label column {label:?}", cells.len()))
+            bad(
+                line_no,
+                format!("{} columns, no label column {label:?}", cells.len()),
+            )
         })?;
         if cells.len() < 2 {
             return Err(bad(line_no, "needs a feature and a label".into()));
@@ -192,7 +195,10 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset
         }
         let w = *width.get_or_insert(cells.len());
         if cells.len() != w {
-            return Err(bad(line_no, format!("{} columns, expected {w}", cells.len())));
+            return Err(bad(
+                line_no,
+                format!("{} columns, expected {w}", cells.len()),
+            ));
         }
         for (c, v) in cells.iter().enumerate() {
             if c == y {
@@ -347,7 +353,10 @@ mod tests {
         assert_eq!(d.labels, vec![0, 1, 0]);
         assert_eq!(d.row(1), &[3.0, 4.0]);
         let d = parse_csv("c", b"1,x,2\n3,y,4\n", LabelColumn::Index(1)).unwrap();
-        assert_eq!((d.labels.clone(), d.row(1).to_vec()), (vec![0, 1], vec![3.0, 4.0]));
+        assert_eq!(
+            (d.labels.clone(), d.row(1).to_vec()),
+            (vec![0, 1], vec![3.0, 4.0])
+        );
         // Mixed labels are all names.
         let d = parse_csv("c", b"1,2,x\n1,2,3\n1,2,x\n", LabelColumn::Last).unwrap();
         assert_eq!(d.labels, vec![1, 0, 1]);
@@ -355,11 +364,18 @@ mod tests {
 
     #[test]
     fn csv_errors_name_the_real_line_and_column() {
-        let err = |text: &[u8]| parse_csv("c", text, LabelColumn::Last).unwrap_err().to_string();
+        let err = |text: &[u8]| {
+            parse_csv("c", text, LabelColumn::Last)
+                .unwrap_err()
+                .to_string()
+        };
         let e = err(b"a,b,label\n1,2\n3,4,dog\n");
         assert!(e.contains("line 2: 2 columns, expected 3"), "{e}");
         let e = err(b"a,b,label\n\n1,2,cat\n3,x,dog\n");
-        assert!(e.contains("line 4: column 2 (b): \"x\" is not a number"), "{e}");
+        assert!(
+            e.contains("line 4: column 2 (b): \"x\" is not a number"),
+            "{e}"
+        );
         let e = err(b"1,2,cat\n1,2,\n");
         assert!(e.contains("line 2: the label is empty"), "{e}");
         let e = err(b"1,2,3\n1,2,0.5\n");
