@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::eval::evaluate;
-use gpicl_core::{Checkpoint, EvalPoint, Results, RunConfig, Trainer};
+use gpicl_core::{Checkpoint, EvalPoint, Manifest, Results, RunConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::Backend;
@@ -96,11 +96,26 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     Checkpoint::from_bytes(&bytes).with_context(|| format!("in {}", file.display()))
 }
 
-/// Loads the model config and weights of a checkpoint (for `gpicl eval`).
+/// Loads the model config and weights of a checkpoint (for `gpicl eval`): a `.gpicl` file, a
+/// run directory, or a shipped learner (a directory with `manifest.json` and its weights, as
+/// `gpicl package` writes them: `web/pretrained`).
 pub fn load_checkpoint_model(
     path: &Path,
     device: &burn::prelude::Device,
 ) -> Result<(RunConfig, gpicl_core::Transformer)> {
+    let manifest = path.join("manifest.json");
+    if path.is_dir() && !path.join(CHECKPOINT_FILE).exists() && manifest.exists() {
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        let m = Manifest::from_json(&text).with_context(|| format!("in {}", manifest.display()))?;
+        let weights = path.join(&m.model.file);
+        let bytes = std::fs::read(&weights)
+            .with_context(|| format!("cannot read {}", weights.display()))?;
+        let model = m
+            .model(bytes, device)
+            .with_context(|| format!("in {}", weights.display()))?;
+        return Ok((m.config, model));
+    }
     let checkpoint = read_checkpoint(path)?;
     let model = checkpoint.model(device)?;
     Ok((checkpoint.config, model))

@@ -316,6 +316,32 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         "{}",
         String::from_utf8_lossy(&words.stderr)
     );
+    // The shipped learner (web/pretrained: a manifest and its weights) evaluates like a
+    // checkpoint, with the baselines beside it.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let out = gpicl(&[
+        "eval",
+        "--checkpoint",
+        shipped,
+        "--data",
+        csv_s,
+        "--label-column",
+        "2",
+        "--sequences",
+        "4",
+        "--seq-len",
+        "12",
+        "--baselines",
+        "--baseline-sequences",
+        "4",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("logistic") && text.contains("1-NN"), "{text}");
     // A ragged row is blamed on its own line.
     std::fs::write(&csv, "x1,kind,x2\n1,cat,2\n1,dog\n").unwrap();
     let ragged = gpicl(&[

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Curve, Error, RunConfig};
+use crate::train::load_model;
+use crate::{Curve, Error, RunConfig, Transformer};
 
 /// The manifest format's version; readers refuse others.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -169,6 +170,17 @@ impl Manifest {
     /// The curve named `name`, if any.
     pub fn curve(&self, name: &str) -> Option<&Curve> {
         self.curves.iter().find(|c| c.name == name)
+    }
+
+    /// The learner on `device`, from its weights file's `bytes` (checked against this
+    /// manifest's size and SHA-256 before use).
+    pub fn model(
+        &self,
+        bytes: Vec<u8>,
+        device: &burn::prelude::Device,
+    ) -> Result<Transformer, Error> {
+        self.model.check(&bytes)?;
+        load_model(self.config.model.init(0, device)?, bytes)
     }
 }
 

@@ -10,7 +10,6 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use gpicl_core::manifest::InputStats;
-use gpicl_core::train::load_model;
 use gpicl_core::{Error, KvCache, Manifest, RunConfig, TokenFormat, Transformer};
 
 /// A learner with frozen weights.
@@ -46,9 +45,8 @@ impl Learner {
     /// The learner described by `manifest`, with the weights `bytes` (checked against the
     /// manifest's size and SHA-256 before use).
     pub fn load(manifest: Manifest, bytes: Vec<u8>) -> Result<Self, Error> {
-        manifest.model.check(&bytes)?;
         let device = Device::flex();
-        let model = load_model(manifest.config.model.init(0, &device)?, bytes)?;
+        let model = manifest.model(bytes, &device)?;
         Ok(Self {
             model,
             manifest,
