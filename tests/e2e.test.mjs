@@ -269,3 +269,49 @@ test('drawing pad: three invented classes in context, a new drawing gets a predi
     await close();
   }
 });
+
+/** A CSV made up here, not shipped: three blobs in 4 dimensions, labels that are words. */
+function blobsCsv(rows = 240) {
+  let seed = 7;
+  const uniform = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const lines = ['w,x,y,z,animal'];
+  for (let i = 0; i < rows; i++) {
+    const [name, centre] = [['ant', -3], ['bee', 0], ['cow', 3]][i % 3];
+    const row = [0, 1, 2, 3].map((f) => ((f % 2 ? -centre : centre) + 1.5 * uniform()).toFixed(3));
+    lines.push(`${row.join(',')},${name}`);
+  }
+  return Buffer.from(lines.join('\n') + '\n');
+}
+
+test('your data: a CSV made up here is learnt in context above chance, beside the baselines; a malformed one changes nothing', async () => {
+  const { page, errors, close } = await open(false, '');
+  try {
+    await page.waitForSelector('#backend', { timeout: 120_000 });
+    await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
+      null, { timeout: 240_000, polling: 250 });
+    await page.setInputFiles('#data-file', { name: 'blobs.csv', mimeType: 'text/csv', buffer: blobsCsv() });
+    await page.waitForSelector('#data-chart svg', { timeout: 240_000 });
+    // The learner's curve and the three baselines (1-NN, logistic regression, MLP).
+    assert.equal(await page.locator('#data-chart svg path.series').count(), 4);
+    const rows = await page.$$eval('#data-chart tbody tr', (trs) => trs.map((r) => [...r.cells].map((c) => c.textContent)));
+    const learner = rows.map((r) => parseFloat(r[1]) / 100);
+    const late = learner.slice(-10).reduce((a, b) => a + b, 0) / 10;
+    report.your_data_blobs = { first: learner[0], late_mean: late, header: await page.$$eval('#data-chart thead th', (h) => h.map((c) => c.textContent)), last_row: rows.at(-1) };
+    assert.ok(late > 1 / 3 + 0.2, `late accuracy ${late}`);
+    assert.ok(late > learner[0] + 0.2, `the curve does not rise: ${learner}`);
+    assert.match(await page.textContent('#data-chart figcaption'), /240 rows, 4 features, 3 classes/);
+    const chart = await page.innerHTML('#data-chart');
+    // A ragged row: the message names its line; the chart stays as it was.
+    const bad = Buffer.from('w,x,y,z,animal\n1,2,3,4,ant\n1,2,3,bee\n');
+    await page.setInputFiles('#data-file', { name: 'ragged.csv', mimeType: 'text/csv', buffer: bad });
+    await page.waitForSelector('#data-error', { timeout: 60_000 });
+    const message = await page.textContent('#data-error');
+    report.your_data_error = message;
+    assert.match(message, /ragged\.csv was not loaded: .*line 3: 4 columns, expected 5.*keeps what it had/);
+    assert.equal(await page.innerHTML('#data-chart'), chart, 'the chart changed');
+    await page.locator('#your-data').screenshot({ path: join(artifacts, 'your-data.png') });
+    assert.deepEqual(errors, [], 'console errors');
+  } finally {
+    await close();
+  }
+});

@@ -1,11 +1,13 @@
 //! Property tests of the share link, the checkpoint file and the results file (round trips
-//! over seeded random values), and a fuzz run of their decoders: arbitrary and mutated inputs
+//! over seeded random values), and a fuzz run of their decoders and of the data parsers (CSV,
+//! IDX): arbitrary and mutated inputs
 //! must give a value or an error, never a panic. `GPICL_FUZZ_INPUTS` sets the number of inputs
 //! per decoder (default 50 000); the counts are printed (`cargo xtask fuzz` runs a long one).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::prelude::*;
+use gpicl_core::parse::{LabelColumn, parse_csv, parse_idx_pair};
 use gpicl_core::share::{Limits, Link, Replay, decode, encode};
 use gpicl_core::task::rng;
 use gpicl_core::{Arch, Checkpoint, Results, RunConfig, TaskPool, TokenFormat, Trainer};
@@ -256,5 +258,90 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
         n / 4,
         |_| mutate(&mut rr, json.as_bytes(), json_alphabet),
         |b| Results::from_json(&String::from_utf8_lossy(b)).is_ok(),
+    );
+
+    // CSV tables: random text, and mutations of valid ones (headers, names as labels).
+    let tables = [
+        "a,b,label\n1,2,cat\n3.5,-4,dog\n5,6e2,cat\n".to_string(),
+        (0..20)
+            .map(|i| format!("{},{},{}\n", i % 7, i * 3, i % 3))
+            .collect(),
+        "x, y ,z,class\n\n0.1,0.2,0.3,1\n0.4,0.5,0.6,0\n".to_string(),
+    ];
+    let csv_alphabet = b",.-e0123456789\nabc \"\r";
+    let mut rv = rng(6);
+    let labels = [LabelColumn::Last, LabelColumn::First, LabelColumn::Index(1)];
+    fuzz(
+        "csv",
+        n,
+        |i| {
+            if i % 4 == 0 {
+                random_bytes(&mut rv, 200)
+            } else {
+                mutate(&mut rv, tables[i % tables.len()].as_bytes(), csv_alphabet)
+            }
+        },
+        |b| match parse_csv("f.csv", b, labels[b.len() % 3]) {
+            // A table that parses is whole: every row as wide as the first, labels in range.
+            Ok(d) => {
+                assert_eq!(d.features.len(), d.len() * d.n_features);
+                assert!(d.labels.iter().all(|&y| (y as usize) < d.n_classes));
+                true
+            }
+            Err(_) => false,
+        },
+    );
+
+    // IDX images and labels: random bytes, and mutations of a valid pair (8- and 16-bit).
+    let idx = |kind: u8, dims: &[u32], data: &[u8]| {
+        let mut v = vec![0, 0, kind, dims.len() as u8];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend(data);
+        v
+    };
+    let images = [
+        idx(0x08, &[3, 2, 2], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255]),
+        idx(
+            0x0B,
+            &[2, 2, 2],
+            &[0, 1, 0, 2, 0, 3, 1, 0, 0, 4, 0, 5, 0, 6, 0, 7],
+        ),
+    ];
+    let idx_labels = [idx(0x08, &[3], &[0, 1, 2]), idx(0x08, &[2], &[1, 0])];
+    let mut ri = rng(7);
+    fuzz(
+        "idx",
+        n,
+        |i| {
+            let k = i % 2;
+            let (a, b) = match i % 3 {
+                0 => (random_bytes(&mut ri, 64), idx_labels[k].clone()),
+                1 => (
+                    mutate(&mut ri, &images[k], &[0, 1, 3, 8, 0x0B, 0xff]),
+                    idx_labels[k].clone(),
+                ),
+                _ => (
+                    images[k].clone(),
+                    mutate(&mut ri, &idx_labels[k], &[0, 1, 3, 8, 0xff]),
+                ),
+            };
+            // Both files in one input: the images' length first.
+            let mut out = (a.len() as u32).to_le_bytes().to_vec();
+            out.extend(a);
+            out.extend(b);
+            out
+        },
+        |b| {
+            let n = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
+            match parse_idx_pair("f", &b[4..4 + n], &b[4 + n..]) {
+                Ok(d) => {
+                    assert_eq!(d.features.len(), d.len() * d.n_features);
+                    true
+                }
+                Err(_) => false,
+            }
+        },
     );
 }

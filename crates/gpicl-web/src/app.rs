@@ -35,6 +35,9 @@ use crate::settings::Field;
 use crate::share_panel::{Export, ShareAction, SharePanel, Shared};
 use crate::status::{RunAction, StatusBar};
 use crate::walk::{self, StepThrough};
+use crate::your_data::YourData;
+use crate::yours::{MAX_BYTES as MAX_DATA_BYTES, Report};
+use web_sys::HtmlInputElement;
 
 /// The largest file the page reads (a checkpoint of the largest model a link allows is less).
 const MAX_UPLOAD_BYTES: f64 = 1024.0 * 1048576.0;
@@ -105,6 +108,10 @@ pub enum Msg {
     Done(Result<(), String>),
     /// The chosen file's name and bytes (or why it could not be read).
     Imported(Result<(String, Vec<u8>), String>),
+    /// "Your data": a table was chosen (the control, the label's column).
+    DataChosen((HtmlInputElement, Option<usize>)),
+    /// "Your data": its name and bytes (or why it could not be read), and the label's column.
+    DataRead(Result<(String, Vec<u8>), String>, Option<usize>),
 }
 
 /// Where a run being started came from (for the message if the worker refuses it).
@@ -207,6 +214,10 @@ pub struct App {
     notice: Option<String>,
     /// A file that could not be imported or exported; nothing else changed.
     io_error: Option<String>,
+    /// "Your data": the last table's report, the table being learnt, why one was refused.
+    data_report: Option<Rc<Report>>,
+    data_busy: Option<String>,
+    data_error: Option<String>,
 }
 
 impl Component for App {
@@ -275,6 +286,9 @@ impl Component for App {
             error: None,
             notice: None,
             io_error: link_error,
+            data_report: None,
+            data_busy: None,
+            data_error: None,
         };
         app.spawn_worker(ctx);
         app
@@ -345,6 +359,31 @@ impl Component for App {
                 }
             }
             Msg::Imported(result) => self.import(result),
+            Msg::DataChosen((input, column)) => {
+                ctx.link().send_future(async move {
+                    let result = persist::read_file(&input, MAX_DATA_BYTES as f64).await;
+                    input.set_value("");
+                    Msg::DataRead(result, column)
+                });
+            }
+            Msg::DataRead(Err(e), _) => {
+                self.data_error = Some(format!("Could not read the file: {e}"))
+            }
+            Msg::DataRead(Ok((name, bytes)), label_column) => match &self.worker {
+                // Not one of the run's commands (`sent` counts those).
+                Some(w) => {
+                    w.send(Command::Learn {
+                        name: name.clone(),
+                        label_column,
+                        bytes,
+                    });
+                    self.data_busy = Some(name);
+                    self.data_error = None;
+                }
+                None => {
+                    self.data_error = Some("The worker is starting; try again in a moment.".into())
+                }
+            },
         }
         true
     }
@@ -404,6 +443,10 @@ impl Component for App {
                     <TrainingCharts record={charts.0} baselines={charts.1} overlay={charts.2} />
                 </div>
                 { walk }
+                <YourData report={self.data_report.clone()}
+                    busy={self.data_busy.clone().map(AttrValue::from)}
+                    error={self.data_error.clone().map(AttrValue::from)}
+                    on_file={link.callback(Msg::DataChosen)} />
                 if let Some(Ok(learner)) = &self.learner {
                     <Pad learner={learner.clone()} />
                 }
@@ -645,6 +688,16 @@ impl App {
                 self.state = self.state.on(Happening::Failed);
             }
             WorkerEvent::Began { run, step, config } => self.began(run, step, config),
+            WorkerEvent::Learnt(report) => {
+                self.data_busy = None;
+                self.data_report = Some(Rc::new(*report));
+            }
+            WorkerEvent::LearnRefused { name, message } => {
+                self.data_busy = None;
+                self.data_error = Some(format!(
+                    "{name} was not loaded: {message}. The page keeps what it had."
+                ));
+            }
             WorkerEvent::Refused { run, message } => self.refused(run, message),
             WorkerEvent::Trained {
                 run,

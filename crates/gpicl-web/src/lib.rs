@@ -27,6 +27,7 @@ pub mod run_state;
 pub mod runner;
 pub mod session;
 pub mod settings;
+pub mod yours;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
@@ -56,6 +57,8 @@ mod walk;
 mod widgets;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
+#[cfg(target_arch = "wasm32")]
+mod your_data;
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::BaselineCurve;
+use crate::yours::Report;
 
 /// Why the worker reads the run's checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,17 @@ pub enum Command {
     /// Read the run's checkpoint for a download ([`Event::Checkpoint`] with
     /// [`Purpose::Download`]).
     Download,
+    /// Learn a visitor's table with the shipped learner (not the run: the page does not count
+    /// it among the run's commands). Answered by [`Event::Learnt`] or [`Event::LearnRefused`].
+    Learn {
+        /// The file's name.
+        name: String,
+        /// The label's column, 1-based (the last if `None`).
+        label_column: Option<usize>,
+        /// The file's bytes (carried beside the JSON).
+        #[serde(skip)]
+        bytes: Vec<u8>,
+    },
 }
 
 /// The worker's events to the page.
@@ -151,6 +163,15 @@ pub enum Event {
         /// What failed.
         message: String,
     },
+    /// What the shipped learner made of a visitor's table.
+    Learnt(Box<Report>),
+    /// A visitor's table was refused (why, naming the line or column).
+    LearnRefused {
+        /// The file's name.
+        name: String,
+        /// Why.
+        message: String,
+    },
     /// The worker has nothing left to do for run `run` (after a pause, a step, a replay's
     /// last step or an error), having handled the first `seen` commands.
     Idle {
@@ -196,6 +217,7 @@ impl Wire for Command {
     fn bytes(&self) -> Option<&[u8]> {
         match self {
             Command::Resume { checkpoint, .. } => Some(checkpoint),
+            Command::Learn { bytes, .. } => Some(bytes),
             _ => None,
         }
     }
@@ -203,6 +225,7 @@ impl Wire for Command {
     fn bytes_mut(&mut self) -> Option<&mut Vec<u8>> {
         match self {
             Command::Resume { checkpoint, .. } => Some(checkpoint),
+            Command::Learn { bytes, .. } => Some(bytes),
             _ => None,
         }
     }
@@ -242,6 +265,11 @@ mod tests {
             config: Box::new(config),
         });
         round_trip(Command::Train { stop_at: Some(8) });
+        round_trip(Command::Learn {
+            name: "t.csv".into(),
+            label_column: Some(2),
+            bytes: b"a,b\n1,x\n".to_vec(),
+        });
         let resume = Command::Resume {
             run: 4,
             checkpoint: vec![1, 2, 3, 250],

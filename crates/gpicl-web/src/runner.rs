@@ -88,8 +88,8 @@ impl Runner {
             run.idle_said = false;
         }
         match command {
-            // The worker's own start-up; nothing for the runner.
-            Command::Init { .. } => Vec::new(),
+            // The worker's own business (start-up, a visitor's table); nothing for the runner.
+            Command::Init { .. } | Command::Learn { .. } => Vec::new(),
             Command::New { run, config } => {
                 let made = Limits::BROWSER
                     .check(&config)

@@ -15,9 +15,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
+use burn::prelude::Device;
+use gpicl_core::parse::LabelColumn;
+use gpicl_core::{Manifest, RunConfig, Transformer};
+
 use crate::protocol::{Command, Event, Wire};
 use crate::runner::Runner;
-use crate::{fetch, gpu, now_ms};
+use crate::{fetch, gpu, now_ms, pretrained, yours};
 
 /// True when this module runs in a dedicated worker (not in the page).
 pub fn in_worker() -> bool {
@@ -94,10 +98,11 @@ async fn run(mut commands: UnboundedReceiver<Command>) {
     };
     post(&Event::Ready(backend.info()));
     let mut runner = Runner::new(backend.device, backend.webgpu, data, Box::new(now_ms));
+    let mut learner = None;
     loop {
         // Every command that arrived during the last piece of work, in order.
         while let Ok(command) = commands.try_recv() {
-            runner.handle(command).iter().for_each(post);
+            take(&mut runner, &mut learner, &base, command).await;
         }
         match runner.work().await {
             Some(events) => {
@@ -106,9 +111,50 @@ async fn run(mut commands: UnboundedReceiver<Command>) {
                 gloo_timers::future::TimeoutFuture::new(0).await;
             }
             None => match commands.next().await {
-                Some(command) => runner.handle(command).iter().for_each(post),
+                Some(command) => take(&mut runner, &mut learner, &base, command).await,
                 None => return,
             },
         }
     }
+}
+
+/// The shipped learner (on Flex), fetched from the page's `base` when first needed.
+type Shipped = Option<(RunConfig, Transformer)>;
+
+/// Takes one command: a visitor's table here, the rest to the runner.
+async fn take(runner: &mut Runner, learner: &mut Shipped, base: &str, command: Command) {
+    let Command::Learn {
+        name,
+        label_column,
+        bytes,
+    } = command
+    else {
+        return runner.handle(command).iter().for_each(post);
+    };
+    let label = match label_column {
+        None => LabelColumn::Last,
+        Some(n) => LabelColumn::Index(n.saturating_sub(1)),
+    };
+    let device = Device::flex();
+    let report = async {
+        if learner.is_none() {
+            *learner = Some(load_learner(base, &device).await?);
+        }
+        let (config, model) = learner.as_ref().expect("loaded above");
+        yours::learn(&name, &bytes, label, config, model, &device)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    post(&match report.await {
+        Ok(report) => Event::Learnt(Box::new(report)),
+        Err(message) => Event::LearnRefused { name, message },
+    });
+}
+
+/// The shipped learner: its built-in manifest and its weights (checked against it).
+async fn load_learner(base: &str, device: &Device) -> Result<(RunConfig, Transformer), String> {
+    let manifest = Manifest::from_json(pretrained::MANIFEST_JSON).map_err(|e| e.to_string())?;
+    let bytes = fetch::fetch_bytes(&format!("{base}pretrained/{}", manifest.model.file)).await?;
+    let model = manifest.model(bytes, device).map_err(|e| e.to_string())?;
+    Ok((manifest.config, model))
 }

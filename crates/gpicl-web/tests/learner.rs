@@ -136,3 +136,59 @@ fn reproduces_the_manifests_curve_on_another_backend() {
     // 256 sequences: one prediction flipped by rounding moves a point by 1/256 ≈ 0.004.
     assert!(max <= 0.0080 && mean <= 0.002, "max {max}, mean {mean}");
 }
+
+/// A table made up here (three Gaussian blobs in 5 dimensions, labels that are words): the
+/// shipped learner learns it from its context, above chance and rising, beside the baselines;
+/// tables it cannot learn are refused with the reason.
+#[test]
+fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
+    use gpicl_core::parse::LabelColumn;
+    use gpicl_web::yours::learn;
+    let (manifest, bytes) = shipped();
+    let device = Device::flex();
+    let model = manifest.model(bytes, &device).unwrap();
+    let config = &manifest.config;
+    let mut csv = String::from("f1,f2,f3,f4,f5,kind\n");
+    // Deterministic noise in [-1, 1).
+    let noise = |i: usize, f: usize| ((i * 7919 + f * 104_729) % 1000) as f32 / 500.0 - 1.0;
+    for i in 0..300 {
+        let (name, centre) = [("ant", -3.0), ("bee", 0.0), ("cow", 3.0)][i % 3];
+        let row: Vec<String> = (0..5)
+            .map(|f| {
+                let shift = if f % 2 == 0 { centre } else { -centre };
+                format!("{:.3}", shift + 1.5 * noise(i, f))
+            })
+            .collect();
+        csv.push_str(&format!("{},{name}\n", row.join(",")));
+    }
+    let run = |text: &str| {
+        pollster::block_on(learn(
+            "blobs.csv",
+            text.as_bytes(),
+            LabelColumn::Last,
+            config,
+            &model,
+            &device,
+        ))
+    };
+    let report = run(&csv).unwrap();
+    assert_eq!((report.rows, report.features, report.classes), (300, 5, 3));
+    let acc = &report.curve.accuracy;
+    let late = acc[acc.len() - 10..].iter().sum::<f32>() / 10.0;
+    assert!(late > 1.0 / 3.0 + 0.2, "late accuracy {late}: {acc:?}");
+    assert!(late > acc[0] + 0.2, "the curve does not rise: {acc:?}");
+    assert_eq!(report.baselines.len(), 3);
+    // Bad tables: one class, too many classes, too few rows, a text feature.
+    let one = "a,b\n1,x\n2,x\n";
+    assert!(run(one).unwrap_err().to_string().contains("one class"));
+    let many: String = (0..40).map(|i| format!("{i},c{i}\n")).collect();
+    assert!(run(&many).unwrap_err().to_string().contains("40 classes"));
+    assert!(run("1,a\n2,b\n").unwrap_err().to_string().contains("rows"));
+    let text_feature = "a,b,y\n1,2,p\n1,q,p\n";
+    assert!(
+        run(text_feature)
+            .unwrap_err()
+            .to_string()
+            .contains("line 3: column 2 (b)")
+    );
+}
