@@ -342,8 +342,10 @@ impl Component for App {
             }
             Msg::TryTasks(setting) => {
                 Component::update(self, ctx, Msg::Set((Field::Tasks, setting)));
-                self.error = None;
-                self.new_run(true, None, None);
+                if self.may_replace() {
+                    self.error = None;
+                    self.new_run(true, None, None);
+                }
             }
             Msg::Share(action) => self.share(ctx, action),
             Msg::Autosaved(run, result) => match result {
@@ -490,6 +492,20 @@ impl App {
         }
     }
 
+    /// Whether a new run may replace the current one now: the worker is ready and no saved
+    /// run waits for the user's answer (a new run's autosave would overwrite it); says so.
+    fn may_replace(&mut self) -> bool {
+        if self.state == RunState::Offered {
+            self.notice = Some(
+                "First resume or discard the saved run above: a new run would overwrite its \
+                 autosave."
+                    .into(),
+            );
+            return false;
+        }
+        self.backend.is_some()
+    }
+
     /// Sends `command` to the worker.
     fn send(&mut self, command: Command) {
         if let Some(w) = &self.worker {
@@ -630,7 +646,7 @@ impl App {
                 self.stop_at = None;
                 self.state = self.state.on(Happening::Stop);
             }
-            RunAction::Reset if self.backend.is_some() => {
+            RunAction::Reset if self.may_replace() => {
                 self.error = None;
                 self.new_run(self.state == RunState::Training, None, None);
             }
@@ -935,7 +951,7 @@ impl App {
                 self.config = shared.link.config.clone();
                 Rc::make_mut(shared).outcome = None;
                 let stop_at = self.replay_step();
-                if self.backend.is_some() {
+                if self.may_replace() {
                     self.error = None;
                     self.new_run(true, stop_at, None);
                 }
