@@ -207,6 +207,17 @@ test('step-through by keyboard: → feeds, ← goes back, R starts over', async 
     await page.waitForFunction(() => /^After 40 labelled/.test(document.querySelector('#walk-verdict')?.textContent ?? ''),
       null, { timeout: 60_000 });
     report.walk_after_40 = (await page.textContent('#walk-verdict')).trim();
+    // Where the prediction looked: per block, the most attended earlier examples, beside the
+    // query's nearest neighbour (what 1-NN would copy).
+    await page.waitForSelector('#walk-attention', { timeout: 30_000 });
+    assert.equal(await page.getAttribute('#walk-attention', 'data-blocks'), '4');
+    assert.equal(await page.locator('#walk-attention .attn-block').count(), 4);
+    assert.equal(await page.locator('#walk-attention .attn-block').first().locator('figure').count(), 3);
+    const nearest = Number(await page.getAttribute('#walk-attention', 'data-nearest'));
+    assert.ok(nearest >= 0 && nearest < 40, `nearest ${nearest}`);
+    report.walk_attention_tops = await page.$$eval('#walk-attention .attn-block', (b) => b.map((x) => Number(x.dataset.top)));
+    report.walk_attention_nearest = nearest;
+    await page.locator('.walk').screenshot({ path: join(artifacts, 'attention.png') });
     assert.deepEqual(errors, [], 'console errors');
   } finally {
     await close();

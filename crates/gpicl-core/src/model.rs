@@ -236,7 +236,12 @@ impl Block {
     /// positions (`[batch, heads, past, d_head]` each), if any. Position i attends to every
     /// earlier position and to itself. Returns the new residual stream and the keys and values
     /// of all positions (past and new), the cache for the next call.
-    fn forward(&self, x: Tensor<3>, past: Option<&LayerCache>) -> (Tensor<3>, LayerCache) {
+    /// Also returns the attention weights `[batch, heads, new, total]`.
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        past: Option<&LayerCache>,
+    ) -> (Tensor<3>, LayerCache, Tensor<4>) {
         let [b, l, d] = x.dims();
         let (h, dh) = (self.n_heads, d / self.n_heads);
         let heads = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
@@ -255,13 +260,17 @@ impl Block {
             .matmul(k.clone().swap_dims(2, 3))
             .div_scalar((dh as f32).sqrt());
         let weights = softmax(scores + mask.unsqueeze::<4>(), 3);
-        let context = weights.matmul(v.clone()).swap_dims(1, 2).reshape([b, l, d]);
+        let context = weights
+            .clone()
+            .matmul(v.clone())
+            .swap_dims(1, 2)
+            .reshape([b, l, d]);
         let x = x + self.attn_out.forward(context);
 
         let y = self
             .ff_out
             .forward(gelu(self.ff_in.forward(self.ln_ff.forward(x.clone()))));
-        (x + y, LayerCache::Attention { key: k, value: v })
+        (x + y, LayerCache::Attention { key: k, value: v }, weights)
     }
 }
 
@@ -389,12 +398,25 @@ impl Transformer {
     /// committing to it. Equal to [`Transformer::forward`] over the whole sequence, read at the
     /// new positions.
     pub fn forward_cached(&self, tokens: Tensor<3>, cache: &KvCache) -> (Tensor<3>, KvCache) {
+        let (logits, cache, _) = self.forward_attention(tokens, cache);
+        (logits, cache)
+    }
+
+    /// [`Transformer::forward_cached`], also returning each block's attention weights
+    /// `[batch, heads, new, total]` (where each new token looks; none for the LSTM).
+    pub fn forward_attention(
+        &self,
+        tokens: Tensor<3>,
+        cache: &KvCache,
+    ) -> (Tensor<3>, KvCache, Vec<Tensor<4>>) {
         let mut x = self.embed.forward(tokens);
         let mut layers = Vec::with_capacity(self.blocks.len());
+        let mut attention = Vec::with_capacity(self.blocks.len());
         for (i, block) in self.blocks.iter().enumerate() {
-            let (y, layer) = block.forward(x, cache.layers.get(i));
+            let (y, layer, weights) = block.forward(x, cache.layers.get(i));
             x = y;
             layers.push(layer);
+            attention.push(weights);
         }
         for (i, lstm) in self.lstm.iter().enumerate() {
             let (y, layer) = lstm.forward(x, cache.layers.get(i));
@@ -404,6 +426,7 @@ impl Transformer {
         (
             self.head.forward(self.ln_final.forward(x)),
             KvCache { layers },
+            attention,
         )
     }
 }

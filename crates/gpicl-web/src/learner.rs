@@ -41,6 +41,18 @@ impl InContext {
     }
 }
 
+/// One example fed: the prediction made for it before its label, the longer context, and
+/// where the prediction looked (per block, heads averaged, the weight on each earlier example).
+#[derive(Debug, Clone)]
+pub struct Fed {
+    /// The class distribution predicted for the example.
+    pub probs: Vec<f32>,
+    /// The context that includes the example.
+    pub context: InContext,
+    /// `attention[block][i]`: the prediction's attention on earlier example i.
+    pub attention: Vec<Vec<f32>>,
+}
+
 impl Learner {
     /// The learner described by `manifest`, with the weights `bytes` (checked against the
     /// manifest's size and SHA-256 before use).
@@ -94,13 +106,14 @@ impl Learner {
             .collect()
     }
 
-    /// Runs `tokens` after `context`: the class distribution at the first of them, and the
-    /// longer cache.
+    /// Runs `tokens` after `context`: the class distribution at the first of them, the
+    /// longer cache, and where the first of them looked: per block, heads averaged, the
+    /// attention on each earlier example (its tokens' weights summed).
     async fn run(
         &self,
         context: &InContext,
         tokens: Vec<f32>,
-    ) -> Result<(Vec<f32>, KvCache), Error> {
+    ) -> Result<(Vec<f32>, KvCache, Vec<Vec<f32>>), Error> {
         let width = TokenFormat::token_width(self.config().model.d_in, self.n_classes());
         if tokens.is_empty() || !tokens.len().is_multiple_of(width) {
             return Err(Error::Data(format!(
@@ -110,15 +123,32 @@ impl Learner {
         }
         let n = tokens.len() / width;
         let input = Tensor::<3>::from_data(TensorData::new(tokens, [1, n, width]), &self.device);
-        let (logits, cache) = self.model.forward_cached(input, &context.cache);
+        let (logits, cache, attention) = self.model.forward_attention(input, &context.cache);
         let probs = softmax(logits.slice([0..1, 0..1, 0..self.n_classes()]), 2);
-        let probs = probs
-            .into_data_async()
-            .await
-            .map_err(|e| Error::Device(format!("reading predictions: {e:?}")))?
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Device(format!("prediction data: {e:?}")))?;
-        Ok((probs, cache))
+        let read = |t: Tensor<3>| async move {
+            t.into_data_async()
+                .await
+                .map_err(|e| Error::Device(format!("reading predictions: {e:?}")))?
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Device(format!("prediction data: {e:?}")))
+        };
+        let probs = read(probs).await?;
+        let (earlier, per) = (context.cache.len(), self.format().tokens_per_example());
+        let mut looks = Vec::with_capacity(attention.len());
+        for w in attention {
+            let [_, h, _, total] = w.dims();
+            let first = w
+                .slice([0..1, 0..h, 0..1, 0..total])
+                .mean_dim(1)
+                .reshape([1, 1, total]);
+            let weights = read(first).await?;
+            let mut by_example = vec![0f32; earlier / per];
+            for (t, v) in weights[..earlier].iter().enumerate() {
+                by_example[t / per] += v;
+            }
+            looks.push(by_example);
+        }
+        Ok((probs, cache, looks))
     }
 
     /// Its class distribution for `x` (projected) as the next example after `context`;
@@ -133,6 +163,35 @@ impl Learner {
         Ok(self.run(context, tokens).await?.0)
     }
 
+    /// [`Learner::feed`], also saying where its prediction looked: per block, heads
+    /// averaged, the attention on each example of `context`.
+    pub async fn feed_looking(
+        &self,
+        context: &InContext,
+        x: &[f32],
+        label: usize,
+    ) -> Result<Fed, Error> {
+        if label >= self.n_classes() {
+            return Err(Error::Data(format!(
+                "label {label} is out of range (the learner knows {} classes)",
+                self.n_classes()
+            )));
+        }
+        let (probs, cache, attention) = self
+            .run(context, self.example_tokens(context, x, label))
+            .await?;
+        let context = InContext {
+            cache,
+            last_label: Some(label),
+            examples: context.examples + 1,
+        };
+        Ok(Fed {
+            probs,
+            context,
+            attention,
+        })
+    }
+
     /// Feeds the labelled example `(x, label)`: returns its prediction for `x` made before
     /// seeing the label, and the context that includes the example.
     pub async fn feed(
@@ -141,20 +200,7 @@ impl Learner {
         x: &[f32],
         label: usize,
     ) -> Result<(Vec<f32>, InContext), Error> {
-        if label >= self.n_classes() {
-            return Err(Error::Data(format!(
-                "label {label} is out of range (the learner knows {} classes)",
-                self.n_classes()
-            )));
-        }
-        let (probs, cache) = self
-            .run(context, self.example_tokens(context, x, label))
-            .await?;
-        let next = InContext {
-            cache,
-            last_label: Some(label),
-            examples: context.examples + 1,
-        };
-        Ok((probs, next))
+        let fed = self.feed_looking(context, x, label).await?;
+        Ok((fed.probs, fed.context))
     }
 }

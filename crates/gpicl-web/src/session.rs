@@ -7,7 +7,7 @@ use std::rc::Rc;
 use burn::prelude::*;
 use gpicl_core::eval::evaluate;
 use gpicl_core::task::{Batch, Task, mix_seed, rng};
-use gpicl_core::{Checkpoint, Curve, Error, EvalSet, RunConfig, Trainer};
+use gpicl_core::{Checkpoint, Curve, Dataset, Error, EvalSet, RunConfig, Trainer};
 
 use crate::data::{PageData, WalkData};
 
@@ -130,18 +130,22 @@ impl Session {
 /// permutation of the labels, `config`'s length. The batch's `indices` say which of
 /// `data.test_pixels` to show.
 pub fn walk(data: &WalkData, config: &RunConfig, seed: u64) -> Batch {
-    let test = &data.inputs;
+    sequence(&data.inputs, config, seed)
+}
+
+/// One sequence of an unseen task of `data` (seeded by `seed`), `config`'s length.
+pub fn sequence(data: &Dataset, config: &RunConfig, seed: u64) -> Batch {
     let seed = mix_seed(seed, 0x7761_6c6b);
     let task = Task::from_seed(
         seed,
-        test.n_features,
+        data.n_features,
         config.model.d_in,
         config.model.n_classes,
         false,
     );
     let mut r = rng(mix_seed(seed, 1));
     Batch::sample(
-        test,
+        data,
         &[task],
         config.tasks.seq_len,
         config.model.d_in,

@@ -13,7 +13,7 @@ use yew::prelude::*;
 
 use crate::data::WalkData;
 use crate::image::gray_bmp_data_url;
-use crate::learner::{InContext, Learner};
+use crate::learner::{Fed, InContext, Learner};
 use crate::session::walk;
 use crate::widgets::bars;
 
@@ -36,7 +36,7 @@ impl PartialEq for StepThroughProps {
 pub enum WalkMsg {
     /// The learner's prediction for an example and the context that includes it (for the
     /// step-through of `seed`).
-    Walked(u64, Result<(Vec<f32>, InContext), Error>),
+    Walked(u64, Result<Fed, Error>),
     /// A key pressed anywhere on the page (not in a form control).
     Key(String),
     /// Reveal the next example.
@@ -56,6 +56,9 @@ pub struct StepThrough {
     images: Vec<String>,
     /// `predictions[j]`: the learner's distribution for example j after examples 0..j.
     predictions: Vec<Vec<f32>>,
+    /// `looks[j][block][i]`: that prediction's attention on earlier example i (heads
+    /// averaged).
+    looks: Vec<Vec<Vec<f32>>>,
     /// The learner's state after the examples of `predictions`.
     context: InContext,
     /// A prediction is being computed.
@@ -85,6 +88,7 @@ impl StepThrough {
         self.seed = seed;
         (self.walk, self.images) = task(ctx.props(), seed);
         self.predictions.clear();
+        self.looks.clear();
         self.context = InContext::default();
         self.pending = false;
         self.fed = 0;
@@ -105,7 +109,7 @@ impl StepThrough {
         let (learner, context, seed) =
             (ctx.props().learner.clone(), self.context.clone(), self.seed);
         ctx.link().send_future(async move {
-            WalkMsg::Walked(seed, learner.feed(&context, &x, label).await)
+            WalkMsg::Walked(seed, learner.feed_looking(&context, &x, label).await)
         });
     }
 
@@ -150,6 +154,7 @@ impl Component for StepThrough {
             walk,
             images,
             predictions: Vec::new(),
+            looks: Vec::new(),
             context: InContext::default(),
             pending: false,
             fed: 0,
@@ -175,9 +180,10 @@ impl Component for StepThrough {
                 }
                 self.pending = false;
                 match result {
-                    Ok((probs, context)) => {
-                        self.predictions.push(probs);
-                        self.context = context;
+                    Ok(fed) => {
+                        self.predictions.push(fed.probs);
+                        self.looks.push(fed.attention);
+                        self.context = fed.context;
                     }
                     Err(e) => self.error = Some(e.to_string()),
                 }
@@ -234,6 +240,7 @@ impl Component for StepThrough {
                         <p id="walk-verdict" class={if right { "right" } else { "wrong" }}>{format!(
                             "After {q} labelled example{}: predicts label {predicted} ({:.0}%). The answer is {truth}: {}. So far {hits} of {} right.",
                             if q == 1 { "" } else { "s" }, p[predicted] * 100.0, if right { "right" } else { "wrong" }, q + 1)}</p>
+                        { self.view_looks(q) }
                     </>
                 }
             }
@@ -253,6 +260,61 @@ impl Component for StepThrough {
                 </div>
                 { shown }
             </section>
+        }
+    }
+}
+
+/// Examples shown per block in the attention view.
+const TOP: usize = 3;
+
+impl StepThrough {
+    /// The 1-nearest neighbour of example `q` among the examples before it, in the projected
+    /// inputs the learner sees.
+    fn nearest(&self, q: usize) -> Option<usize> {
+        let b = &self.walk;
+        let x = |j: usize| project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in);
+        let query = x(q);
+        let dist = |i: usize| {
+            x(i).iter()
+                .zip(&query)
+                .map(|(a, v)| (a - v) * (a - v))
+                .sum::<f32>()
+        };
+        (0..q).min_by(|&a, &c| dist(a).total_cmp(&dist(c)))
+    }
+
+    /// Where the prediction for example `q` looked: per block (heads averaged), the earlier
+    /// examples its attention weighs most, beside the 1-NN baseline's nearest neighbour.
+    fn view_looks(&self, q: usize) -> Html {
+        let (Some(looks), Some(nearest)) = (self.looks.get(q), self.nearest(q)) else {
+            return html! {};
+        };
+        let thumb = |i: usize, note: String| {
+            html! {
+                <figure class={classes!("example", "seen", (i == nearest).then_some("nearest"))}>
+                    <img src={self.images[i].clone()} width="28" height="28" alt={format!("example {}", i + 1)} />
+                    <figcaption>{note}</figcaption>
+                </figure>
+            }
+        };
+        let blocks = looks.iter().enumerate().map(|(k, look)| {
+            let mut order: Vec<usize> = (0..look.len()).collect();
+            order.sort_by(|&a, &b| look[b].total_cmp(&look[a]));
+            html! {
+                <div class="attn-block" data-top={order.first().map(|i| i.to_string())}>
+                    <span class="stat">{format!("block {}", k + 1)}</span>
+                    { for order.iter().take(TOP).map(|&i| thumb(i, format!("{} · {:.0}%", self.walk.labels[i], 100.0 * look[i]))) }
+                </div>
+            }
+        });
+        html! {
+            <div id="walk-attention" class="attention" data-blocks={looks.len().to_string()} data-nearest={nearest.to_string()}>
+                <h3>{"Where it looked"}</h3>
+                <p class="hint">{format!(
+                    "For this prediction, the earlier examples each block's attention weighs most (heads averaged; label · weight). Outlined: the query's nearest neighbour in the inputs the learner sees, example {} (label {}), which 1-NN would copy. Measured over many sequences, the first blocks' top example is that neighbour about half the time (README).",
+                    nearest + 1, self.walk.labels[nearest])}</p>
+                { for blocks }
+            </div>
         }
     }
 }

@@ -192,3 +192,99 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
             .contains("line 3: column 2 (b)")
     );
 }
+
+/// Where the shipped learner looks when it predicts: over many sequences and positions, how
+/// often the earlier example its attention weighs most (per block, heads averaged) is the
+/// 1-nearest neighbour of the query (in the projected inputs the learner sees), and how often
+/// it is of the class the learner predicts, against the rates a randomly chosen earlier
+/// example would give. Prints the table the README reports (`cargo test --release --workspace
+/// --test learner attention -- --nocapture`).
+#[test]
+fn attention_agreement_with_nearest_neighbour_and_prediction() {
+    use gpicl_web::session::sequence;
+    let (manifest, bytes) = shipped();
+    let learner = Learner::load(manifest.clone(), bytes).unwrap();
+    let c = learner.config().clone();
+    let pooled = PageData::parse(&TRAIN_FILES.map(|f| std::fs::read(web(f)).unwrap())).unwrap();
+    const SEQUENCES: u64 = 24;
+    const FROM: usize = 5;
+    println!(
+        "dataset | block | top = 1-NN (random: …) | top's class = predicted (random: …) | positions"
+    );
+    for (name, data) in [
+        ("MNIST unseen tasks", &walk_data().inputs),
+        ("Fashion-MNIST", &pooled.fashion),
+    ] {
+        let blocks = c.model.n_layers;
+        let (mut nn, mut pred) = (vec![0usize; blocks], vec![0usize; blocks]);
+        let (mut nn_chance, mut pred_chance, mut n) = (0f64, 0f64, 0usize);
+        let (mut same_as_nn, mut right) = (0usize, 0usize);
+        for s in 0..SEQUENCES {
+            let b = sequence(data, &c, 1000 + s);
+            let xs: Vec<Vec<f32>> = (0..b.seq_len)
+                .map(|j| project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in))
+                .collect();
+            let mut context = InContext::default();
+            for j in 0..b.seq_len {
+                let fed = pollster::block_on(learner.feed_looking(
+                    &context,
+                    &xs[j],
+                    b.labels[j] as usize,
+                ))
+                .unwrap();
+                context = fed.context;
+                if j < FROM {
+                    continue;
+                }
+                let dist = |i: usize| {
+                    xs[i]
+                        .iter()
+                        .zip(&xs[j])
+                        .map(|(a, q)| (a - q) * (a - q))
+                        .sum::<f32>()
+                };
+                let nearest = (0..j)
+                    .min_by(|&a, &bb| dist(a).total_cmp(&dist(bb)))
+                    .unwrap();
+                let predicted = gpicl_core::baselines::argmax(&fed.probs).unwrap() as u32;
+                for (k, look) in fed.attention.iter().enumerate() {
+                    assert_eq!(look.len(), j, "one weight per earlier example");
+                    let top = (0..j)
+                        .max_by(|&a, &bb| look[a].total_cmp(&look[bb]))
+                        .unwrap();
+                    nn[k] += usize::from(top == nearest);
+                    pred[k] += usize::from(b.labels[top] == predicted);
+                }
+                same_as_nn += usize::from(b.labels[nearest] == predicted);
+                right += usize::from(b.labels[j] == predicted);
+                nn_chance += 1.0 / j as f64;
+                pred_chance +=
+                    b.labels[..j].iter().filter(|&&y| y == predicted).count() as f64 / j as f64;
+                n += 1;
+            }
+        }
+        let rate = |v: usize| 100.0 * v as f64 / n as f64;
+        for k in 0..blocks {
+            println!(
+                "{name} | {} | {:.1}% ({:.1}%) | {:.1}% ({:.1}%) | {n}",
+                k + 1,
+                rate(nn[k]),
+                100.0 * nn_chance / n as f64,
+                rate(pred[k]),
+                100.0 * pred_chance / n as f64
+            );
+        }
+        println!(
+            "{name}: the learner predicts the 1-NN's class at {:.1}% of these positions; it is right at {:.1}%",
+            rate(same_as_nn),
+            rate(right)
+        );
+        // The learner does look at its context by content: in some block, the most attended
+        // example is the query's nearest neighbour far more often than a random one would be.
+        let best = nn.iter().copied().max().unwrap() as f64 / n as f64;
+        assert!(
+            best > 2.0 * nn_chance / n as f64,
+            "{name}: top = 1-NN at {best}"
+        );
+    }
+}
