@@ -321,6 +321,19 @@ test('your data: a CSV made up here is learnt in context above chance, beside th
     assert.match(message, /ragged\.csv was not loaded: .*line 3: 4 columns, expected 5.*keeps what it had/);
     assert.equal(await page.innerHTML('#data-chart'), chart, 'the chart changed');
     await page.locator('#your-data').screenshot({ path: join(artifacts, 'your-data.png') });
+    // A file dropped on the section is read the same way.
+    await page.evaluate((text) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text], 'dropped.csv', { type: 'text/csv' }));
+      const target = document.querySelector('#your-data');
+      for (const type of ['dragover', 'drop']) {
+        target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }
+    }, blobsCsv(90).toString());
+    await page.waitForFunction(() => /dropped\.csv/.test(document.querySelector('#data-chart svg')?.textContent ?? ''),
+      null, { timeout: 120_000, polling: 250 });
+    assert.match(await page.textContent('#data-chart figcaption'), /90 rows, 4 features, 3 classes/);
+    assert.equal(await page.locator('#data-error').count(), 0, 'the old error stayed');
     assert.deepEqual(errors, [], 'console errors');
   } finally {
     await close();

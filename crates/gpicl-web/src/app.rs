@@ -37,7 +37,6 @@ use crate::status::{RunAction, StatusBar};
 use crate::walk::{self, StepThrough};
 use crate::your_data::YourData;
 use crate::yours::{MAX_BYTES as MAX_DATA_BYTES, Report};
-use web_sys::HtmlInputElement;
 
 /// The largest file the page reads (a checkpoint of the largest model a link allows is less).
 const MAX_UPLOAD_BYTES: f64 = 1024.0 * 1048576.0;
@@ -108,8 +107,8 @@ pub enum Msg {
     Done(Result<(), String>),
     /// The chosen file's name and bytes (or why it could not be read).
     Imported(Result<(String, Vec<u8>), String>),
-    /// "Your data": a table was chosen (the control, the label's column).
-    DataChosen((HtmlInputElement, Option<usize>)),
+    /// "Your data": a table was chosen or dropped (the file, the label's column).
+    DataChosen((web_sys::File, Option<usize>)),
     /// "Your data": its name and bytes (or why it could not be read), and the label's column.
     DataRead(Result<(String, Vec<u8>), String>, Option<usize>),
 }
@@ -361,11 +360,9 @@ impl Component for App {
                 }
             }
             Msg::Imported(result) => self.import(result),
-            Msg::DataChosen((input, column)) => {
+            Msg::DataChosen((file, column)) => {
                 ctx.link().send_future(async move {
-                    let result = persist::read_file(&input, MAX_DATA_BYTES as f64).await;
-                    input.set_value("");
-                    Msg::DataRead(result, column)
+                    Msg::DataRead(persist::read(&file, MAX_DATA_BYTES as f64).await, column)
                 });
             }
             Msg::DataRead(Err(e), _) => {
@@ -681,9 +678,15 @@ impl App {
             FromWorker::DeviceLost(note) => {
                 // A fresh worker is a fresh WebAssembly instance, so a fresh device registry;
                 // the page (its step-through, pad and settings) stays as it is.
+                // Without a run (still loading, or a saved run waiting for its answer) the new
+                // worker just starts; with one, the run comes back from its autosave.
                 self.worker = None;
                 self.pending = None;
-                self.device_lost = Some(note);
+                if self.record.is_some() {
+                    self.device_lost = Some(note);
+                } else {
+                    self.notice = Some(format!("{note} The page started a fresh worker."));
+                }
                 self.state = self.state.on(Happening::DeviceLost);
                 self.spawn_worker(ctx);
                 return;

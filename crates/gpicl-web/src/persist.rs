@@ -132,6 +132,11 @@ pub async fn read_file(
         .files()
         .and_then(|f| f.get(0))
         .ok_or("no file chosen")?;
+    read(&file, max_bytes).await
+}
+
+/// A file's name and bytes (at most `max_bytes`): chosen in a control or dropped on the page.
+pub async fn read(file: &web_sys::File, max_bytes: f64) -> Result<(String, Vec<u8>), String> {
     let name = file.name();
     if file.size() > max_bytes {
         return Err(format!(

@@ -75,6 +75,8 @@ impl RunState {
         match (self, what) {
             (S::Failed, _) => S::Failed,
             (_, H::Failed) => S::Failed,
+            // Before any run, nothing is lost: the fresh worker starts as the first did.
+            (S::Loading | S::Offered, H::DeviceLost) => self,
             (_, H::DeviceLost) => S::DeviceLost,
             (S::Loading, H::Offer) => S::Offered,
             (_, H::Replace) => S::Starting,
@@ -167,6 +169,8 @@ mod tests {
         assert_eq!(S::Diverged.on(H::Replace), S::Starting);
         assert_eq!(S::Training.on(H::Error), S::Paused);
         assert_eq!(S::Training.on(H::DeviceLost), S::DeviceLost);
+        assert_eq!(S::Offered.on(H::DeviceLost), S::Offered, "the offer stays");
+        assert_eq!(S::Loading.on(H::DeviceLost), S::Loading);
         assert_eq!(S::DeviceLost.on(H::Replace), S::Starting);
         assert_eq!(
             S::Failed.on(H::Replace),

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use web_sys::HtmlInputElement;
+use web_sys::{File, HtmlInputElement};
 use yew::prelude::*;
 
 use crate::widgets::curves_figure;
@@ -19,21 +19,57 @@ pub struct YourDataProps {
     pub busy: Option<AttrValue>,
     /// Why the last file was refused.
     pub error: Option<AttrValue>,
-    /// A file was chosen: the control, and the label's column (1-based; the last if `None`).
-    pub on_file: Callback<(HtmlInputElement, Option<usize>)>,
+    /// A file was chosen or dropped, with the label's column (1-based; the last if `None`).
+    pub on_file: Callback<(File, Option<usize>)>,
 }
 
 /// The "your data" part.
 #[function_component(YourData)]
 pub fn your_data(p: &YourDataProps) -> Html {
     let label = use_node_ref();
-    let on_change = {
-        let (label, on_file) = (label.clone(), p.on_file.clone());
-        Callback::from(move |e: Event| {
-            let column = label
+    let dragging = use_state(|| false);
+    let column = {
+        let label = label.clone();
+        move || {
+            label
                 .cast::<HtmlInputElement>()
-                .and_then(|i| i.value().trim().parse::<usize>().ok());
-            on_file.emit((e.target_unchecked_into::<HtmlInputElement>(), column));
+                .and_then(|i| i.value().trim().parse::<usize>().ok())
+        }
+    };
+    let on_change = {
+        let (column, on_file) = (column.clone(), p.on_file.clone());
+        Callback::from(move |e: Event| {
+            let input = e.target_unchecked_into::<HtmlInputElement>();
+            if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                on_file.emit((file, column()));
+            }
+            // The same file may be chosen again.
+            input.set_value("");
+        })
+    };
+    let on_drag_over = {
+        let dragging = dragging.clone();
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(true);
+        })
+    };
+    let on_drag_leave = {
+        let dragging = dragging.clone();
+        Callback::from(move |_: DragEvent| dragging.set(false))
+    };
+    let on_drop = {
+        let (dragging, on_file) = (dragging.clone(), p.on_file.clone());
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(false);
+            if let Some(file) = e
+                .data_transfer()
+                .and_then(|d| d.files())
+                .and_then(|f| f.get(0))
+            {
+                on_file.emit((file, column()));
+            }
         })
     };
     let chart = p.report.as_ref().map(|r| {
@@ -58,10 +94,11 @@ pub fn your_data(p: &YourDataProps) -> Html {
         )
     });
     html! {
-        <section id="your-data" class="your-data" aria-label="Your data">
+        <section id="your-data" class={classes!("your-data", dragging.then_some("dragging"))} aria-label="Your data"
+            ondragover={on_drag_over} ondragleave={on_drag_leave} ondrop={on_drop}>
             <h2>{"Your data"}</h2>
             <p class="hint">{format!(
-                "A table of numbers (CSV, up to {} MiB): one row per example, numeric features, \
+                "Drop or choose a table of numbers (CSV, up to {} MiB): one row per example, numeric features, \
                  one label column (numbers or names; a header row is optional). The pretrained \
                  learner learns it from examples in its context, with no training on it. The \
                  file stays in your browser.", MAX_BYTES / 1048576)}</p>
