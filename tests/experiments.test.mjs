@@ -217,6 +217,30 @@ test('a destroyed GPU device restarts the worker and restores the run from its a
   }
 });
 
+test('a crashed worker is restarted and the run restored from its autosave, the page untouched', async () => {
+  const { page, close } = await openBrowser(false, server.base + tinyLink({ seed: 6 }));
+  try {
+    await page.evaluate(() => { window.__marker = 'still here'; });
+    await waitFor(page, () => /autosaved at step \d+/.test(document.querySelector('#autosave')?.textContent ?? ''));
+    const saved = Number((await page.textContent('#autosave')).match(/\d+/)[0]);
+    const [worker] = page.workers();
+    // A failure the worker's code does not catch (as a panic in its loop would be).
+    await worker.evaluate(() => { Promise.reject(new Error('boom')); });
+    await waitFor(page, () => /worker stopped/.test(document.querySelector('#notice')?.textContent ?? ''), null, 120_000);
+    const notice = await page.textContent('#notice');
+    report.crash_notice = notice;
+    assert.match(notice, /The training worker stopped \(it crashed: boom\)/);
+    const restored = Number(notice.match(/autosave at step (\d+)/)[1]);
+    assert.ok(restored >= saved, `restored step ${restored} < saved ${saved}`);
+    await waitFor(page, (n) => Number(document.querySelector('#step').textContent) >= n + 2, restored);
+    assert.equal(await page.evaluate(() => window.__marker), 'still here', 'the page was reloaded');
+    assert.ok(!page.workers().includes(worker), 'the crashed worker still runs');
+    assert.equal(page.workers().length, 1);
+  } finally {
+    await close();
+  }
+});
+
 test('two tabs in one profile each train and autosave their own run; a reload offers each its own back', async () => {
   const a = await open(tinyLink({ seed: 11 }));
   try {

@@ -5,7 +5,8 @@
 //
 // It also watches every WebGPU device the worker requests: when one is lost (driver reset, GPU
 // process crash, `device.destroy()`), it tells the page, which starts a fresh worker (a fresh
-// WebAssembly instance, so a fresh device) and restores the run from its autosave.
+// WebAssembly instance, so a fresh device) and restores the run from its autosave; the same
+// when the worker crashes.
 
 self.gpiclDevices = [];
 if (typeof GPUAdapter !== 'undefined') {
@@ -19,6 +20,12 @@ if (typeof GPUAdapter !== 'undefined') {
     return device;
   };
 }
+
+// A failure the Rust side did not catch (a panic inside its loop rejects a promise): the page
+// restarts the worker from the autosave.
+addEventListener('unhandledrejection', (e) => {
+  postMessage({ crashed: String(e.reason?.message ?? e.reason) });
+});
 
 self.onmessage = async (event) => {
   const boot = event.data?.boot;

@@ -38,6 +38,8 @@ use crate::walk::{self, StepThrough};
 use crate::your_data::YourData;
 use crate::yours::{MAX_BYTES as MAX_DATA_BYTES, Report};
 
+/// Restarts after a crashed worker before the page gives up and says so.
+const MAX_RESTARTS: u32 = 3;
 /// The largest file the page reads (a checkpoint of the largest model a link allows is less).
 const MAX_UPLOAD_BYTES: f64 = 1024.0 * 1048576.0;
 /// The learner's weights and the step-through's data are fetched this long after the first
@@ -201,8 +203,11 @@ pub struct App {
     claimed: bool,
     /// This tab's saved run, offered for resuming, and how the offer reads.
     offer: Option<(Saved, String)>,
-    /// Set when the worker's device was lost, until the new worker has the run back.
+    /// Set when the worker's device was lost (or it crashed), until the new worker has the run
+    /// back.
     device_lost: Option<String>,
+    /// Workers restarted after a crash.
+    restarts: u32,
     /// The current run's last autosave: also where a diverged run rolls back to.
     last_save: Option<Rc<Saved>>,
     /// Someone else's curves (an uploaded results file), drawn with this run's.
@@ -280,6 +285,7 @@ impl Component for App {
             claimed: false,
             offer: None,
             device_lost: None,
+            restarts: 0,
             last_save: None,
             overlay: None,
             error: None,
@@ -531,8 +537,9 @@ impl App {
             match self.last_save.clone() {
                 Some(saved) => {
                     let notice = format!(
-                        "{lost} The page started a fresh worker (a new device) and restored the \
-                         run from its autosave at step {}; training goes on.",
+                        "{lost} The page started a fresh worker (a new WebAssembly instance and \
+                         device) and restored the run from its autosave at step {}; training \
+                         goes on.",
                         saved.step
                     );
                     self.resume(&saved, true, Some(notice), Origin::Recovery(lost));
@@ -542,8 +549,8 @@ impl App {
                         self.config = r.config.clone();
                     }
                     let notice = format!(
-                        "{lost} The page started a fresh worker (a new device); there was no \
-                         autosave, so a new run starts."
+                        "{lost} The page started a fresh worker (a new WebAssembly instance and \
+                         device); there was no autosave, so a new run starts."
                     );
                     self.new_run(true, None, Some(notice));
                 }
@@ -675,21 +682,11 @@ impl App {
     fn heard(&mut self, ctx: &Context<Self>, said: FromWorker) {
         let event = match said {
             FromWorker::Event(event) => event,
-            FromWorker::DeviceLost(note) => {
-                // A fresh worker is a fresh WebAssembly instance, so a fresh device registry;
-                // the page (its step-through, pad and settings) stays as it is.
-                // Without a run (still loading, or a saved run waiting for its answer) the new
-                // worker just starts; with one, the run comes back from its autosave.
-                self.worker = None;
-                self.pending = None;
-                if self.record.is_some() {
-                    self.device_lost = Some(note);
-                } else {
-                    self.notice = Some(format!("{note} The page started a fresh worker."));
-                }
-                self.state = self.state.on(Happening::DeviceLost);
-                self.spawn_worker(ctx);
-                return;
+            FromWorker::DeviceLost(note) => return self.restart(ctx, note),
+            // A crashed worker is restarted like one whose device was lost, a few times.
+            FromWorker::Broken(why) if self.record.is_some() && self.restarts < MAX_RESTARTS => {
+                self.restarts += 1;
+                return self.restart(ctx, format!("The training worker stopped ({why})."));
             }
             FromWorker::Broken(why) => {
                 self.error = Some(why);
@@ -764,6 +761,22 @@ impl App {
             // Events of a run already replaced, and an `Idle` older than the last command.
             _ => {}
         }
+    }
+
+    /// Ends the worker and starts a fresh one (a fresh WebAssembly instance, so a fresh
+    /// device registry) after `note` (a lost device, a crash); the page (its step-through, pad
+    /// and settings) stays as it is. Without a run (still loading, or a saved run waiting for
+    /// its answer) the new worker just starts; with one, the run comes back from its autosave.
+    fn restart(&mut self, ctx: &Context<Self>, note: String) {
+        self.worker = None;
+        self.pending = None;
+        if self.record.is_some() {
+            self.device_lost = Some(note);
+        } else {
+            self.notice = Some(format!("{note} The page started a fresh worker."));
+        }
+        self.state = self.state.on(Happening::DeviceLost);
+        self.spawn_worker(ctx);
     }
 
     /// The worker made run `run` current: the page's record starts over from the pending

@@ -81,6 +81,8 @@ impl TrainingWorker {
                         m => format!(", \"{m}\""),
                     }
                 )));
+            } else if let Some(why) = get(&data, "crashed").as_string() {
+                say.emit(FromWorker::Broken(format!("it crashed: {why}")));
             } else if let Some(why) = get(&data, "bootError").as_string() {
                 say.emit(FromWorker::Broken(format!(
                     "the training worker did not start: {why}"
