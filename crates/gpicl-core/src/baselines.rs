@@ -28,6 +28,21 @@ impl Examples<'_> {
     }
 }
 
+/// Squared Euclidean distance between two rows.
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(u, v)| (u - v) * (u - v)).sum()
+}
+
+/// The row of `rows` nearest to `x` (Euclidean; the earlier on ties, as [`knn`] breaks them):
+/// the example 1-NN copies. `None` without rows.
+pub fn nearest<'a>(rows: impl IntoIterator<Item = &'a [f32]>, x: &[f32]) -> Option<usize> {
+    rows.into_iter()
+        .map(|row| squared_distance(row, x))
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}
+
 /// The class distribution of `k`-nearest-neighbour votes (Euclidean distance; ties in distance
 /// go to the earlier example). Classes outside `0..n_classes` are ignored; with no examples the
 /// distribution is uniform.
@@ -35,14 +50,7 @@ pub fn knn(examples: Examples<'_>, n_classes: usize, k: usize, x: &[f32]) -> Vec
     let mut near: Vec<(f32, usize)> = examples
         .rows()
         .filter(|&(_, c)| c < n_classes)
-        .map(|(row, c)| {
-            let d = row
-                .iter()
-                .zip(x)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum::<f32>();
-            (d, c)
-        })
+        .map(|(row, c)| (squared_distance(row, x), c))
         .collect();
     if near.is_empty() || k == 0 {
         return vec![1.0 / n_classes as f32; n_classes];

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{HtmlLinkElement, MessageEvent, Worker, WorkerOptions, WorkerType};
 use yew::Callback;
 
+use crate::js_get as get;
 use crate::protocol::{Command, Event};
 use crate::worker::{from_js, to_js};
 
@@ -34,10 +35,6 @@ pub struct TrainingWorker {
     queue: Rc<RefCell<Option<Vec<Command>>>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::ErrorEvent)>,
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// The URL of this page's wasm-bindgen glue (trunk preloads it with a `modulepreload` link).

@@ -3,9 +3,11 @@
 //! check) and in the training worker (`navigator.gpu` exists in both).
 
 use burn::prelude::Device;
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Function, Promise};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+use crate::js_get as get;
 
 /// The device the page trains on, and how to describe it.
 #[derive(Clone)]
@@ -57,10 +59,6 @@ fn cpu(why: String) -> Backend {
         label: "CPU (Flex, WebAssembly)".into(),
         fallback: Some(format!("{why} {CPU_NOTE}")),
     }
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Asks the browser for a WebGPU adapter and describes it ("vendor architecture"), or says

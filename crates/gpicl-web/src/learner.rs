@@ -107,12 +107,14 @@ impl Learner {
     }
 
     /// Runs `tokens` after `context`: the class distribution at the first of them, the
-    /// longer cache, and where the first of them looked: per block, heads averaged, the
-    /// attention on each earlier example (its tokens' weights summed).
+    /// longer cache, and, if `look`, where the first of them looked: per block, heads averaged,
+    /// the attention on each earlier example (its tokens' weights summed); else nothing is read
+    /// of the attention.
     async fn run(
         &self,
         context: &InContext,
         tokens: Vec<f32>,
+        look: bool,
     ) -> Result<(Vec<f32>, KvCache, Vec<Vec<f32>>), Error> {
         let width = TokenFormat::token_width(self.config().model.d_in, self.n_classes());
         if tokens.is_empty() || !tokens.len().is_multiple_of(width) {
@@ -135,7 +137,7 @@ impl Learner {
         let probs = read(probs).await?;
         let (earlier, per) = (context.cache.len(), self.format().tokens_per_example());
         let mut looks = Vec::with_capacity(attention.len());
-        for w in attention {
+        for w in attention.into_iter().filter(|_| look) {
             let [_, h, _, total] = w.dims();
             let first = w
                 .slice([0..1, 0..h, 0..1, 0..total])
@@ -160,7 +162,7 @@ impl Learner {
             self.config().model.d_in,
             self.n_classes(),
         ));
-        Ok(self.run(context, tokens).await?.0)
+        Ok(self.run(context, tokens, false).await?.0)
     }
 
     /// [`Learner::feed`], also saying where its prediction looked: per block, heads
@@ -171,6 +173,17 @@ impl Learner {
         x: &[f32],
         label: usize,
     ) -> Result<Fed, Error> {
+        self.feed_with(context, x, label, true).await
+    }
+
+    /// Feeds `(x, label)` after `context`; `look`: read where the prediction looked.
+    async fn feed_with(
+        &self,
+        context: &InContext,
+        x: &[f32],
+        label: usize,
+        look: bool,
+    ) -> Result<Fed, Error> {
         if label >= self.n_classes() {
             return Err(Error::Data(format!(
                 "label {label} is out of range (the learner knows {} classes)",
@@ -178,7 +191,7 @@ impl Learner {
             )));
         }
         let (probs, cache, attention) = self
-            .run(context, self.example_tokens(context, x, label))
+            .run(context, self.example_tokens(context, x, label), look)
             .await?;
         let context = InContext {
             cache,
@@ -200,7 +213,7 @@ impl Learner {
         x: &[f32],
         label: usize,
     ) -> Result<(Vec<f32>, InContext), Error> {
-        let fed = self.feed_looking(context, x, label).await?;
+        let fed = self.feed_with(context, x, label, false).await?;
         Ok((fed.probs, fed.context))
     }
 }

@@ -68,6 +68,12 @@ extern "C" {
     fn performance_now() -> f64;
 }
 
+/// `v[key]`, or `undefined` (a JavaScript object's property, for the browser plumbing).
+#[cfg(target_arch = "wasm32")]
+fn js_get(v: &wasm_bindgen::JsValue, key: &str) -> wasm_bindgen::JsValue {
+    js_sys::Reflect::get(v, &key.into()).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
+}
+
 /// Milliseconds since the page (or the worker) started (`performance.now()`).
 #[cfg(target_arch = "wasm32")]
 fn now_ms() -> f64 {

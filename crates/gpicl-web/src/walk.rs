@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use gpicl_core::Error;
+use gpicl_core::baselines::nearest;
 use gpicl_core::task::{Batch, project};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -54,6 +55,8 @@ pub struct StepThrough {
     seed: u64,
     walk: Batch,
     images: Vec<String>,
+    /// Each example as the learner sees it (projected), computed once per task.
+    inputs: Vec<Vec<f32>>,
     /// `predictions[j]`: the learner's distribution for example j after examples 0..j.
     predictions: Vec<Vec<f32>>,
     /// `looks[j][block][i]`: that prediction's attention on earlier example i (heads
@@ -69,8 +72,8 @@ pub struct StepThrough {
     keys: Option<Closure<dyn FnMut(KeyboardEvent)>>,
 }
 
-/// Task `seed`'s sequence and its images.
-fn task(props: &StepThroughProps, seed: u64) -> (Batch, Vec<String>) {
+/// Task `seed`'s sequence, its images and its examples as the learner sees them.
+fn task(props: &StepThroughProps, seed: u64) -> (Batch, Vec<String>, Vec<Vec<f32>>) {
     let StepThroughProps { learner, data } = props;
     let sequence = walk(data, learner.config(), learner.config().eval.seed ^ seed);
     let side = data.test_pixels.image_side.unwrap_or(28);
@@ -79,14 +82,18 @@ fn task(props: &StepThroughProps, seed: u64) -> (Batch, Vec<String>) {
         .iter()
         .map(|&i| gray_bmp_data_url(data.test_pixels.row(i), side))
         .collect();
-    (sequence, images)
+    let b = &sequence;
+    let inputs = (0..b.seq_len)
+        .map(|j| project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in))
+        .collect();
+    (sequence, images, inputs)
 }
 
 impl StepThrough {
     /// Makes the step-through of task `seed`.
     fn make(&mut self, seed: u64, ctx: &Context<Self>) {
         self.seed = seed;
-        (self.walk, self.images) = task(ctx.props(), seed);
+        (self.walk, self.images, self.inputs) = task(ctx.props(), seed);
         self.predictions.clear();
         self.looks.clear();
         self.context = InContext::default();
@@ -103,9 +110,8 @@ impl StepThrough {
             return;
         }
         self.pending = true;
-        let b = &self.walk;
-        let x = project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in);
-        let label = b.labels[j] as usize;
+        let x = self.inputs[j].clone();
+        let label = self.walk.labels[j] as usize;
         let (learner, context, seed) =
             (ctx.props().learner.clone(), self.context.clone(), self.seed);
         ctx.link().send_future(async move {
@@ -148,11 +154,12 @@ impl Component for StepThrough {
     type Properties = StepThroughProps;
 
     fn create(ctx: &Context<Self>) -> Self {
-        let (walk, images) = task(ctx.props(), 0);
+        let (walk, images, inputs) = task(ctx.props(), 0);
         let mut me = Self {
             seed: 0,
             walk,
             images,
+            inputs,
             predictions: Vec::new(),
             looks: Vec::new(),
             context: InContext::default(),
@@ -271,16 +278,7 @@ impl StepThrough {
     /// The 1-nearest neighbour of example `q` among the examples before it, in the projected
     /// inputs the learner sees.
     fn nearest(&self, q: usize) -> Option<usize> {
-        let b = &self.walk;
-        let x = |j: usize| project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in);
-        let query = x(q);
-        let dist = |i: usize| {
-            x(i).iter()
-                .zip(&query)
-                .map(|(a, v)| (a - v) * (a - v))
-                .sum::<f32>()
-        };
-        (0..q).min_by(|&a, &c| dist(a).total_cmp(&dist(c)))
+        nearest(self.inputs[..q].iter().map(Vec::as_slice), &self.inputs[q])
     }
 
     /// Where the prediction for example `q` looked: per block (heads averaged), the earlier

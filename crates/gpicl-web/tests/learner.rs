@@ -201,6 +201,7 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
 /// --test learner attention -- --nocapture`).
 #[test]
 fn attention_agreement_with_nearest_neighbour_and_prediction() {
+    use gpicl_core::baselines::nearest;
     use gpicl_web::session::sequence;
     let (manifest, bytes) = shipped();
     let learner = Learner::load(manifest.clone(), bytes).unwrap();
@@ -236,26 +237,17 @@ fn attention_agreement_with_nearest_neighbour_and_prediction() {
                 if j < FROM {
                     continue;
                 }
-                let dist = |i: usize| {
-                    xs[i]
-                        .iter()
-                        .zip(&xs[j])
-                        .map(|(a, q)| (a - q) * (a - q))
-                        .sum::<f32>()
-                };
-                let nearest = (0..j)
-                    .min_by(|&a, &bb| dist(a).total_cmp(&dist(bb)))
-                    .unwrap();
+                let neighbour = nearest(xs[..j].iter().map(Vec::as_slice), &xs[j]).unwrap();
                 let predicted = gpicl_core::baselines::argmax(&fed.probs).unwrap() as u32;
                 for (k, look) in fed.attention.iter().enumerate() {
                     assert_eq!(look.len(), j, "one weight per earlier example");
                     let top = (0..j)
                         .max_by(|&a, &bb| look[a].total_cmp(&look[bb]))
                         .unwrap();
-                    nn[k] += usize::from(top == nearest);
+                    nn[k] += usize::from(top == neighbour);
                     pred[k] += usize::from(b.labels[top] == predicted);
                 }
-                same_as_nn += usize::from(b.labels[nearest] == predicted);
+                same_as_nn += usize::from(b.labels[neighbour] == predicted);
                 right += usize::from(b.labels[j] == predicted);
                 nn_chance += 1.0 / j as f64;
                 pred_chance +=
