@@ -5,6 +5,7 @@ mod backend;
 mod bench;
 mod data;
 mod eval_cmd;
+mod memory;
 mod package;
 mod plot;
 mod share_cmd;
@@ -70,6 +71,7 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    memory::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(args),

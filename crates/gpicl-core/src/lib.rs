@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod dataset;
 pub mod eval;
+pub mod kernels;
 pub mod manifest;
 pub mod model;
 pub mod optim;

@@ -8,12 +8,13 @@
 use burn::module::{Param, ParamId};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid, softmax};
+use burn::tensor::activation::sigmoid;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::kernels::{causal_softmax, gelu, layer_norm};
 use crate::task::rng;
 use crate::tokens::TokenFormat;
 
@@ -246,7 +247,7 @@ impl Block {
         let (h, dh) = (self.n_heads, d / self.n_heads);
         let heads = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
 
-        let y = self.ln_attn.forward(x.clone());
+        let y = layer_norm(&self.ln_attn, x.clone());
         let q = heads(self.query.forward(y.clone()));
         let mut k = heads(self.key.forward(y.clone()));
         let mut v = heads(self.value.forward(y));
@@ -254,12 +255,8 @@ impl Block {
             k = Tensor::cat(vec![key.clone(), k], 2);
             v = Tensor::cat(vec![value.clone(), v], 2);
         }
-        let total = k.dims()[2];
-        let mask = causal_mask(l, total, &x.device());
-        let scores = q
-            .matmul(k.clone().swap_dims(2, 3))
-            .div_scalar((dh as f32).sqrt());
-        let weights = softmax(scores + mask.unsqueeze::<4>(), 3);
+        let scores = q.matmul(k.clone().swap_dims(2, 3));
+        let weights = causal_softmax(scores, 1.0 / (dh as f32).sqrt());
         let context = weights
             .clone()
             .matmul(v.clone())
@@ -269,7 +266,7 @@ impl Block {
 
         let y = self
             .ff_out
-            .forward(gelu(self.ff_in.forward(self.ln_ff.forward(x.clone()))));
+            .forward(gelu(self.ff_in.forward(layer_norm(&self.ln_ff, x.clone()))));
         (x + y, LayerCache::Attention { key: k, value: v }, weights)
     }
 }
@@ -293,7 +290,7 @@ impl LstmLayer {
     /// returns the new residual stream and the state after the last position.
     fn forward(&self, x: Tensor<3>, past: Option<&LayerCache>) -> (Tensor<3>, LayerCache) {
         let [b, l, d] = x.dims();
-        let gates_in = self.input.forward(self.ln.forward(x.clone())); // [b, l, 4d]
+        let gates_in = self.input.forward(layer_norm(&self.ln, x.clone())); // [b, l, 4d]
         let (mut h, mut c) = match past {
             Some(LayerCache::Recurrent { hidden, cell, .. }) => (hidden.clone(), cell.clone()),
             _ => (
@@ -424,26 +421,9 @@ impl Transformer {
             layers.push(layer);
         }
         (
-            self.head.forward(self.ln_final.forward(x)),
+            self.head.forward(layer_norm(&self.ln_final, x)),
             KvCache { layers },
             attention,
         )
     }
-}
-
-/// Additive causal mask `[new, total]` for `new` positions that follow `total - new` earlier
-/// ones: 0 where a position may attend, a large negative number where it may not (later
-/// positions).
-fn causal_mask(new: usize, total: usize, device: &Device) -> Tensor<2> {
-    let offset = total - new;
-    let values = (0..new * total)
-        .map(|i| {
-            if i % total > offset + i / total {
-                -1.0e9
-            } else {
-                0.0
-            }
-        })
-        .collect::<Vec<f32>>();
-    Tensor::from_data(TensorData::new(values, [new, total]), device)
 }
