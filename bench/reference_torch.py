@@ -2,8 +2,10 @@
 
 Same model as crates/gpicl-core/src/model.rs (pre-LayerNorm, no positional encoding, causal
 multi-head attention with biases, GELU feed-forward, final LayerNorm, linear head), same step as
-crates/gpicl-core/src/train.rs (per-sequence projection matmul on the device, mean cross-entropy
-over positions, Adam with gradient-norm clipping at 1.0), same shapes as the CLI's presets.
+crates/gpicl-core/src/train.rs (a new batch of tasks every step: each sequence's examples, its
+random projection A ~ N(0, 1/n_in) and its label permutation drawn on the device; the projection
+matmul, mean cross-entropy over positions, Adam with gradient-norm clipping at 1.0), same shapes
+as the CLI's presets. Both sides sample their tasks inside the timed step.
 Float32 throughout (TF32 off), eager mode and, with --compile, torch.compile.
 
 Usage: python3 bench/reference_torch.py --preset bench --steps 20 [--device cuda] [--compile]
@@ -70,13 +72,18 @@ def bench(preset, device, steps, warmup, compile_):
     torch.manual_seed(0)
     model = Transformer(d_in + c + 1, c, d, layers, heads, d_ff).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
-    x = torch.rand(b, t, n_in, device=device)
-    a = torch.randn(b, n_in, d_in, device=device) / math.sqrt(n_in)
-    labels = torch.nn.functional.one_hot(torch.randint(0, c + 1, (b, t * k), device=device), c + 1)
-    targets = torch.randint(0, c, (b, t), device=device)
+    # A dataset of the bench's size (`gpicl bench` uses 1000 synthetic examples).
+    data_x = torch.rand(1000, n_in, device=device)
+    data_y = torch.randint(0, c, (1000,), device=device)
 
     def step():
-        projected = (x @ a).repeat_interleave(k, dim=1)
+        # The batch of tasks: examples, projections and label permutations, new every step.
+        idx = torch.randint(0, data_x.shape[0], (b, t), device=device)
+        a = torch.randn(b, n_in, d_in, device=device) / math.sqrt(n_in)
+        perm = torch.argsort(torch.rand(b, c, device=device), dim=1)
+        targets = perm.gather(1, data_y[idx])
+        labels = torch.nn.functional.one_hot(targets.repeat_interleave(k, dim=1), c + 1)
+        projected = (data_x[idx] @ a).repeat_interleave(k, dim=1)
         tokens = torch.cat([projected, labels.float()], dim=2)
         logits = model(tokens)[:, ::k]
         loss = nn.functional.cross_entropy(logits.reshape(-1, c), targets.reshape(-1))

@@ -22,6 +22,10 @@ pub struct BenchArgs {
     /// Untimed warm-up steps (compilation, autotuning).
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Also time the step's phases (task sampling, upload, forward, backward, Adam) over as
+    /// many more steps, waiting for the device after each phase.
+    #[arg(long)]
+    phases: bool,
 }
 
 /// Synthetic data of the preset's shape: the timing does not depend on the pixel values.
@@ -91,6 +95,56 @@ pub fn run(args: BenchArgs) -> Result<()> {
             format!("{backend:?}").to_lowercase(),
             per_step * 1e3,
             1.0 / per_step
+        );
+        if args.phases {
+            print_phases(&mut trainer, &data, args.steps)?;
+        }
+    }
+    Ok(())
+}
+
+/// Times each phase of `steps` training steps, waiting for the device after each phase (so
+/// the phases add up to a little more than the step), and prints them as a table.
+fn print_phases(trainer: &mut Trainer, data: &Dataset, steps: usize) -> Result<()> {
+    const NAMES: [&str; 5] = [
+        "task sampling (CPU)",
+        "tokens to the device",
+        "forward",
+        "backward",
+        "Adam",
+    ];
+    let mut seconds = [0f64; 5];
+    let sync = |t: &Trainer| t.device().sync().map_err(|e| anyhow::anyhow!("{e:?}"));
+    for _ in 0..steps {
+        let t0 = Instant::now();
+        let batch = trainer.sample(data)?;
+        let t1 = Instant::now();
+        let (tokens, targets) = trainer.encode(&batch);
+        sync(trainer)?;
+        let t2 = Instant::now();
+        let loss = trainer.loss(tokens, targets);
+        sync(trainer)?;
+        let t3 = Instant::now();
+        let grads = trainer.gradients(loss);
+        sync(trainer)?;
+        let t4 = Instant::now();
+        trainer.apply(grads);
+        sync(trainer)?;
+        let t5 = Instant::now();
+        for (s, (a, b)) in
+            seconds
+                .iter_mut()
+                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)])
+        {
+            *s += (b - a).as_secs_f64();
+        }
+    }
+    let total: f64 = seconds.iter().sum();
+    for (name, s) in NAMES.iter().zip(seconds) {
+        println!(
+            "  {name:<22} {:>10.1} ms {:>5.1} %",
+            s * 1e3 / steps.max(1) as f64,
+            100.0 * s / total
         );
     }
     Ok(())

@@ -14,7 +14,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::kernels::{causal_softmax, gelu, layer_norm};
+use crate::kernels::{causal_attention, gelu, layer_norm};
 use crate::task::rng;
 use crate::tokens::TokenFormat;
 
@@ -234,7 +234,7 @@ pub struct Block {
 
 impl Block {
     /// `x`: the new positions `[batch, new, d_model]`; `past`: keys and values of the earlier
-    /// positions (`[batch, heads, past, d_head]` each), if any. Position i attends to every
+    /// positions (`[batch, past, heads, d_head]` each), if any. Position i attends to every
     /// earlier position and to itself. Returns the new residual stream and the keys and values
     /// of all positions (past and new), the cache for the next call.
     /// Also returns the attention weights `[batch, heads, new, total]`.
@@ -245,24 +245,19 @@ impl Block {
     ) -> (Tensor<3>, LayerCache, Tensor<4>) {
         let [b, l, d] = x.dims();
         let (h, dh) = (self.n_heads, d / self.n_heads);
-        let heads = |t: Tensor<3>| t.reshape([b, l, h, dh]).swap_dims(1, 2); // [b, h, l, dh]
+        let heads = |t: Tensor<3>| t.reshape([b, l, h, dh]);
 
         let y = layer_norm(&self.ln_attn, x.clone());
         let q = heads(self.query.forward(y.clone()));
         let mut k = heads(self.key.forward(y.clone()));
         let mut v = heads(self.value.forward(y));
         if let Some(LayerCache::Attention { key, value }) = past {
-            k = Tensor::cat(vec![key.clone(), k], 2);
-            v = Tensor::cat(vec![value.clone(), v], 2);
+            k = Tensor::cat(vec![key.clone(), k], 1);
+            v = Tensor::cat(vec![value.clone(), v], 1);
         }
-        let scores = q.matmul(k.clone().swap_dims(2, 3));
-        let weights = causal_softmax(scores, 1.0 / (dh as f32).sqrt());
-        let context = weights
-            .clone()
-            .matmul(v.clone())
-            .swap_dims(1, 2)
-            .reshape([b, l, d]);
-        let x = x + self.attn_out.forward(context);
+        let (context, weights) =
+            causal_attention(q, k.clone(), v.clone(), 1.0 / (dh as f32).sqrt());
+        let x = x + self.attn_out.forward(context.reshape([b, l, d]));
 
         let y = self
             .ff_out
@@ -325,7 +320,7 @@ impl LstmLayer {
 /// One layer's state for the positions seen so far.
 #[derive(Debug, Clone)]
 enum LayerCache {
-    /// A Transformer block's keys and values, `[batch, heads, seen, d_head]` each.
+    /// A Transformer block's keys and values, `[batch, seen, heads, d_head]` each.
     Attention { key: Tensor<4>, value: Tensor<4> },
     /// An LSTM layer's hidden and cell vectors, `[batch, d]` each, after `tokens` tokens.
     Recurrent {
@@ -338,7 +333,7 @@ enum LayerCache {
 impl LayerCache {
     fn tokens(&self) -> usize {
         match self {
-            LayerCache::Attention { key, .. } => key.dims()[2],
+            LayerCache::Attention { key, .. } => key.dims()[1],
             LayerCache::Recurrent { tokens, .. } => *tokens,
         }
     }

@@ -13,7 +13,7 @@ use crate::config::{RunConfig, TrainConfig};
 use crate::eval::{EvalSet, EvalTasks};
 use crate::model::Transformer;
 use crate::optim::Adam;
-use crate::task::{TaskSampler, mix_seed};
+use crate::task::{Batch, TaskSampler, mix_seed};
 use crate::tokens::TokenFormat;
 use crate::{Dataset, Error};
 
@@ -117,23 +117,50 @@ impl Trainer {
     /// One meta-training step on `data`. Returns the mean loss as a device tensor; reading it is
     /// the caller's choice (and cost).
     pub fn step(&mut self, data: &Dataset) -> Result<Tensor<1>, Error> {
+        let batch = self.sample(data)?;
+        let (tokens, targets) = self.encode(&batch);
+        let loss = self.loss(tokens, targets);
+        let grads = self.gradients(loss.clone());
+        self.apply(grads);
+        Ok(loss.detach())
+    }
+
+    /// The first phase of [`Trainer::step`] (the phases are public for profiling): the next
+    /// batch of tasks and examples, drawn on the CPU.
+    pub fn sample(&mut self, data: &Dataset) -> Result<Batch, Error> {
         data.check_classes(self.config.model.n_classes)?;
         let tasks = &self.config.tasks;
         let bursty = tasks.classes_curriculum_steps.is_none_or(|n| self.step < n);
         self.sampler
             .set_classes_per_sequence(tasks.classes_per_sequence.filter(|_| bursty));
         let t = &self.config.train;
-        let batch = self
+        Ok(self
             .sampler
-            .next_batch(data, t.batch_size, self.config.tasks.seq_len);
+            .next_batch(data, t.batch_size, self.config.tasks.seq_len))
+    }
+
+    /// The second phase: `batch` as input tokens and targets on the device.
+    pub fn encode(&self, batch: &Batch) -> (Tensor<3>, Tensor<2, Int>) {
         let format = self.config.tasks.format;
-        let (tokens, targets) = format.encode(&batch, self.config.model.n_classes, &self.device);
-        let (loss, _) = sequence_loss(&self.model, format, tokens, targets);
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        let lr = learning_rate(t, self.step);
+        format.encode(batch, self.config.model.n_classes, &self.device)
+    }
+
+    /// The third phase, the forward pass: the mean cross-entropy over all positions.
+    pub fn loss(&self, tokens: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+        sequence_loss(&self.model, self.config.tasks.format, tokens, targets).0
+    }
+
+    /// The fourth phase, the backward pass: the loss's gradients.
+    pub fn gradients(&self, loss: Tensor<1>) -> GradientsParams {
+        GradientsParams::from_grads(loss.backward(), &self.model)
+    }
+
+    /// The last phase: Adam applies `grads` with this step's learning rate, and the step is
+    /// counted.
+    pub fn apply(&mut self, grads: GradientsParams) {
+        let lr = learning_rate(&self.config.train, self.step);
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
-        Ok(loss.detach())
     }
 
     /// The run's three evaluation sets (see [`eval_sets`]).
