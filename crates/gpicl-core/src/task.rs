@@ -264,24 +264,28 @@ impl TaskSampler {
     /// The first `round(bias_fraction · batch_size)` sequences keep the labels unpermuted.
     pub fn next_batch(&mut self, data: &Dataset, batch_size: usize, seq_len: usize) -> Batch {
         let n_biased = (self.bias_fraction * batch_size as f32).round() as usize;
-        let tasks: Vec<Task> = (0..batch_size)
-            .map(|b| {
-                let seed = match self.pool.size() {
-                    Some(n) => {
-                        let i = self.rng.random_range(0..n);
-                        self.pool_task_seed(i)
-                    }
-                    None => self.rng.random(),
-                };
-                Task::from_seed(
-                    seed,
-                    data.n_features,
-                    self.d_in,
-                    self.n_classes,
-                    b < n_biased,
-                )
+        let seeds: Vec<u64> = (0..batch_size)
+            .map(|_| match self.pool.size() {
+                Some(n) => {
+                    let i = self.rng.random_range(0..n);
+                    self.pool_task_seed(i)
+                }
+                None => self.rng.random(),
             })
             .collect();
+        // Each task comes from its own seed, so drawing them in parallel (natively, where the
+        // projections' normal draws are a step's largest CPU cost) gives the same tasks.
+        let task = |(b, &seed): (usize, &u64)| {
+            let (n_in, biased) = (data.n_features, b < n_biased);
+            Task::from_seed(seed, n_in, self.d_in, self.n_classes, biased)
+        };
+        #[cfg(feature = "rayon")]
+        let tasks: Vec<Task> = {
+            use rayon::prelude::*;
+            seeds.par_iter().enumerate().map(task).collect()
+        };
+        #[cfg(not(feature = "rayon"))]
+        let tasks: Vec<Task> = seeds.iter().enumerate().map(task).collect();
         Batch::sample_classes(
             data,
             &tasks,

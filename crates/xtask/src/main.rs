@@ -9,6 +9,10 @@
 //!   committed bundles, deriving the page's again; `--page`: only derive the page's bundles
 //!   from the committed full ones).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
+//! - `cargo xtask bench-cpu [--rounds N] [--baseline GPICL] [--python PYTHON]` — the Flex
+//!   training step against the same model and step in PyTorch on the CPU, in one run, at the
+//!   `bench` and `cpu` shapes (best of N alternating rounds; optionally another `gpicl` binary,
+//!   an older build, beside them).
 //! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
 //!   (`gpicl bench-step`).
 //! - `cargo xtask fuzz [INPUTS]` — the decoders of share links, checkpoints and results files
@@ -718,6 +722,94 @@ fn precompress() -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench-cpu`: `gpicl bench --backends flex` against `bench/reference_torch.py
+/// --device cpu` (and, with `--baseline`, another `gpicl` binary), alternating, best of each.
+fn bench_cpu(args: &[String]) -> Result<()> {
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let rounds: usize = option("--rounds").map_or(Ok(3), |r| r.parse())?;
+    let python = option("--python").unwrap_or_else(|| "python3".into());
+    let baseline = option("--baseline");
+    run(cargo().args(["build", "--release", "-p", "gpicl-cli"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let ours = target.join("release/gpicl").to_string_lossy().to_string();
+    // The milliseconds on the output line that starts with `first` and names `unit` after them.
+    let time = |cmd: &mut Command, first: &str| -> Result<f64> {
+        let out = cmd
+            .current_dir(root())
+            .output()
+            .with_context(|| format!("cannot start {cmd:?}"))?;
+        if !out.status.success() {
+            bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(first))
+            .and_then(|l| l.split_whitespace().find_map(|w| w.parse::<f64>().ok()))
+            .with_context(|| format!("no timing in the output of {cmd:?}:\n{text}"))
+    };
+    let gpicl = |bin: &str, preset: &str| {
+        time(
+            Command::new(bin).args([
+                "bench",
+                "--backends",
+                "flex",
+                "--preset",
+                preset,
+                "--steps",
+                "10",
+            ]),
+            "flex",
+        )
+    };
+    println!(
+        "| shape | {}Flex ms/step | PyTorch ms/step | Flex's speed as a fraction of PyTorch's |",
+        if baseline.is_some() {
+            "baseline ms/step | "
+        } else {
+            ""
+        }
+    );
+    println!(
+        "|---|{}---:|---:|---:|",
+        if baseline.is_some() { "---:|" } else { "" }
+    );
+    for preset in ["bench", "cpu"] {
+        let (mut flex, mut torch, mut base) = (f64::MAX, f64::MAX, f64::MAX);
+        for _ in 0..rounds.max(1) {
+            if let Some(b) = &baseline {
+                base = base.min(gpicl(b, preset)?);
+            }
+            flex = flex.min(gpicl(&ours, preset)?);
+            let mut reference = Command::new(&python);
+            reference.args([
+                "bench/reference_torch.py",
+                "--device",
+                "cpu",
+                "--preset",
+                preset,
+            ]);
+            reference.args(["--steps", "20"]);
+            torch = torch.min(time(&mut reference, preset)?);
+        }
+        let base = if baseline.is_some() {
+            format!("{base:.0} | ")
+        } else {
+            String::new()
+        };
+        println!(
+            "| `{preset}` | {base}{flex:.0} | {torch:.0} | {:.2} |",
+            torch / flex
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -753,12 +845,13 @@ fn main() -> Result<()> {
                 .context("usage: cargo xtask strip-names DIR")?;
             strip_names(Path::new(&dir))
         }
+        Some("bench-cpu") => bench_cpu(&args[1..]),
         Some(cmd @ ("bench" | "bench-step")) => run(cargo()
             .args(["run", "--release", "-p", "gpicl-cli", "--", cmd])
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | dist | data [--check | --page] | strip-names [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
+                "usage: cargo xtask <serve | test | dist | data [--check | --page] | strip-names [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-cpu [--rounds N] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
             );
             std::process::exit(2);
         }
