@@ -10,10 +10,18 @@ Float32 throughout (TF32 off), eager mode and, with --compile, torch.compile.
 
 Usage: python3 bench/reference_torch.py --preset bench --steps 20 [--device cuda] [--compile]
 Prints one line per (preset, mode): ms/step and steps/s, after warm-up, synchronised.
+
+       python3 bench/reference_torch.py --check-export learner.safetensors
+Loads a learner written by `gpicl export` into this model (strict: every name and shape must
+match), runs it on the file's check batch and compares its logits with the ones gpicl computed
+(exit status 1 when they differ by more than 1e-4).
 """
 
 import argparse
+import json
 import math
+import struct
+import sys
 import time
 
 import torch
@@ -109,8 +117,48 @@ def bench(preset, device, steps, warmup, compile_):
     print(f"{preset:<11} {mode:<14} {device:<6} {per * 1e3:>10.2f} ms/step {1 / per:>9.1f} steps/s")
 
 
+def read_safetensors(path):
+    """The tensors (float32) and metadata of a safetensors file, read with nothing but torch."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    metadata = header.pop("__metadata__", {})
+    body = raw[8 + n :]
+    tensors = {}
+    for name, entry in header.items():
+        if entry["dtype"] != "F32":
+            raise SystemExit(f"{name}: dtype {entry['dtype']}, expected F32")
+        start, end = entry["data_offsets"]
+        values = torch.frombuffer(bytearray(body[start:end]), dtype=torch.float32)
+        tensors[name] = values.reshape(entry["shape"])
+    return tensors, metadata
+
+
+def check_export(path, device):
+    tensors, metadata = read_safetensors(path)
+    m = json.loads(metadata["model"])
+    if m.get("arch", "transformer") != "transformer":
+        raise SystemExit("only the Transformer has a model here")
+    width = m["d_in"] + m["n_classes"] + 1
+    model = Transformer(width, m["n_classes"], m["d_model"], m["n_layers"], m["n_heads"], m["d_ff"])
+    tokens, expected = tensors.pop("check.tokens"), tensors.pop("check.logits")
+    model.load_state_dict(tensors, strict=True)
+    model = model.to(device).eval()
+    with torch.no_grad():
+        logits = model(tokens.to(device)).cpu()
+    diff = (logits - expected).abs().max().item()
+    n_params = sum(t.numel() for t in tensors.values())
+    print(
+        f"{path}: {len(tensors)} tensors, {n_params} parameters loaded; logits on the check batch "
+        f"{tuple(tokens.shape)} differ from gpicl's by at most {diff:.2e} (tolerance 1e-4)"
+    )
+    return diff <= 1e-4
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check-export", metavar="FILE", help="check a `gpicl export` file")
     p.add_argument("--preset", action="append", choices=sorted(PRESETS))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=20)
@@ -119,6 +167,8 @@ def main():
     args = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    if args.check_export:
+        sys.exit(0 if check_export(args.check_export, args.device) else 1)
     for preset in args.preset or ["bench"]:
         bench(preset, args.device, args.steps, args.warmup, False)
         if args.compile:

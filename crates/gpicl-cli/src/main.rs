@@ -5,6 +5,7 @@ mod backend;
 mod bench;
 mod data;
 mod eval_cmd;
+mod export;
 mod memory;
 mod package;
 mod plot;
@@ -33,6 +34,9 @@ enum Command {
     /// Evaluate a checkpoint on a dataset file (IDX or CSV), or on its run's evaluation sets:
     /// accuracy against examples seen.
     Eval(eval_cmd::EvalArgs),
+    /// Write a learner's weights as safetensors with the names and layouts of the PyTorch model
+    /// in bench/reference_torch.py, with a check batch and the learner's logits on it.
+    Export(export::ExportArgs),
     /// Time training steps of the benchmark preset on each backend.
     Bench(bench::BenchArgs),
     /// Time one more example fed to a learner: with the KV cache against a full forward pass,
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
+        Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchStep(args) => bench::run_step(args),
         Command::Preset { name } => gpicl_core::RunConfig::preset(&name)

@@ -368,3 +368,116 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
     assert!(err.contains("truncated"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn export_writes_the_shipped_learner_as_safetensors_under_pytorchs_names() {
+    use burn::prelude::*;
+    let dir = scratch("export");
+    let out = dir.join("learner.safetensors");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let run = gpicl(&[
+        "export",
+        "--checkpoint",
+        shipped,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let bytes = std::fs::read(&out).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "the header is padded to 8 bytes");
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let body = &bytes[8 + n..];
+    let entries = header.as_object().unwrap();
+    let manifest =
+        Manifest::from_json(&std::fs::read_to_string(format!("{shipped}/manifest.json")).unwrap())
+            .unwrap();
+    let m = &manifest.config.model;
+    let width = m.d_in + m.n_classes + 1;
+    // Names and PyTorch's layouts ([out, in] weights), every byte of the body used once.
+    let shape = |name: &str| entries[name]["shape"].as_array().unwrap().clone();
+    let dims = |v: &[usize]| v.iter().map(|&d| serde_json::json!(d)).collect::<Vec<_>>();
+    assert_eq!(shape("embed.weight"), dims(&[m.d_model, width]));
+    assert_eq!(
+        shape("blocks.0.query.weight"),
+        dims(&[m.d_model, m.d_model])
+    );
+    assert_eq!(shape("blocks.0.ff_in.weight"), dims(&[m.d_ff, m.d_model]));
+    assert_eq!(shape("blocks.0.ln_ff.bias"), dims(&[m.d_model]));
+    assert_eq!(shape("head.weight"), dims(&[m.n_classes, m.d_model]));
+    assert_eq!(
+        entries.len(),
+        1 + 6 + 16 * m.n_layers + 2,
+        "metadata, tensors, check batch"
+    );
+    let mut spans: Vec<(u64, u64)> = entries
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(_, v)| {
+            let o = v["data_offsets"].as_array().unwrap();
+            (o[0].as_u64().unwrap(), o[1].as_u64().unwrap())
+        })
+        .collect();
+    spans.sort();
+    assert_eq!(spans[0].0, 0);
+    assert!(spans.windows(2).all(|w| w[0].1 == w[1].0));
+    assert_eq!(spans.last().unwrap().1 as usize, body.len());
+    let params: u64 = entries
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__" && !k.starts_with("check."))
+        .map(|(_, v)| {
+            v["data_offsets"][1].as_u64().unwrap() - v["data_offsets"][0].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(params as usize, 4 * m.param_count());
+
+    // The check batch's logits are the shipped learner's on its tokens.
+    let tensor = |name: &str| {
+        let e = &entries[name];
+        let (a, b) = (
+            e["data_offsets"][0].as_u64().unwrap() as usize,
+            e["data_offsets"][1].as_u64().unwrap() as usize,
+        );
+        let values: Vec<f32> = body[a..b]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let shape: Vec<usize> = shape(name)
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        TensorData::new(values, shape)
+    };
+    let device = Device::flex();
+    let weights = std::fs::read(format!("{shipped}/{}", manifest.model.file)).unwrap();
+    let model = manifest.model(weights, &device).unwrap();
+    let tokens = Tensor::<3>::from_data(tensor("check.tokens"), &device);
+    let logits = model
+        .forward(tokens)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let written = tensor("check.logits").try_to_vec::<f32>().unwrap();
+    assert_eq!(logits.len(), written.len());
+    let diff = logits
+        .iter()
+        .zip(&written)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-5, "the written logits differ by {diff}");
+
+    let missing = gpicl(&[
+        "export",
+        "--checkpoint",
+        "/nonexistent",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("error"));
+}

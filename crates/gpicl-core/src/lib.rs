@@ -31,7 +31,7 @@ pub use config::RunConfig;
 pub use dataset::Dataset;
 pub use eval::{Curve, EvalSet, EvalTasks};
 pub use manifest::Manifest;
-pub use model::{Arch, KvCache, ModelConfig, Transformer};
+pub use model::{Arch, KvCache, ModelConfig, TorchParameter, Transformer};
 pub use results::{EvalPoint, Results};
 pub use task::{TaskPool, TaskSampler};
 pub use tokens::TokenFormat;

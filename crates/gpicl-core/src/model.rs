@@ -366,6 +366,18 @@ impl KvCache {
     }
 }
 
+/// One parameter as `bench/reference_torch.py`'s PyTorch model holds it (see
+/// [`Transformer::torch_parameters`]).
+#[derive(Debug, Clone)]
+pub struct TorchParameter {
+    /// Its name there: `embed.weight`, `blocks.0.query.bias`, `ln_final.weight`, ...
+    pub name: String,
+    /// Its shape there: a linear layer's weight is `[out, in]` (burn's is `[in, out]`).
+    pub shape: Vec<usize>,
+    /// Its values in that layout, row-major.
+    pub values: Tensor<1>,
+}
+
 /// The in-context learner: token embedding, Transformer blocks (or LSTM layers: exactly one
 /// of the two lists is empty), final norm, class logits.
 #[derive(Module, Debug)]
@@ -378,6 +390,33 @@ pub struct Transformer {
 }
 
 impl Transformer {
+    /// Every parameter with the name, shape and layout PyTorch's `nn.Linear` and `nn.LayerNorm`
+    /// give it in `bench/reference_torch.py`'s model of the same shape, in that model's order
+    /// (what `gpicl export` writes). The LSTM variant has no such model there: an error.
+    pub fn torch_parameters(&self) -> Result<Vec<TorchParameter>, Error> {
+        if !self.lstm.is_empty() {
+            return Err(Error::Config(
+                "only the Transformer has a PyTorch counterpart to export to".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        torch_linear(&mut out, "embed", &self.embed);
+        for (i, b) in self.blocks.iter().enumerate() {
+            let p = |n: &str| format!("blocks.{i}.{n}");
+            torch_norm(&mut out, &p("ln_attn"), &b.ln_attn);
+            torch_linear(&mut out, &p("query"), &b.query);
+            torch_linear(&mut out, &p("key"), &b.key);
+            torch_linear(&mut out, &p("value"), &b.value);
+            torch_linear(&mut out, &p("attn_out"), &b.attn_out);
+            torch_norm(&mut out, &p("ln_ff"), &b.ln_ff);
+            torch_linear(&mut out, &p("ff_in"), &b.ff_in);
+            torch_linear(&mut out, &p("ff_out"), &b.ff_out);
+        }
+        torch_norm(&mut out, "ln_final", &self.ln_final);
+        torch_linear(&mut out, "head", &self.head);
+        Ok(out)
+    }
+
     /// Class logits `[batch, len, n_classes]` for tokens `[batch, len, width]`; position i
     /// attends to positions ≤ i only.
     pub fn forward(&self, tokens: Tensor<3>) -> Tensor<3> {
@@ -420,5 +459,39 @@ impl Transformer {
             KvCache { layers },
             attention,
         )
+    }
+}
+
+/// `nn.Linear`'s `weight` (`[out, in]`: burn's transposed) and `bias`.
+fn torch_linear(out: &mut Vec<TorchParameter>, name: &str, l: &Linear) {
+    let [d_in, d_out] = l.weight.val().dims();
+    out.push(TorchParameter {
+        name: format!("{name}.weight"),
+        shape: vec![d_out, d_in],
+        values: l.weight.val().transpose().reshape([d_in * d_out]),
+    });
+    if let Some(bias) = &l.bias {
+        out.push(TorchParameter {
+            name: format!("{name}.bias"),
+            shape: vec![d_out],
+            values: bias.val(),
+        });
+    }
+}
+
+/// `nn.LayerNorm`'s `weight` (γ) and `bias` (β).
+fn torch_norm(out: &mut Vec<TorchParameter>, name: &str, ln: &LayerNorm) {
+    let [d] = ln.gamma.val().dims();
+    out.push(TorchParameter {
+        name: format!("{name}.weight"),
+        shape: vec![d],
+        values: ln.gamma.val(),
+    });
+    if let Some(beta) = &ln.beta {
+        out.push(TorchParameter {
+            name: format!("{name}.bias"),
+            shape: vec![d],
+            values: beta.val(),
+        });
     }
 }
