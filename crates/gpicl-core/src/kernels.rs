@@ -18,6 +18,7 @@
 //! Only Flex runs these kernels. On every other device (WebGPU, wgpu, CUDA) the functions run
 //! burn's own ops, as before; the parity tests hold the two to the same numbers.
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -420,15 +421,8 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
                     self.scale,
                     (&mut dq.values, &mut dk.values, &mut dv.values),
                 );
-                for (node, grad) in ops
-                    .parents
-                    .into_iter()
-                    .zip([dq, dk, dv].map(Output::tensor))
-                {
-                    if let Some(node) = node {
-                        grads.register::<Flex>(node.id, grad);
-                    }
-                }
+                let inputs = ops.parents.map(|node| node.map(|node| node.id));
+                register(grads, inputs, [dq, dk, dv].map(Output::tensor));
             }
         }
 
@@ -472,19 +466,11 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
                 grads: &mut Gradients,
                 _: &mut Checkpointer,
             ) {
-                let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<Flex>(&ops.node);
                 let (x, gamma) = ops.state;
                 let (dx, dgamma, dbeta) = layer_norm_backward(&x, &gamma, &grad, self.epsilon);
-                if let Some(node) = node_x {
-                    grads.register::<Flex>(node.id, dx);
-                }
-                if let Some(node) = node_gamma {
-                    grads.register::<Flex>(node.id, dgamma);
-                }
-                if let Some(node) = node_beta {
-                    grads.register::<Flex>(node.id, dbeta);
-                }
+                let inputs = ops.parents.map(|node| node.map(|node| node.id));
+                register(grads, inputs, [dx, dgamma, dbeta]);
             }
         }
 
@@ -508,6 +494,19 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
                 beta.into_primitive(),
                 epsilon,
             )),
+        }
+    }
+}
+
+/// Gives each tracked input its gradient.
+fn register<const N: usize>(
+    grads: &mut Gradients,
+    inputs: [Option<NodeId>; N],
+    gradients: [FlexTensor; N],
+) {
+    for (id, grad) in inputs.into_iter().zip(gradients) {
+        if let Some(id) = id {
+            grads.register::<Flex>(id, grad);
         }
     }
 }
