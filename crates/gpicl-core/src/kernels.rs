@@ -12,8 +12,8 @@
 //! - [`causal_attention`]: all heads' causal attention in one op, forward and backward: the
 //!   scores, the masked softmax and the weighted sum, over heads of 8 to 32 values, where Flex
 //!   would make a matrix product call per head and sequence (256 tiny products per layer at
-//!   `bench`'s shape, half of a step's time) and burn's autodiff a node per op. Sequences run in
-//!   parallel (rayon, natively).
+//!   `bench`'s shape) and burn's autodiff a node per op. Sequences run in parallel (rayon,
+//!   natively).
 //! - [`layer_norm`]: one pass forward, one backward, for all three inputs.
 //!
 //! Only Flex runs these kernels. On every other device (WebGPU, wgpu, CUDA) the functions run
@@ -89,14 +89,7 @@ pub fn causal_attention(
     scale: f32,
 ) -> (Tensor<4>, Tensor<4>) {
     if !on_flex(&q.device()) || q.dtype() != DType::F32 {
-        let [_, new, _, _] = q.dims();
-        let total = k.dims()[1];
-        let heads = |t: Tensor<4>| t.swap_dims(1, 2); // [b, h, len, dh]
-        let scores = heads(q).matmul(heads(k).swap_dims(2, 3)).mul_scalar(scale);
-        let mask = causal_mask(new, total, &scores.device());
-        let weights = softmax(scores + mask.unsqueeze::<4>(), 3);
-        let context = weights.clone().matmul(heads(v)).swap_dims(1, 2);
-        return (context, weights);
+        return attention_by_ops(q, k, v, scale);
     }
     let (context, weights) = <Dispatch as Kernels>::causal_attention(
         q.into_dispatch(),
@@ -108,6 +101,24 @@ pub fn causal_attention(
         Tensor::from_dispatch(context),
         Tensor::from_dispatch(weights),
     )
+}
+
+/// [`causal_attention`] with burn's ops (a matrix product, the mask, softmax, a matrix product):
+/// what every device but Flex runs.
+fn attention_by_ops(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    scale: f32,
+) -> (Tensor<4>, Tensor<4>) {
+    let [_, new, _, _] = q.dims();
+    let total = k.dims()[1];
+    let heads = |t: Tensor<4>| t.swap_dims(1, 2); // [b, h, len, dh]
+    let scores = heads(q).matmul(heads(k).swap_dims(2, 3)).mul_scalar(scale);
+    let mask = causal_mask(new, total, &scores.device());
+    let weights = softmax(scores + mask.unsqueeze::<4>(), 3);
+    let context = weights.clone().matmul(heads(v)).swap_dims(1, 2);
+    (context, weights)
 }
 
 /// `ln` applied to `x` (the same as `ln.forward(x)`).
@@ -659,21 +670,11 @@ impl AttentionShape {
     ) {
         let (nq, nk) = self.sizes();
         let nw = self.heads * self.new * self.total;
-        let one = |b: usize, (context, weights): (&mut [f32], &mut [f32])| {
+        let sequences = context.chunks_mut(nq).zip(weights.chunks_mut(nw)).collect();
+        crate::map_indexed(sequences, |b, (context, weights)| {
             let (q, k, v) = (&q[b * nq..][..nq], &k[b * nk..][..nk], &v[b * nk..][..nk]);
             attend(self, q, k, v, scale, context, weights)
-        };
-        #[cfg(feature = "rayon")]
-        {
-            use rayon::prelude::*;
-            let chunks = context.par_chunks_mut(nq).zip(weights.par_chunks_mut(nw));
-            chunks.enumerate().for_each(|(b, c)| one(b, c));
-        }
-        #[cfg(not(feature = "rayon"))]
-        {
-            let chunks = context.chunks_mut(nq).zip(weights.chunks_mut(nw));
-            chunks.enumerate().for_each(|(b, c)| one(b, c));
-        }
+        });
     }
 
     /// The gradients `(dq, dk, dv)` (zeroed) from the context's gradient `grad`, the inputs and
@@ -688,26 +689,12 @@ impl AttentionShape {
     ) {
         let (nq, nk) = self.sizes();
         let nw = self.heads * self.new * self.total;
-        let one = |b: usize, ((dq, dk), dv): ((&mut [f32], &mut [f32]), &mut [f32])| {
+        let sequences = (dq.chunks_mut(nq).zip(dk.chunks_mut(nk))).zip(dv.chunks_mut(nk));
+        crate::map_indexed(sequences.collect(), |b, ((dq, dk), dv)| {
             let (q, k, v) = (&q[b * nq..][..nq], &k[b * nk..][..nk], &v[b * nk..][..nk]);
             let (weights, grad) = (&weights[b * nw..][..nw], &grad[b * nq..][..nq]);
             attend_backward(self, q, k, v, weights, grad, scale, dq, dk, dv)
-        };
-        #[cfg(feature = "rayon")]
-        {
-            use rayon::prelude::*;
-            let chunks = dq.par_chunks_mut(nq).zip(dk.par_chunks_mut(nk));
-            let chunks = chunks.zip(dv.par_chunks_mut(nk));
-            chunks.enumerate().for_each(|(b, c)| one(b, c));
-        }
-        #[cfg(not(feature = "rayon"))]
-        {
-            let chunks = dq
-                .chunks_mut(nq)
-                .zip(dk.chunks_mut(nk))
-                .zip(dv.chunks_mut(nk));
-            chunks.enumerate().for_each(|(b, c)| one(b, c));
-        }
+        });
     }
 }
 
@@ -1037,11 +1024,7 @@ mod tests {
             let q = input([2, new, 3, 16]);
             let (k, v) = (input([2, total, 3, 16]), input([2, total, 3, 16]));
             let (ours, w_ours) = causal_attention(q.clone(), k.clone(), v.clone(), 0.25);
-            let heads = |t: Tensor<4>| t.swap_dims(1, 2);
-            let scores = heads(q.clone()).matmul(heads(k.clone()).swap_dims(2, 3));
-            let mask = causal_mask(new, total, &device);
-            let w_theirs = softmax(scores.mul_scalar(0.25) + mask.unsqueeze::<4>(), 3);
-            let theirs = w_theirs.clone().matmul(heads(v.clone())).swap_dims(1, 2);
+            let (theirs, w_theirs) = attention_by_ops(q.clone(), k.clone(), v.clone(), 0.25);
             assert!(diff(w_ours, w_theirs) < 1e-6, "{new}/{total}");
             assert!(diff(ours.clone(), theirs.clone()) < 1e-5, "{new}/{total}");
             let (g_ours, g_theirs) = (weigh(ours).backward(), weigh(theirs).backward());

@@ -37,6 +37,32 @@ pub use task::{TaskPool, TaskSampler};
 pub use tokens::TokenFormat;
 pub use train::Trainer;
 
+/// `f(i, item)` for each item, in parallel where the `rayon` feature is on (natively, where the
+/// CLI turns it on), one after another otherwise (the page has no threads); the results in the
+/// items' order either way.
+pub(crate) fn map_indexed<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(usize, T) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        items
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect()
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect()
+    }
+}
+
 /// Everything that can go wrong, each with a message fit for a user.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -275,17 +275,10 @@ impl TaskSampler {
             .collect();
         // Each task comes from its own seed, so drawing them in parallel (natively, where the
         // projections' normal draws are a step's largest CPU cost) gives the same tasks.
-        let task = |(b, &seed): (usize, &u64)| {
-            let (n_in, biased) = (data.n_features, b < n_biased);
-            Task::from_seed(seed, n_in, self.d_in, self.n_classes, biased)
-        };
-        #[cfg(feature = "rayon")]
-        let tasks: Vec<Task> = {
-            use rayon::prelude::*;
-            seeds.par_iter().enumerate().map(task).collect()
-        };
-        #[cfg(not(feature = "rayon"))]
-        let tasks: Vec<Task> = seeds.iter().enumerate().map(task).collect();
+        let (n_in, d_in, n_classes) = (data.n_features, self.d_in, self.n_classes);
+        let tasks = crate::map_indexed(seeds, |b, seed| {
+            Task::from_seed(seed, n_in, d_in, n_classes, b < n_biased)
+        });
         Batch::sample_classes(
             data,
             &tasks,
