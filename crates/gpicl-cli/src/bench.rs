@@ -125,7 +125,7 @@ fn print_phases(trainer: &mut Trainer, data: &Dataset, steps: usize) -> Result<(
         let loss = trainer.loss(tokens, targets);
         sync(trainer)?;
         let t3 = Instant::now();
-        let grads = trainer.gradients(loss);
+        let grads = trainer.gradients(&loss);
         sync(trainer)?;
         let t4 = Instant::now();
         trainer.apply(grads);

@@ -120,7 +120,7 @@ impl Trainer {
         let batch = self.sample(data)?;
         let (tokens, targets) = self.encode(&batch);
         let loss = self.loss(tokens, targets);
-        let grads = self.gradients(loss.clone());
+        let grads = self.gradients(&loss);
         self.apply(grads);
         Ok(loss.detach())
     }
@@ -151,7 +151,7 @@ impl Trainer {
     }
 
     /// The fourth phase, the backward pass: the loss's gradients.
-    pub fn gradients(&self, loss: Tensor<1>) -> GradientsParams {
+    pub fn gradients(&self, loss: &Tensor<1>) -> GradientsParams {
         GradientsParams::from_grads(loss.backward(), &self.model)
     }
 
