@@ -80,9 +80,14 @@ impl Dataset {
     /// Checks that a model with `model_classes` outputs can classify this dataset in context.
     pub fn check_classes(&self, model_classes: usize) -> Result<(), Error> {
         if self.n_classes < 2 {
+            let found = if self.n_classes == 0 {
+                "no class"
+            } else {
+                "one class only"
+            };
             return Err(Error::Data(format!(
-                "{} has {} class(es); in-context classification needs at least 2",
-                self.name, self.n_classes
+                "{} has {found}; in-context classification needs at least 2",
+                self.name
             )));
         }
         if self.n_classes > model_classes {

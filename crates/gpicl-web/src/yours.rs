@@ -62,17 +62,7 @@ pub async fn learn(
     }
     let data = parse_csv(name, bytes, label)?.prepared(1)?;
     let n_classes = config.model.n_classes;
-    if data.n_classes < 2 {
-        return Err(Error::Data(format!(
-            "{name}: one class only; a task needs at least 2"
-        )));
-    }
-    if data.n_classes > n_classes {
-        return Err(Error::Data(format!(
-            "{name}: {} classes; the learner tells at most {n_classes} apart",
-            data.n_classes
-        )));
-    }
+    data.check_classes(n_classes)?;
     if data.len() < MIN_ROWS {
         return Err(Error::Data(format!(
             "{name}: {} rows; at least {MIN_ROWS} are needed",
