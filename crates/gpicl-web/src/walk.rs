@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use gpicl_core::Error;
 use gpicl_core::baselines::nearest;
-use gpicl_core::task::{Batch, project};
+use gpicl_core::task::Batch;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::KeyboardEvent;
@@ -82,9 +82,10 @@ fn task(props: &StepThroughProps, seed: u64) -> (Batch, Vec<String>, Vec<Vec<f32
         .iter()
         .map(|&i| gray_bmp_data_url(data.test_pixels.row(i), side))
         .collect();
-    let b = &sequence;
-    let inputs = (0..b.seq_len)
-        .map(|j| project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in))
+    let inputs = sequence
+        .projected(0)
+        .chunks_exact(sequence.d_in)
+        .map(<[f32]>::to_vec)
         .collect();
     (sequence, images, inputs)
 }

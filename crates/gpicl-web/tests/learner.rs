@@ -5,7 +5,6 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use gpicl_core::eval::evaluate;
-use gpicl_core::task::project;
 use gpicl_core::{Manifest, Trainer};
 use gpicl_web::data::{PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::learner::{InContext, Learner};
@@ -69,15 +68,10 @@ fn feeding_through_the_cache_equals_the_full_forward_pass() {
 
     let mut context = InContext::default();
     let mut worst = 0.0f32;
-    for j in 0..seq.seq_len {
-        let x = project(
-            &seq.projection,
-            &seq.x[j * seq.n_in..(j + 1) * seq.n_in],
-            c.model.d_in,
-        );
+    for (j, x) in seq.projected(0).chunks_exact(seq.d_in).enumerate() {
         let label = seq.labels[j] as usize;
-        let look = pollster::block_on(learner.predict(&context, &x)).unwrap();
-        let (probs, next) = pollster::block_on(learner.feed(&context, &x, label)).unwrap();
+        let look = pollster::block_on(learner.predict(&context, x)).unwrap();
+        let (probs, next) = pollster::block_on(learner.feed(&context, x, label)).unwrap();
         // A look-ahead runs one token where a feed runs two: same numbers up to rounding.
         let ahead = look
             .iter()
@@ -222,8 +216,10 @@ fn attention_agreement_with_nearest_neighbour_and_prediction() {
         let (mut same_as_nn, mut right) = (0usize, 0usize);
         for s in 0..SEQUENCES {
             let b = sequence(data, &c, 1000 + s);
-            let xs: Vec<Vec<f32>> = (0..b.seq_len)
-                .map(|j| project(&b.projection, &b.x[j * b.n_in..(j + 1) * b.n_in], b.d_in))
+            let xs: Vec<Vec<f32>> = b
+                .projected(0)
+                .chunks_exact(b.d_in)
+                .map(<[f32]>::to_vec)
                 .collect();
             let mut context = InContext::default();
             for j in 0..b.seq_len {
