@@ -128,6 +128,22 @@ fn random_bytes(r: &mut ChaCha8Rng, max: usize) -> Vec<u8> {
     (0..n).map(|_| r.random()).collect()
 }
 
+/// Input `i` of a text format's fuzzing: every fourth random bytes (up to `max` of them), the
+/// others a mutation of one of the valid `seeds`.
+fn random_or_mutated(
+    r: &mut ChaCha8Rng,
+    i: usize,
+    max: usize,
+    seeds: &[impl AsRef<[u8]>],
+    alphabet: &[u8],
+) -> Vec<u8> {
+    if i.is_multiple_of(4) {
+        random_bytes(r, max)
+    } else {
+        mutate(r, seeds[i % seeds.len()].as_ref(), alphabet)
+    }
+}
+
 /// Runs `decode` on `n` inputs from `make`, counting panics.
 fn fuzz(
     name: &str,
@@ -176,13 +192,7 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
     fuzz(
         "share link",
         n,
-        |i| {
-            if i % 4 == 0 {
-                random_bytes(&mut rl, 300)
-            } else {
-                mutate(&mut rl, links[i % links.len()].as_bytes(), alphabet)
-            }
-        },
+        |i| random_or_mutated(&mut rl, i, 300, &links, alphabet),
         |bytes| {
             let text = String::from_utf8_lossy(bytes);
             match decode(&text, &defaults, &Limits::BROWSER) {
@@ -274,13 +284,7 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
     fuzz(
         "csv",
         n,
-        |i| {
-            if i % 4 == 0 {
-                random_bytes(&mut rv, 200)
-            } else {
-                mutate(&mut rv, tables[i % tables.len()].as_bytes(), csv_alphabet)
-            }
-        },
+        |i| random_or_mutated(&mut rv, i, 200, &tables, csv_alphabet),
         |b| match parse_csv("f.csv", b, labels[b.len() % 3]) {
             // A table that parses is whole: every row as wide as the first, labels in range.
             Ok(d) => {
