@@ -738,7 +738,7 @@ fn bench_cpu(args: &[String]) -> Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
     let ours = target.join("release/gpicl").to_string_lossy().to_string();
-    // The milliseconds on the output line that starts with `first` and names `unit` after them.
+    // The first number on the output line that starts with `first` (the milliseconds a step).
     let time = |cmd: &mut Command, first: &str| -> Result<f64> {
         let out = cmd
             .current_dir(root())
@@ -767,18 +767,14 @@ fn bench_cpu(args: &[String]) -> Result<()> {
             "flex",
         )
     };
+    let (column, rule) = match baseline {
+        Some(_) => ("baseline ms/step | ", "---:|"),
+        None => ("", ""),
+    };
     println!(
-        "| shape | {}Flex ms/step | PyTorch ms/step | Flex's speed as a fraction of PyTorch's |",
-        if baseline.is_some() {
-            "baseline ms/step | "
-        } else {
-            ""
-        }
+        "| shape | {column}Flex ms/step | PyTorch ms/step | Flex's speed as a fraction of PyTorch's |"
     );
-    println!(
-        "|---|{}---:|---:|---:|",
-        if baseline.is_some() { "---:|" } else { "" }
-    );
+    println!("|---|{rule}---:|---:|---:|");
     for preset in ["bench", "cpu"] {
         let (mut flex, mut torch, mut base) = (f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..rounds.max(1) {
@@ -793,8 +789,9 @@ fn bench_cpu(args: &[String]) -> Result<()> {
                 "cpu",
                 "--preset",
                 preset,
+                "--steps",
+                "20",
             ]);
-            reference.args(["--steps", "20"]);
             torch = torch.min(time(&mut reference, preset)?);
         }
         let base = if baseline.is_some() {
