@@ -38,6 +38,7 @@ pub fn run(args: ShareArgs) -> Result<()> {
         app_version: results.gpicl_version.clone(),
         data_version: data_version(&read_bundles(&dir)?.1),
         replay: (last.step > 0).then(|| Replay::of(last.step, &last.curves)),
+        table: None,
     };
     println!("{}#{}", args.base, encode(&link));
     Ok(())

@@ -19,6 +19,11 @@ pub struct Dataset {
     pub n_classes: usize,
     /// Image side length when the features are a square image (used by pooling).
     pub image_side: Option<usize>,
+    /// Each class's name as its file wrote it (`class_names[k]` for label `k`; a CSV's labels),
+    /// or empty: classes are their numbers.
+    pub class_names: Vec<String>,
+    /// Each feature's name (a CSV's header, the label column left out), or empty.
+    pub feature_names: Vec<String>,
 }
 
 impl Dataset {
@@ -64,7 +69,17 @@ impl Dataset {
             labels,
             n_classes,
             image_side,
+            class_names: Vec::new(),
+            feature_names: Vec::new(),
         })
+    }
+
+    /// The name of class `k`: its name in the file, else its number.
+    pub fn class_name(&self, k: usize) -> String {
+        self.class_names
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| k.to_string())
     }
 
     /// Number of examples.
@@ -162,6 +177,8 @@ impl Dataset {
             labels: self.labels.clone(),
             n_classes: self.n_classes,
             image_side: Some(out),
+            class_names: self.class_names.clone(),
+            feature_names: Vec::new(),
         })
     }
 
@@ -186,6 +203,8 @@ impl Dataset {
             labels: self.labels[..n].to_vec(),
             n_classes: self.n_classes,
             image_side: self.image_side,
+            class_names: self.class_names.clone(),
+            feature_names: self.feature_names.clone(),
         }
     }
 }

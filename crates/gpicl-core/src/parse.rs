@@ -157,7 +157,9 @@ fn label_number(text: &str) -> Option<f64> {
 /// Parses CSV text: every row has the same number of columns; one (`label`) holds the class,
 /// the others are numbers. The label is a non-negative whole number or, if any row's is not a
 /// number, a name: classes are the distinct labels, numbered `0..n_classes` in sorted order
-/// (numerically for numbers, alphabetically for names). A first row whose feature cells are
+/// (numerically for numbers, alphabetically for names), and the dataset keeps each class's
+/// label as written ([`Dataset::class_names`]) and the header's names of the features. A
+/// first row whose feature cells are
 /// not all numbers is a header (it sets the number of columns and names them in messages).
 /// Errors name the line (1-based, counting blank lines) and the column.
 pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset, Error> {
@@ -225,7 +227,7 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset
         _ => return Err(Error::Parse(format!("CSV {name}: no data rows"))),
     };
     let numbers: Option<Vec<f64>> = raw_labels.iter().map(|(_, t)| label_number(t)).collect();
-    let labels: Vec<u32> = match numbers {
+    let (labels, class_names): (Vec<u32>, Vec<String>) = match numbers {
         // Class numbers: whole and non-negative, in numeric order.
         Some(numbers) => {
             for (&(line_no, text), v) in raw_labels.iter().zip(&numbers) {
@@ -239,23 +241,34 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset
             let mut classes: Vec<u64> = numbers.iter().map(|&v| v as u64).collect();
             classes.sort_unstable();
             classes.dedup();
-            numbers
+            let labels = numbers
                 .iter()
                 .map(|&v| classes.binary_search(&(v as u64)).expect("a class") as u32)
-                .collect()
+                .collect();
+            (labels, classes.iter().map(u64::to_string).collect())
         }
         // Class names, in alphabetical order.
         None => {
             let mut classes: Vec<&str> = raw_labels.iter().map(|(_, t)| *t).collect();
             classes.sort_unstable();
             classes.dedup();
-            raw_labels
+            let labels = raw_labels
                 .iter()
                 .map(|(_, t)| classes.binary_search(t).expect("a class") as u32)
-                .collect()
+                .collect();
+            (labels, classes.iter().map(|c| c.to_string()).collect())
         }
     };
-    Dataset::new(name, features, width - 1, labels, None)
+    let mut data = Dataset::new(name, features, width - 1, labels, None)?;
+    data.class_names = class_names;
+    if let (Some(h), Some(y)) = (header, label.index(width)) {
+        data.feature_names = h
+            .into_iter()
+            .enumerate()
+            .filter_map(|(c, n)| (c != y).then_some(n))
+            .collect();
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -341,6 +354,8 @@ mod tests {
         assert_eq!(d.labels, vec![1, 0, 1]);
         assert_eq!(d.n_classes, 2);
         assert_eq!(d.row(1), &[-1.0, 20.0]);
+        assert_eq!(d.class_names, ["3", "7"]);
+        assert_eq!(d.feature_names, ["a", "b"]);
         let d = parse_csv("c", b"2,0.1\n0,0.2\n", LabelColumn::First).unwrap();
         assert_eq!(d.labels, vec![1, 0]);
     }
@@ -352,10 +367,18 @@ mod tests {
         assert_eq!((d.n_features, d.n_classes), (2, 2));
         assert_eq!(d.labels, vec![0, 1, 0]);
         assert_eq!(d.row(1), &[3.0, 4.0]);
+        assert_eq!(
+            (d.class_name(1), d.class_name(5)),
+            ("dog".into(), "5".into())
+        );
         let d = parse_csv("c", b"1,x,2\n3,y,4\n", LabelColumn::Index(1)).unwrap();
         assert_eq!(
             (d.labels.clone(), d.row(1).to_vec()),
             (vec![0, 1], vec![3.0, 4.0])
+        );
+        assert_eq!(
+            (d.class_names, d.feature_names.len()),
+            (vec!["x".into(), "y".into()], 0)
         );
         // Mixed labels are all names.
         let d = parse_csv("c", b"1,2,x\n1,2,3\n1,2,x\n", LabelColumn::Last).unwrap();

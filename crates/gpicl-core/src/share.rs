@@ -195,6 +195,96 @@ impl Replay {
     }
 }
 
+/// A visitor's own table that an experiment learnt in context: the file stays with its owner,
+/// the link names it (`table=ROWS.HASH.LABEL.NAME`), and whoever opens the link is asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRef {
+    /// The file's name (at most [`TableRef::MAX_NAME`] characters).
+    pub name: String,
+    /// Data rows read from it.
+    pub rows: usize,
+    /// The label's column, 1-based; `None`: the last.
+    pub label_column: Option<usize>,
+    /// The first 16 hex digits of the SHA-256 of the file's bytes ([`TableRef::fingerprint`]).
+    pub hash: String,
+}
+
+impl TableRef {
+    /// The longest file name a link records.
+    pub const MAX_NAME: usize = 100;
+
+    /// A file's fingerprint: the first 16 hex digits of the SHA-256 of its bytes.
+    pub fn fingerprint(bytes: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(bytes)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn encode(&self) -> String {
+        let label = self.label_column.map_or("last".into(), |c| c.to_string());
+        let mut name = String::new();
+        for b in self.name.bytes() {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                name.push(b as char);
+            } else {
+                name.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!("{}.{}.{label}.{name}", self.rows, self.hash)
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        let usage = "expected ROWS.HASH.LABEL.NAME";
+        let parts: Vec<&str> = text.splitn(4, '.').collect();
+        let [rows, hash, label, name] = parts[..] else {
+            return Err(usage.into());
+        };
+        let rows = uint(rows, 1, 1 << 40).map_err(|e| format!("rows: {e}"))?;
+        if hash.len() != 16 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err("the hash must be 16 lower-case hex digits".into());
+        }
+        let label_column = match label {
+            "last" => None,
+            _ => Some(
+                uint(label, 1, 1 << 20).map_err(|e| format!("label column: {e} or \"last\""))?,
+            ),
+        };
+        let mut bytes = Vec::new();
+        let mut rest = name.bytes();
+        while let Some(b) = rest.next() {
+            if b == b'%' {
+                let hex: Vec<u8> = rest.by_ref().take(2).collect();
+                let v = std::str::from_utf8(&hex)
+                    .ok()
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or("a broken %-escape in the name")?;
+                bytes.push(v);
+            } else {
+                bytes.push(b);
+            }
+        }
+        let name = String::from_utf8(bytes).map_err(|_| "the name is not UTF-8")?;
+        if name.is_empty()
+            || name.chars().count() > Self::MAX_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "the name must be 1–{} printable characters",
+                Self::MAX_NAME
+            ));
+        }
+        Ok(Self {
+            name,
+            rows,
+            label_column,
+            hash: hash.into(),
+        })
+    }
+}
+
 /// A whole experiment, as a link carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
@@ -206,6 +296,8 @@ pub struct Link {
     pub data_version: String,
     /// The curves' fingerprint after some steps, for a replay.
     pub replay: Option<Replay>,
+    /// The visitor's own table the experiment learnt in context (not its contents).
+    pub table: Option<TableRef>,
 }
 
 /// A decoded link and what was wrong with it (each a field's name and what happened); every
@@ -584,6 +676,9 @@ pub fn encode(link: &Link) -> String {
     if let Some(r) = &link.replay {
         parts.push(format!("replay={}", r.encode()));
     }
+    if let Some(t) = &link.table {
+        parts.push(format!("table={}", t.encode()));
+    }
     parts.join("&")
 }
 
@@ -629,6 +724,7 @@ pub fn decode(fragment: &str, defaults: &RunConfig, limits: &Limits) -> Result<D
         app_version: String::new(),
         data_version: String::new(),
         replay: None,
+        table: None,
     };
     let mut seen: Vec<&str> = Vec::new();
     for (key, value) in &pairs {
@@ -651,6 +747,10 @@ pub fn decode(fragment: &str, defaults: &RunConfig, limits: &Limits) -> Result<D
             "replay" => match Replay::decode(value, limits) {
                 Ok(r) => link.replay = Some(r),
                 Err(e) => problems.push(format!("replay: {e}; no replay")),
+            },
+            "table" => match TableRef::decode(value) {
+                Ok(t) => link.table = Some(t),
+                Err(e) => problems.push(format!("table: {e}; no table")),
             },
             _ => match FIELDS.iter().find(|f| f.key == *key) {
                 Some(f) => {
@@ -770,6 +870,57 @@ mod tests {
                 hash: 0xdead_beef_0123_4567,
                 mean_accuracy: vec![512, 431, 390],
             }),
+            table: None,
+        }
+    }
+
+    #[test]
+    fn a_table_is_named_not_sent_and_odd_names_round_trip() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        let mut l = link(defaults.clone());
+        l.table = Some(TableRef {
+            name: "wine & cheese (v2).data.csv".into(),
+            rows: 178,
+            label_column: Some(1),
+            hash: TableRef::fingerprint(b"1,2,3\n"),
+        });
+        let text = encode(&l);
+        assert!(
+            text.contains("&table=178.")
+                && text.ends_with(".1.wine%20%26%20cheese%20%28v2%29.data.csv"),
+            "{text}"
+        );
+        assert!(!text.contains(' ') && !text.contains("&cheese"), "{text}");
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems, Vec::<String>::new());
+        assert_eq!(d.link, l);
+        l.table.as_mut().unwrap().label_column = None;
+        assert_eq!(
+            decode(&encode(&l), &defaults, &Limits::BROWSER)
+                .unwrap()
+                .link,
+            l
+        );
+        // Bad tables are named and dropped; the rest of the link stands.
+        for (bad, why) in [
+            ("0.0123456789abcdef.last.x.csv", "rows"),
+            ("5.0123.last.x.csv", "hash"),
+            ("5.0123456789abcdef.0.x.csv", "label column"),
+            ("5.0123456789abcdef.last.%FF", "UTF-8"),
+            ("5.0123456789abcdef.last.%4", "escape"),
+            ("5.0123456789abcdef.last.", "name"),
+            ("5.0123456789abcdef.last.%0A", "name"),
+            ("5.0123456789abcdef", "expected"),
+        ] {
+            let text = format!("{}&table={bad}", encode(&link(defaults.clone())));
+            let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+            assert_eq!(d.link.table, None, "{bad}");
+            assert_eq!(d.problems.len(), 1, "{bad}: {:?}", d.problems);
+            assert!(
+                d.problems[0].starts_with("table: ") && d.problems[0].contains(why),
+                "{bad}: {}",
+                d.problems[0]
+            );
         }
     }
 

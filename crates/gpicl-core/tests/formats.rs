@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::prelude::*;
 use gpicl_core::parse::{LabelColumn, parse_csv, parse_idx_pair};
-use gpicl_core::share::{Limits, Link, Replay, decode, encode};
+use gpicl_core::share::{Limits, Link, Replay, TableRef, decode, encode};
 use gpicl_core::task::rng;
 use gpicl_core::{Arch, Checkpoint, Results, RunConfig, TaskPool, TokenFormat, Trainer};
 use rand::RngExt;
@@ -84,6 +84,7 @@ fn share_links_round_trip_every_setting() {
                 hash: r.random(),
                 mean_accuracy: (0..3).map(|_| r.random_range(0..=1000)).collect(),
             }),
+            table: r.random_bool(0.5).then(|| random_table(&mut r)),
         };
         let text = encode(&link);
         let decoded = decode(&text, &defaults, &Limits::BROWSER).unwrap();
@@ -91,6 +92,23 @@ fn share_links_round_trip_every_setting() {
         assert_eq!(decoded.link, link, "case {i}: {text}");
     }
     println!("share links: {n} random experiments round-tripped");
+}
+
+/// A table named by a link: any printable name (ASCII, accents, CJK, emoji, spaces, `&`, `%`,
+/// `.`), any label column.
+fn random_table(r: &mut ChaCha8Rng) -> TableRef {
+    const CHARS: &[char] = &[
+        'a', 'Z', '0', '.', '-', '_', ' ', '&', '%', '#', '=', 'é', '数', '🙂', '/',
+    ];
+    let len = r.random_range(1..=TableRef::MAX_NAME);
+    TableRef {
+        name: (0..len)
+            .map(|_| CHARS[r.random_range(0..CHARS.len())])
+            .collect(),
+        rows: r.random_range(1..=1_000_000),
+        label_column: r.random_bool(0.5).then(|| r.random_range(1..=50)),
+        hash: TableRef::fingerprint(&r.random::<[u8; 8]>()),
+    }
 }
 
 fn mutate(r: &mut ChaCha8Rng, base: &[u8], alphabet: &[u8]) -> Vec<u8> {
@@ -184,6 +202,7 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
                     hash: r.random(),
                     mean_accuracy: vec![500, 400, 300],
                 }),
+                table: Some(random_table(&mut r)),
             })
         })
         .collect();

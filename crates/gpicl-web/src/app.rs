@@ -36,7 +36,7 @@ use crate::share_panel::{Export, ShareAction, SharePanel, Shared};
 use crate::status::{RunAction, StatusBar};
 use crate::walk::{self, StepThrough};
 use crate::your_data::YourData;
-use crate::yours::{MAX_BYTES as MAX_DATA_BYTES, Report};
+use crate::yours::{self, Format, MAX_BYTES as MAX_DATA_BYTES};
 
 /// Restarts after a crashed worker before the page gives up and says so.
 const MAX_RESTARTS: u32 = 3;
@@ -109,10 +109,13 @@ pub enum Msg {
     Done(Result<(), String>),
     /// The chosen file's name and bytes (or why it could not be read).
     Imported(Result<(String, Vec<u8>), String>),
-    /// "Your data": a table was chosen or dropped (the file, the label's column).
-    DataChosen((web_sys::File, Option<usize>)),
-    /// "Your data": its name and bytes (or why it could not be read), and the label's column.
-    DataRead(Result<(String, Vec<u8>), String>, Option<usize>),
+    /// "Your data": files were chosen or dropped (the files, the label's column).
+    DataChosen((Vec<web_sys::File>, Option<usize>)),
+    /// "Your data": their names and bytes (or why they could not be read), and the label's
+    /// column.
+    DataRead(Result<Vec<(String, Vec<u8>)>, String>, Option<usize>),
+    /// The step-through's tasks: from the visitor's data (else MNIST).
+    WalkYours(bool),
 }
 
 /// Where a run being started came from (for the message if the worker refuses it).
@@ -218,10 +221,11 @@ pub struct App {
     notice: Option<String>,
     /// A file that could not be imported or exported; nothing else changed.
     io_error: Option<String>,
-    /// "Your data": the last table's report, the table being learnt, why one was refused.
-    data_report: Option<Rc<Report>>,
-    data_busy: Option<String>,
-    data_error: Option<String>,
+    /// "Your data": the last table learnt, the one being learnt, why one was refused, the
+    /// link's table.
+    yours: yours::YourData,
+    /// The step-through takes its tasks from the visitor's data.
+    walk_yours: bool,
 }
 
 impl Component for App {
@@ -279,7 +283,7 @@ impl Component for App {
             stop_at: None,
             rate: Rate::default(),
             replay_first: shared.as_ref().is_some_and(|s| s.link.replay.is_some()),
-            shared: shared.map(Rc::new),
+            shared: shared.clone().map(Rc::new),
             share_url: None,
             slot: None,
             claimed: false,
@@ -291,9 +295,11 @@ impl Component for App {
             error: None,
             notice: None,
             io_error: link_error,
-            data_report: None,
-            data_busy: None,
-            data_error: None,
+            yours: yours::YourData {
+                wanted: shared.as_ref().and_then(|s| s.link.table.clone()),
+                ..Default::default()
+            },
+            walk_yours: false,
         };
         app.spawn_worker(ctx);
         app
@@ -366,29 +372,33 @@ impl Component for App {
                 }
             }
             Msg::Imported(result) => self.import(result),
-            Msg::DataChosen((file, column)) => {
+            Msg::DataChosen((files, column)) => {
                 ctx.link().send_future(async move {
-                    Msg::DataRead(persist::read(&file, MAX_DATA_BYTES as f64).await, column)
+                    let mut read = Vec::new();
+                    for file in &files {
+                        match persist::read(file, MAX_DATA_BYTES as f64).await {
+                            Ok(f) => read.push(f),
+                            Err(e) => return Msg::DataRead(Err(e), column),
+                        }
+                    }
+                    Msg::DataRead(Ok(read), column)
                 });
             }
-            Msg::DataRead(Err(e), _) => {
-                self.data_error = Some(format!("Could not read the file: {e}"))
+            Msg::DataRead(Err(e), _) => self.yours.refused(format!("Could not read the file: {e}")),
+            Msg::DataRead(Ok(files), label_column) => {
+                match (&self.worker, learn_command(files, label_column)) {
+                    (_, Err(e)) => self.yours.refused(e),
+                    // Not one of the run's commands (`sent` counts those).
+                    (Some(w), Ok((name, command))) => {
+                        w.send(command);
+                        self.yours.learning(name);
+                    }
+                    (None, Ok(_)) => self
+                        .yours
+                        .refused("The worker is starting; try again in a moment.".into()),
+                }
             }
-            Msg::DataRead(Ok((name, bytes)), label_column) => match &self.worker {
-                // Not one of the run's commands (`sent` counts those).
-                Some(w) => {
-                    w.send(Command::Learn {
-                        name: name.clone(),
-                        label_column,
-                        bytes,
-                    });
-                    self.data_busy = Some(name);
-                    self.data_error = None;
-                }
-                None => {
-                    self.data_error = Some("The worker is starting; try again in a moment.".into())
-                }
-            },
+            Msg::WalkYours(on) => self.walk_yours = on,
         }
         true
     }
@@ -401,9 +411,27 @@ impl Component for App {
             .as_ref()
             .is_some_and(|r| r.config != self.config);
         let walk = match (&self.learner, &self.walk_data) {
-            (Some(Ok(learner)), Some(Ok(data))) => html! {
-                <StepThrough learner={learner.clone()} data={data.clone()} />
-            },
+            (Some(Ok(learner)), Some(Ok(mnist))) => {
+                let data = match (&self.yours.walk, self.walk_yours) {
+                    (Some(yours), true) => yours.clone(),
+                    _ => mnist.clone(),
+                };
+                let source = self.yours.walk.as_ref().map(|y| html! {
+                    <div id="walk-source" class="toolbar" role="group" aria-label="The step-through's tasks">
+                        <span class="stat">{"Tasks from: "}</span>
+                        <button id="walk-mnist" aria-pressed={(!self.walk_yours).to_string()}
+                            onclick={link.callback(|_| Msg::WalkYours(false))}>{"MNIST digits"}</button>
+                        <button id="walk-yours" aria-pressed={self.walk_yours.to_string()}
+                            onclick={link.callback(|_| Msg::WalkYours(true))}>{format!("your data: {}", y.about)}</button>
+                    </div>
+                });
+                html! {
+                    <>
+                        { for source }
+                        <StepThrough learner={learner.clone()} {data} />
+                    </>
+                }
+            }
             (Some(Err(e)), _) | (_, Some(Err(e))) => walk::placeholder(Some(e)),
             _ => walk::placeholder(None),
         };
@@ -448,16 +476,60 @@ impl Component for App {
                     <TrainingCharts record={charts.0} baselines={charts.1} overlay={charts.2} />
                 </div>
                 { walk }
-                <YourData report={self.data_report.clone()}
-                    busy={self.data_busy.clone().map(AttrValue::from)}
-                    error={self.data_error.clone().map(AttrValue::from)}
-                    on_file={link.callback(Msg::DataChosen)} />
+                <YourData state={self.yours.clone()} on_file={link.callback(Msg::DataChosen)} />
                 if let Some(Ok(learner)) = &self.learner {
                     <Pad learner={learner.clone()} />
                 }
                 <PhaseExplorer on_try={link.callback(Msg::TryTasks)} />
             </main>
         }
+    }
+}
+
+/// The worker's command for "your data"'s files (their names and bytes): one CSV file (the
+/// label in `label_column`), or two IDX files (images and labels); its name for the page.
+fn learn_command(
+    mut files: Vec<(String, Vec<u8>)>,
+    label_column: Option<usize>,
+) -> Result<(String, Command), String> {
+    let idx = |name: &str| name.contains("idx") || name.contains("ubyte");
+    match files.len() {
+        1 if idx(&files[0].0) => Err(format!(
+            "{} looks like an IDX file: choose the images and the labels together (two files).",
+            files[0].0
+        )),
+        1 => {
+            let (name, bytes) = files.remove(0);
+            let format = Format::Csv { label_column };
+            Ok((
+                name.clone(),
+                Command::Learn {
+                    name,
+                    format,
+                    bytes,
+                },
+            ))
+        }
+        2 => {
+            let (second_name, second) = files.pop().expect("two files");
+            let (first_name, mut bytes) = files.pop().expect("two files");
+            let format = Format::IdxPair {
+                second_at: bytes.len(),
+            };
+            bytes.extend(second);
+            let name = format!("{first_name} + {second_name}");
+            Ok((
+                name.clone(),
+                Command::Learn {
+                    name,
+                    format,
+                    bytes,
+                },
+            ))
+        }
+        n => Err(format!(
+            "{n} files chosen: choose one CSV file, or two IDX files (images and labels)."
+        )),
     }
 }
 
@@ -689,6 +761,7 @@ impl App {
                 return self.restart(ctx, format!("The training worker stopped ({why})."));
             }
             FromWorker::Broken(why) => {
+                self.yours.worker_lost();
                 self.error = Some(why);
                 self.state = self.state.on(Happening::Failed);
                 return;
@@ -705,15 +778,13 @@ impl App {
             }
             WorkerEvent::Began { run, step, config } => self.began(run, step, config),
             WorkerEvent::Learnt(report) => {
-                self.data_busy = None;
-                self.data_report = Some(Rc::new(*report));
+                self.yours.learnt(*report);
+                // The step-through shows the new data.
+                self.walk_yours = self.yours.walk.is_some();
             }
-            WorkerEvent::LearnRefused { name, message } => {
-                self.data_busy = None;
-                self.data_error = Some(format!(
-                    "{name} was not loaded: {message}. The page keeps what it had."
-                ));
-            }
+            WorkerEvent::LearnRefused { name, message } => self.yours.refused(format!(
+                "{name} was not loaded: {message}. The page keeps what it had."
+            )),
             WorkerEvent::Refused { run, message } => self.refused(run, message),
             WorkerEvent::Trained {
                 run,
@@ -770,6 +841,7 @@ impl App {
     fn restart(&mut self, ctx: &Context<Self>, note: String) {
         self.worker = None;
         self.pending = None;
+        self.yours.worker_lost();
         if self.record.is_some() {
             self.device_lost = Some(note);
         } else {
@@ -941,6 +1013,7 @@ impl App {
             app_version: env!("CARGO_PKG_VERSION").into(),
             data_version: self.data_version(),
             replay,
+            table: self.yours.report.as_ref().map(|r| r.table_ref()),
         };
         format!(
             "{}#{}",

@@ -46,16 +46,23 @@ pub struct PageData {
     pub fashion: Dataset,
 }
 
-/// What the step-through needs (the page's thread): the images it shows and the pretrained
-/// learner's view of them.
-#[derive(Debug)]
+/// What the step-through needs (the page's thread): the examples it shows and the pretrained
+/// learner's view of them. Its tasks are drawn from MNIST test digits or from a visitor's own
+/// table ([`crate::yours::Sample`]).
+#[derive(Debug, PartialEq)]
 pub struct WalkData {
-    /// The images pooled as the training data was and normalised with the learner's own
-    /// statistics, as the pad's drawings are.
+    /// What the examples are, in a few words ("MNIST test digits", a file's name).
+    pub about: String,
+    /// The examples as the learner takes them before its task's projection: MNIST's pooled as
+    /// the training data was and normalised with the learner's own statistics (as the pad's
+    /// drawings are), a table's as `gpicl eval` prepares it.
     pub inputs: Dataset,
-    /// The first MNIST test images at full resolution, raw 0..=255: what the step-through
-    /// shows.
-    pub test_pixels: Dataset,
+    /// The same examples as the step-through shows them: images (when `image_side` is set;
+    /// MNIST's at full resolution, raw 0..=255) or rows of numbers as the file has them.
+    pub shown: Dataset,
+    /// Show each example's class by its name in the file, and the learner's guesses as those
+    /// names (a visitor's table); else by the label the task renamed it to (MNIST).
+    pub named: bool,
 }
 
 /// Parses a pooled bundle (block sums, 16-bit IDX) and its labels into the block averages:
@@ -95,12 +102,14 @@ impl PageData {
 impl WalkData {
     /// Parses the bytes of [`WALK_FILES`], in that order; `stats` are the learner's.
     pub fn parse(files: &[Vec<u8>; 2], stats: InputStats) -> Result<Self, Error> {
-        let test_pixels = parse_idx_pair("mnist", &files[0], &files[1])?;
-        let mut inputs = test_pixels.avg_pool(POOL)?;
+        let shown = parse_idx_pair("mnist", &files[0], &files[1])?;
+        let mut inputs = shown.avg_pool(POOL)?;
         inputs.features = normalized(&inputs.features, stats);
         Ok(Self {
+            about: "MNIST test digits".into(),
             inputs,
-            test_pixels,
+            shown,
+            named: false,
         })
     }
 }

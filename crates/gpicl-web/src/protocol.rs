@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::BaselineCurve;
-use crate::yours::Report;
+use crate::yours::{Format, Report};
 
 /// Why the worker reads the run's checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,9 +79,9 @@ pub enum Command {
     Learn {
         /// The file's name.
         name: String,
-        /// The label's column, 1-based (the last if `None`).
-        label_column: Option<usize>,
-        /// The file's bytes (carried beside the JSON).
+        /// How to read it.
+        format: Format,
+        /// The file's bytes, or both files' one after the other (carried beside the JSON).
         #[serde(skip)]
         bytes: Vec<u8>,
     },
@@ -267,7 +267,9 @@ mod tests {
         round_trip(Command::Train { stop_at: Some(8) });
         round_trip(Command::Learn {
             name: "t.csv".into(),
-            label_column: Some(2),
+            format: Format::Csv {
+                label_column: Some(2),
+            },
             bytes: b"a,b\n1,x\n".to_vec(),
         });
         let resume = Command::Resume {

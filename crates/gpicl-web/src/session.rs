@@ -128,22 +128,26 @@ impl Session {
 /// One unseen task's sequence for the step-through (seeded by `seed`): MNIST test images (the
 /// first ones, which the page also has at full size), a random projection and a random
 /// permutation of the labels, `config`'s length. The batch's `indices` say which of
-/// `data.test_pixels` to show.
+/// `data.shown` to show.
 pub fn walk(data: &WalkData, config: &RunConfig, seed: u64) -> Batch {
     sequence(&data.inputs, config, seed)
 }
 
-/// One sequence of an unseen task of `data` (seeded by `seed`), `config`'s length.
-pub fn sequence(data: &Dataset, config: &RunConfig, seed: u64) -> Batch {
-    let seed = mix_seed(seed, 0x7761_6c6b);
-    let task = Task::from_seed(
-        seed,
+/// The task of [`sequence`]`(data, config, seed)`: its projection and label permutation.
+pub fn sequence_task(data: &Dataset, config: &RunConfig, seed: u64) -> Task {
+    Task::from_seed(
+        mix_seed(seed, 0x7761_6c6b),
         data.n_features,
         config.model.d_in,
         config.model.n_classes,
         false,
-    );
-    let mut r = rng(mix_seed(seed, 1));
+    )
+}
+
+/// One sequence of an unseen task of `data` (seeded by `seed`), `config`'s length.
+pub fn sequence(data: &Dataset, config: &RunConfig, seed: u64) -> Batch {
+    let task = sequence_task(data, config, seed);
+    let mut r = rng(mix_seed(mix_seed(seed, 0x7761_6c6b), 1));
     Batch::sample(
         data,
         &[task],

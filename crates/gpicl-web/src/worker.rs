@@ -16,7 +16,6 @@ use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use burn::prelude::Device;
-use gpicl_core::parse::LabelColumn;
 use gpicl_core::{Manifest, RunConfig, Transformer};
 
 use crate::protocol::{Command, Event, Wire};
@@ -125,15 +124,11 @@ type Shipped = Option<(RunConfig, Transformer)>;
 async fn take(runner: &mut Runner, learner: &mut Shipped, base: &str, command: Command) {
     let Command::Learn {
         name,
-        label_column,
+        format,
         bytes,
     } = command
     else {
         return runner.handle(command).iter().for_each(post);
-    };
-    let label = match label_column {
-        None => LabelColumn::Last,
-        Some(n) => LabelColumn::Index(n.saturating_sub(1)),
     };
     let device = Device::flex();
     let report = async {
@@ -141,7 +136,7 @@ async fn take(runner: &mut Runner, learner: &mut Shipped, base: &str, command: C
             *learner = Some(load_learner(base, &device).await?);
         }
         let (config, model) = learner.as_ref().expect("loaded above");
-        yours::learn(&name, &bytes, label, config, model, &device)
+        yours::learn(&name, &bytes, format, config, model, &device)
             .await
             .map_err(|e| e.to_string())
     };

@@ -1,26 +1,26 @@
-//! "Your data": a visitor's own table (CSV), learnt in context by the shipped learner in the
-//! training worker; its curve beside 1-NN, logistic regression and an MLP on the same
-//! contexts. The file never leaves the browser.
+//! "Your data": a visitor's own table (CSV) or images (two IDX files), learnt in context by the
+//! shipped learner in the training worker; its curve beside 1-NN, logistic regression and an
+//! MLP on the same contexts. The file never leaves the browser: a share link names it, and a
+//! page opened from such a link asks for it.
 
-use std::rc::Rc;
-
-use web_sys::{File, HtmlInputElement};
+use web_sys::{File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use crate::widgets::curves_figure;
-use crate::yours::{MAX_BYTES, Report};
+use crate::yours::{self, MAX_BYTES};
 
 /// The part's inputs.
 #[derive(Properties, PartialEq)]
 pub struct YourDataProps {
-    /// What the learner made of the last table.
-    pub report: Option<Rc<Report>>,
-    /// The table being learnt now.
-    pub busy: Option<AttrValue>,
-    /// Why the last file was refused.
-    pub error: Option<AttrValue>,
-    /// A file was chosen or dropped, with the label's column (1-based; the last if `None`).
-    pub on_file: Callback<(File, Option<usize>)>,
+    /// The last table, the one being learnt, the last refusal, the link's table.
+    pub state: yours::YourData,
+    /// Files were chosen or dropped, with the label's column (1-based; the last if `None`).
+    pub on_file: Callback<(Vec<File>, Option<usize>)>,
+}
+
+fn files(list: Option<FileList>) -> Vec<File> {
+    list.map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect())
+        .unwrap_or_default()
 }
 
 /// The "your data" part.
@@ -28,6 +28,7 @@ pub struct YourDataProps {
 pub fn your_data(p: &YourDataProps) -> Html {
     let label = use_node_ref();
     let dragging = use_state(|| false);
+    let state = &p.state;
     let column = {
         let label = label.clone();
         move || {
@@ -40,8 +41,9 @@ pub fn your_data(p: &YourDataProps) -> Html {
         let (column, on_file) = (column.clone(), p.on_file.clone());
         Callback::from(move |e: Event| {
             let input = e.target_unchecked_into::<HtmlInputElement>();
-            if let Some(file) = input.files().and_then(|f| f.get(0)) {
-                on_file.emit((file, column()));
+            let chosen = files(input.files());
+            if !chosen.is_empty() {
+                on_file.emit((chosen, column()));
             }
             // The same file may be chosen again.
             input.set_value("");
@@ -63,16 +65,13 @@ pub fn your_data(p: &YourDataProps) -> Html {
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             dragging.set(false);
-            if let Some(file) = e
-                .data_transfer()
-                .and_then(|d| d.files())
-                .and_then(|f| f.get(0))
-            {
-                on_file.emit((file, column()));
+            let dropped = files(e.data_transfer().and_then(|d| d.files()));
+            if !dropped.is_empty() {
+                on_file.emit((dropped, column()));
             }
         })
     };
-    let chart = p.report.as_ref().map(|r| {
+    let chart = state.report.as_ref().map(|r| {
         curves_figure(
             "data-chart",
             &format!("The shipped learner on {}", r.name),
@@ -99,22 +98,43 @@ pub fn your_data(p: &YourDataProps) -> Html {
             <h2>{"Your data"}</h2>
             <p class="hint">{format!(
                 "Drop or choose a table of numbers (CSV, up to {} MiB): one row per example, numeric features, \
-                 one label column (numbers or names; a header row is optional). The pretrained \
-                 learner learns it from examples in its context, with no training on it. The \
-                 file stays in your browser.", MAX_BYTES / 1048576)}</p>
+                 one label column (numbers or names; a header row is optional); or images with \
+                 their labels as MNIST ships them (two IDX files, raw or gzipped, chosen \
+                 together). The pretrained learner learns it from examples in its context, with \
+                 no training on it, and the step-through above takes its tasks from it. The \
+                 file stays in your browser: a share link names it, without its contents.",
+                MAX_BYTES / 1048576)}</p>
+            if let Some(w) = &state.wanted {
+                if state.is_wanted() != Some(true) {
+                    <p id="data-wanted" class="notice">{format!(
+                        "This link's experiment learnt {} ({} rows, label column {}; fingerprint {}). \
+                         Links never carry files: choose the same file to see its curve.",
+                        w.name, w.rows, w.label_column.map_or("last".into(), |c| c.to_string()), w.hash)}</p>
+                }
+            }
             <div class="toolbar">
                 <label>{"Label column (1 = first; blank = last) "}
-                    <input id="data-label" type="text" inputmode="numeric" size="3" ref={label} />
+                    <input id="data-label" type="text" inputmode="numeric" size="3" ref={label}
+                        value={state.wanted.as_ref().and_then(|w| w.label_column).map(|c| c.to_string())} />
                 </label>
-                <label class="upload">{"CSV file: "}
-                    <input id="data-file" type="file" accept=".csv,.txt,.gz" onchange={on_change} />
+                <label class="upload">{"File(s): "}
+                    <input id="data-file" type="file" multiple=true onchange={on_change} />
                 </label>
-                if let Some(name) = &p.busy {
+                if let Some(name) = &state.busy {
                     <span id="data-busy" class="stat">{format!("learning {name}…")}</span>
                 }
             </div>
-            if let Some(e) = &p.error {
+            if let Some(e) = &state.error {
                 <p id="data-error" class="error" role="alert">{e}</p>
+            }
+            if let (Some(same), Some(r), Some(w)) = (state.is_wanted(), &state.report, &state.wanted) {
+                <p id="data-match" class={if same { "notice" } else { "error" }} data-same={same.to_string()}>{
+                    if same {
+                        format!("{} is the link's file (fingerprint {}).", r.name, r.hash)
+                    } else {
+                        format!("{} is not the link's file: its fingerprint is {}, the link's {} ({}).", r.name, r.hash, w.hash, w.name)
+                    }
+                }</p>
             }
             { for chart }
         </section>

@@ -1,15 +1,23 @@
-//! A visitor's own table, learnt in context by the shipped learner: the file is parsed (in the
-//! training worker, off the page's thread), random tasks are made of it as of MNIST (a random
-//! projection to the learner's inputs, a random renaming of the labels), and the learner's
-//! accuracy-vs-examples curve is measured beside 1-NN, logistic regression and an MLP fit on
-//! the same contexts. The file never leaves the browser. Native code: tested on Flex.
+//! A visitor's own data, learnt in context by the shipped learner: a table (CSV) or images and
+//! labels (IDX, as MNIST ships), parsed in the training worker, off the page's thread. Random
+//! tasks are made of it as of MNIST (a random projection to the learner's inputs, a random
+//! renaming of the labels), and the learner's accuracy-vs-examples curve is measured beside
+//! 1-NN, logistic regression and an MLP fit on the same contexts; a sample of its rows goes
+//! back to the page for the step-through. The file never leaves the browser: a share link
+//! names it by its fingerprint ([`TableRef`]). Native code: tested on Flex.
 
 use burn::prelude::Device;
 use gpicl_core::baselines::{Baseline, curve_positions};
 use gpicl_core::eval::evaluate;
-use gpicl_core::parse::{LabelColumn, parse_csv};
-use gpicl_core::{Curve, Error, EvalSet, EvalTasks, RunConfig, TaskPool, TaskSampler, Transformer};
+use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
+use gpicl_core::share::TableRef;
+use gpicl_core::{
+    Curve, Dataset, Error, EvalSet, EvalTasks, RunConfig, TaskPool, TaskSampler, Transformer,
+};
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+
+use crate::data::WalkData;
 
 use crate::chart::BaselineCurve;
 
@@ -25,6 +33,83 @@ pub const SEQUENCES: usize = 64;
 pub const BASELINE_SEQUENCES: usize = 16;
 /// Seed of the evaluation tasks.
 pub const SEED: u64 = 1234;
+/// Rows sent back for the step-through (evenly spaced through the file).
+pub const SAMPLE_ROWS: usize = 400;
+
+/// How a visitor's file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Format {
+    /// CSV text, the label in this column (1-based; the last if `None`).
+    Csv {
+        /// The label's column.
+        label_column: Option<usize>,
+    },
+    /// Two IDX files, images and labels in either order (raw or gzip), the second file's bytes
+    /// from `second_at` on.
+    IdxPair {
+        /// Where the second file starts.
+        second_at: usize,
+    },
+}
+
+/// Some rows of a visitor's data for the step-through, as the learner takes them and as the
+/// file has them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The rows prepared as for the evaluation (pooled, normalised), row-major.
+    pub inputs: Vec<f32>,
+    /// Values per prepared row.
+    pub n_inputs: usize,
+    /// The same rows as read, row-major.
+    pub raw: Vec<f32>,
+    /// Values per row as read.
+    pub n_raw: usize,
+    /// Images' side (IDX images), else rows of numbers.
+    pub image_side: Option<usize>,
+    /// Each row's class.
+    pub labels: Vec<u32>,
+    /// The classes' names in the file (empty: their numbers).
+    pub class_names: Vec<String>,
+    /// The features' names (a CSV's header), or empty.
+    pub feature_names: Vec<String>,
+}
+
+impl Sample {
+    /// Up to `n` rows, evenly spaced, of `raw` and of `prepared` (the same rows, prepared).
+    fn of(raw: &Dataset, prepared: &Dataset, n: usize) -> Self {
+        let n = n.min(raw.len());
+        let rows: Vec<usize> = (0..n).map(|i| i * raw.len() / n).collect();
+        Self {
+            inputs: rows
+                .iter()
+                .flat_map(|&i| prepared.row(i))
+                .copied()
+                .collect(),
+            n_inputs: prepared.n_features,
+            raw: rows.iter().flat_map(|&i| raw.row(i)).copied().collect(),
+            n_raw: raw.n_features,
+            image_side: raw.image_side,
+            labels: rows.iter().map(|&i| raw.labels[i]).collect(),
+            class_names: raw.class_names.clone(),
+            feature_names: raw.feature_names.clone(),
+        }
+    }
+
+    /// The rows as two datasets, prepared and as read, named `name`.
+    pub fn datasets(&self, name: &str) -> Result<(Dataset, Dataset), Error> {
+        let named = |features: Vec<f32>, width: usize, side: Option<usize>| {
+            Dataset::new(name, features, width, self.labels.clone(), side).map(|mut d| {
+                d.class_names = self.class_names.clone();
+                d.feature_names = self.feature_names.clone();
+                d
+            })
+        };
+        Ok((
+            named(self.inputs.clone(), self.n_inputs, None)?,
+            named(self.raw.clone(), self.n_raw, self.image_side)?,
+        ))
+    }
+}
 
 /// What the learner made of a table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,14 +126,68 @@ pub struct Report {
     pub curve: Curve,
     /// The baselines at some positions.
     pub baselines: Vec<BaselineCurve>,
+    /// How the file was read.
+    pub format: Format,
+    /// The file's fingerprint ([`TableRef::fingerprint`]; of both files for IDX, images first).
+    pub hash: String,
+    /// Rows for the step-through.
+    pub sample: Sample,
 }
 
-/// Reads `bytes` (a CSV file named `name`, the label in `label`) and measures the learner
-/// (`model`, meta-trained with `config`) on random tasks of it, beside the baselines.
+impl Report {
+    /// The table as a share link names it.
+    pub fn table_ref(&self) -> TableRef {
+        TableRef {
+            name: self.name.clone(),
+            rows: self.rows,
+            label_column: match self.format {
+                Format::Csv { label_column } => label_column,
+                Format::IdxPair { .. } => None,
+            },
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// Reads a visitor's file: the dataset as read and its fingerprint.
+pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<(Dataset, String), Error> {
+    match format {
+        Format::Csv { label_column } => {
+            let label = match label_column {
+                None => LabelColumn::Last,
+                Some(n) => LabelColumn::Index(n.saturating_sub(1)),
+            };
+            Ok((parse_csv(name, bytes, label)?, TableRef::fingerprint(bytes)))
+        }
+        Format::IdxPair { second_at } => {
+            let (a, b) = bytes.split_at(second_at.min(bytes.len()));
+            let (ua, ub) = (maybe_gunzip(a)?, maybe_gunzip(b)?);
+            // A labels file has one dimension (the 4th byte of its header), images more.
+            let ((images, labels), (raw_images, raw_labels)) = match (ua.get(3), ub.get(3)) {
+                (Some(&d), Some(1)) if d != 1 => ((&ua, &ub), (a, b)),
+                (Some(1), Some(&d)) if d != 1 => ((&ub, &ua), (b, a)),
+                _ => {
+                    return Err(Error::Data(format!(
+                        "{name}: of the two IDX files, one must hold images and the other \
+                         labels (one dimension)"
+                    )));
+                }
+            };
+            let data = parse_idx_pair(name, images, labels)?;
+            Ok((
+                data,
+                TableRef::fingerprint(&[raw_images, raw_labels].concat()),
+            ))
+        }
+    }
+}
+
+/// Reads `bytes` (a file named `name`, in `format`) and measures the learner (`model`,
+/// meta-trained with `config`) on random tasks of it, beside the baselines.
 pub async fn learn(
     name: &str,
     bytes: &[u8],
-    label: LabelColumn,
+    format: Format,
     config: &RunConfig,
     model: &Transformer,
     device: &Device,
@@ -60,7 +199,8 @@ pub async fn learn(
             MAX_BYTES / 1048576
         )));
     }
-    let data = parse_csv(name, bytes, label)?.prepared(1)?;
+    let (raw, hash) = read(name, bytes, format)?;
+    let data = raw.clone().prepared(config.tasks.image_pool)?;
     let n_classes = config.model.n_classes;
     data.check_classes(n_classes)?;
     if data.len() < MIN_ROWS {
@@ -95,9 +235,75 @@ pub async fn learn(
     Ok(Report {
         name: name.into(),
         rows: data.len(),
-        features: data.n_features,
+        features: raw.n_features,
         classes: data.n_classes,
         curve,
         baselines,
+        format,
+        hash,
+        sample: Sample::of(&raw, &data, SAMPLE_ROWS),
     })
+}
+
+/// What the page knows of "your data": the last table learnt and its step-through data, the
+/// file being learnt, why the last one was refused, and the table a share link asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct YourData {
+    /// What the learner made of the last table.
+    pub report: Option<Rc<Report>>,
+    /// That table's rows for the step-through.
+    pub walk: Option<Rc<WalkData>>,
+    /// The file being learnt now.
+    pub busy: Option<String>,
+    /// Why the last file was refused (the page keeps what it had).
+    pub error: Option<String>,
+    /// The table the page's link names (its owner kept the file).
+    pub wanted: Option<TableRef>,
+}
+
+impl YourData {
+    /// `name` went to the worker.
+    pub fn learning(&mut self, name: String) {
+        self.busy = Some(name);
+        self.error = None;
+    }
+
+    /// A file could not be read or sent; nothing else changes.
+    pub fn refused(&mut self, message: String) {
+        self.busy = None;
+        self.error = Some(message);
+    }
+
+    /// The worker's report on the file being learnt.
+    pub fn learnt(&mut self, report: Report) {
+        self.busy = None;
+        match report.sample.datasets(&report.name) {
+            Ok((inputs, shown)) => {
+                self.walk = Some(Rc::new(WalkData {
+                    about: report.name.clone(),
+                    inputs,
+                    shown,
+                    named: true,
+                }));
+                self.report = Some(Rc::new(report));
+                self.error = None;
+            }
+            Err(e) => self.error = Some(format!("{} was not loaded: {e}", report.name)),
+        }
+    }
+
+    /// The worker stopped (lost device, crash) while learning a file: say so, keep the rest.
+    pub fn worker_lost(&mut self) {
+        if let Some(name) = self.busy.take() {
+            self.error = Some(format!(
+                "The worker restarted while learning {name}; choose the file again."
+            ));
+        }
+    }
+
+    /// Whether the last table is the one the link names: `None` without both.
+    pub fn is_wanted(&self) -> Option<bool> {
+        let (report, wanted) = (self.report.as_ref()?, self.wanted.as_ref()?);
+        Some(report.hash == wanted.hash)
+    }
 }

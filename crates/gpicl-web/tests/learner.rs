@@ -136,8 +136,8 @@ fn reproduces_the_manifests_curve_on_another_backend() {
 /// tables it cannot learn are refused with the reason.
 #[test]
 fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
-    use gpicl_core::parse::LabelColumn;
-    use gpicl_web::yours::learn;
+    use gpicl_core::share::TableRef;
+    use gpicl_web::yours::{Format, learn};
     let (manifest, bytes) = shipped();
     let device = Device::flex();
     let model = manifest.model(bytes, &device).unwrap();
@@ -159,7 +159,7 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
         pollster::block_on(learn(
             "blobs.csv",
             text.as_bytes(),
-            LabelColumn::Last,
+            Format::Csv { label_column: None },
             config,
             &model,
             &device,
@@ -172,6 +172,30 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
     assert!(late > 1.0 / 3.0 + 0.2, "late accuracy {late}: {acc:?}");
     assert!(late > acc[0] + 0.2, "the curve does not rise: {acc:?}");
     assert_eq!(report.baselines.len(), 3);
+    // The step-through's rows, with the file's names; the link's fingerprint of the file.
+    let sample = &report.sample;
+    assert_eq!(
+        (sample.labels.len(), sample.n_raw, sample.n_inputs),
+        (300, 5, 5)
+    );
+    assert_eq!(sample.class_names, ["ant", "bee", "cow"]);
+    assert_eq!(sample.feature_names, ["f1", "f2", "f3", "f4", "f5"]);
+    assert_eq!(report.hash, TableRef::fingerprint(csv.as_bytes()));
+    let (inputs, shown) = sample.datasets("blobs.csv").unwrap();
+    assert_eq!(
+        (inputs.len(), shown.row(1)[0]),
+        (
+            300,
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        )
+    );
     // Bad tables: one class, too many classes, too few rows, a text feature.
     let one = "a,b\n1,x\n2,x\n";
     assert!(run(one).unwrap_err().to_string().contains("one class"));
@@ -275,4 +299,68 @@ fn attention_agreement_with_nearest_neighbour_and_prediction() {
             "{name}: top = 1-NN at {best}"
         );
     }
+}
+
+/// Images and labels as IDX files (labels first, gzipped; images raw): read as a pair whatever
+/// their order, learnt above chance, shown as images.
+#[test]
+fn learns_a_visitors_idx_images() {
+    use gpicl_web::yours::{Format, learn};
+    use std::io::Write;
+    let (manifest, bytes) = shipped();
+    let device = Device::flex();
+    let model = manifest.model(bytes, &device).unwrap();
+    // 6×6 images (not pooled: 6 is no multiple of the learner's pooling, 4), three classes:
+    // a bright row at 0, 2 or 4, over deterministic noise.
+    let (n, side) = (240usize, 6usize);
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n, side, side] {
+        images.extend((d as u32).to_be_bytes());
+    }
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend((n as u32).to_be_bytes());
+    for i in 0..n {
+        let class = i % 3;
+        for p in 0..side * side {
+            let bright = p / side == 2 * class;
+            let noise = ((i * 7919 + p * 104_729) % 90) as u8;
+            images.push(if bright { 160 + noise } else { noise });
+        }
+        labels.push(class as u8);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&labels).unwrap();
+    let labels_gz = gz.finish().unwrap();
+    let both = [labels_gz.as_slice(), &images].concat();
+    let format = Format::IdxPair {
+        second_at: labels_gz.len(),
+    };
+    let report = pollster::block_on(learn(
+        "rows",
+        &both,
+        format,
+        &manifest.config,
+        &model,
+        &device,
+    ))
+    .unwrap();
+    assert_eq!((report.rows, report.features, report.classes), (n, 36, 3));
+    let acc = &report.curve.accuracy;
+    let late = acc[acc.len() - 10..].iter().sum::<f32>() / 10.0;
+    assert!(late > 1.0 / 3.0 + 0.2, "late accuracy {late}: {acc:?}");
+    assert_eq!(report.sample.image_side, Some(side));
+    // Two label files are no pair.
+    let two_labels = [labels.as_slice(), &labels].concat();
+    let e = pollster::block_on(learn(
+        "rows",
+        &two_labels,
+        Format::IdxPair {
+            second_at: labels.len(),
+        },
+        &manifest.config,
+        &model,
+        &device,
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("images"), "{e}");
 }

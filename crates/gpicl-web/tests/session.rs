@@ -41,8 +41,8 @@ fn page_data_parses_the_bundles_and_refuses_corrupt_ones() {
     assert_eq!((data.train.len(), data.train.n_features), (60_000, 49));
     assert_eq!((data.test.len(), data.fashion.len()), (10_000, 10_000));
     let walk = walk_data();
-    assert_eq!(walk.test_pixels.n_features, 784);
-    assert_eq!(walk.test_pixels.len(), 1000);
+    assert_eq!(walk.shown.n_features, 784);
+    assert_eq!(walk.shown.len(), 1000);
     assert_eq!((walk.inputs.n_features, walk.inputs.len()), (49, 1000));
     // The step-through's inputs: the first test images pooled as the worker's test set (bit for
     // bit), normalised with the learner's statistics.
@@ -99,7 +99,7 @@ fn pooled_bundles_equal_the_full_bundles_pooled() {
             "{prefix}: pooled values differ"
         );
         if prefix == "mnist-t10k" {
-            let pixels = walk_data().test_pixels;
+            let pixels = walk_data().shown;
             assert_eq!(pixels, full.take(pixels.len()));
         }
     }
@@ -201,6 +201,7 @@ fn the_same_share_link_replays_bit_identically_on_flex() {
         app_version: env!("CARGO_PKG_VERSION").into(),
         data_version: "0123abcd".into(),
         replay: Some(Replay::of(4, &curves)),
+        table: None,
     });
     for _ in 0..2 {
         let (decoded, replayed) = replay(&link, &data);
