@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { artifacts, clickLatency, open as openBrowser, serveDist } from './browser.mjs';
 
 const report = {};
@@ -337,5 +338,104 @@ test('your data: a CSV made up here is learnt in context above chance, beside th
     assert.deepEqual(errors, [], 'console errors');
   } finally {
     await close();
+  }
+});
+
+/** MNIST-style IDX files made up here: 6×6 images of three classes (a bright row at 0, 2 or
+ *  4 over noise) and their labels, gzipped. */
+function idxPair(n = 180) {
+  const side = 6;
+  const header = (magic, dims) => {
+    const b = Buffer.alloc(4 + 4 * dims.length);
+    b.writeUInt32BE(magic, 0);
+    dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+    return b;
+  };
+  const pixels = Buffer.alloc(n * side * side);
+  const labels = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 3;
+    for (let p = 0; p < side * side; p++) {
+      const noise = (i * 7919 + p * 104729) % 90;
+      pixels[i * side * side + p] = Math.floor(p / side) === 2 * (i % 3) ? 160 + noise : noise;
+    }
+  }
+  return {
+    images: gzipSync(Buffer.concat([header(0x803, [n, side, side]), pixels])),
+    labels: gzipSync(Buffer.concat([header(0x801, [n]), labels])),
+  };
+}
+
+test('your data in the step-through, IDX images, and a share link that names the file and asks for it', async () => {
+  const a = await open(false, '');
+  let b;
+  try {
+    const { page } = a;
+    await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
+      null, { timeout: 240_000, polling: 250 });
+    const csv = blobsCsv(150);
+    await page.setInputFiles('#data-file', { name: 'blobs.csv', mimeType: 'text/csv', buffer: csv });
+    await page.waitForSelector('#data-chart svg', { timeout: 240_000 });
+    // The step-through now draws its tasks from the table: rows of numbers, the file's names.
+    await page.waitForSelector('section.walk[data-source="yours"] #walk-bars .bar', { timeout: 60_000 });
+    const names = await page.$$eval('#walk-bars .bar-label', (l) => l.map((e) => e.textContent));
+    assert.deepEqual(names, ['ant', 'bee', 'cow']);
+    for (let i = 0; i < 12; i++) await page.click('#walk-feed');
+    await page.waitForFunction(() => /After 12 labelled/.test(document.querySelector('#walk-verdict')?.textContent ?? ''),
+      null, { timeout: 60_000 });
+    const verdict = await page.textContent('#walk-verdict');
+    assert.match(verdict, /predicts (ant|bee|cow) \(\d+%\)\. The answer is (ant|bee|cow)/);
+    const captions = await page.$$eval('section.walk .examples figcaption', (c) => c.map((e) => e.textContent).filter(Boolean));
+    assert.ok(captions.slice(0, 12).every((c) => ['ant', 'bee', 'cow'].includes(c)), captions.join());
+    assert.ok(await page.locator('section.walk .examples .row-values').count() > 0, 'rows shown');
+    report.walk_on_your_data = verdict;
+    await page.locator('section.walk').screenshot({ path: join(artifacts, 'walk-your-data.png') });
+    // Back to MNIST and to the table again.
+    await page.click('#walk-mnist');
+    await page.waitForSelector('section.walk[data-source="mnist"] .examples img');
+    await page.click('#walk-yours');
+    await page.waitForSelector('section.walk[data-source="yours"]');
+
+    // The link names the table (not its contents)...
+    await page.click('#share');
+    const url = await (await page.waitForSelector('#share-url')).inputValue();
+    assert.match(url, /&table=150\.[0-9a-f]{16}\.last\.blobs\.csv$/);
+    // ...and a page opened from it asks for the file, and knows it when given.
+    b = await openBrowser(false, url);
+    await b.page.waitForSelector('#data-wanted', { timeout: 120_000 });
+    assert.match(await b.page.textContent('#data-wanted'), /blobs\.csv \(150 rows, label column last; fingerprint [0-9a-f]{16}\)/);
+    await b.page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
+      null, { timeout: 240_000, polling: 250 });
+    await b.page.setInputFiles('#data-file', { name: 'other.csv', mimeType: 'text/csv', buffer: blobsCsv(120) });
+    await b.page.waitForSelector('#data-match[data-same="false"]', { timeout: 240_000 });
+    assert.equal(await b.page.locator('#data-wanted').count(), 1, 'still asks for the file');
+    await b.page.setInputFiles('#data-file', { name: 'blobs.csv', mimeType: 'text/csv', buffer: csv });
+    await b.page.waitForSelector('#data-match[data-same="true"]', { timeout: 240_000 });
+    assert.equal(await b.page.locator('#data-wanted').count(), 0);
+    // The same file, the same tasks: the same curve as on the page that made the link.
+    const table = async (p) => p.$$eval('#data-chart tbody tr', (trs) => trs.map((r) => r.cells[1].textContent));
+    assert.deepEqual(await table(b.page), await table(page));
+
+    // IDX images and labels, chosen together in either order: learnt, and shown as images.
+    const { images, labels } = idxPair();
+    await page.setInputFiles('#data-file', [
+      { name: 'rows-labels-idx1-ubyte.gz', mimeType: 'application/gzip', buffer: labels },
+      { name: 'rows-images-idx3-ubyte.gz', mimeType: 'application/gzip', buffer: images },
+    ]);
+    await page.waitForFunction(() => /rows-labels/.test(document.querySelector('#data-chart svg')?.textContent ?? ''),
+      null, { timeout: 240_000, polling: 250 });
+    assert.match(await page.textContent('#data-chart figcaption'), /180 rows, 36 features, 3 classes/);
+    const late = (await table(page)).slice(-10).map((t) => parseFloat(t) / 100);
+    assert.ok(late.reduce((x, y) => x + y, 0) / late.length > 1 / 3 + 0.2, `late accuracy ${late}`);
+    await page.waitForSelector('section.walk[data-source="yours"] .examples img');
+    // One IDX file alone is refused with the reason; the chart stays.
+    await page.setInputFiles('#data-file', { name: 'rows-images-idx3-ubyte.gz', mimeType: 'application/gzip', buffer: images });
+    await page.waitForSelector('#data-error');
+    assert.match(await page.textContent('#data-error'), /choose the images and the labels together/);
+    assert.deepEqual(a.errors, [], 'console errors');
+    assert.deepEqual(b.errors, [], 'console errors (opened from the link)');
+  } finally {
+    await a.close();
+    await b?.close();
   }
 });

@@ -241,7 +241,7 @@ impl TableRef {
         let [rows, hash, label, name] = parts[..] else {
             return Err(usage.into());
         };
-        let rows = uint(rows, 1, 1 << 40).map_err(|e| format!("rows: {e}"))?;
+        let rows = uint(rows, 1, 1_000_000_000).map_err(|e| format!("rows: {e}"))?;
         if hash.len() != 16 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err("the hash must be 16 lower-case hex digits".into());
         }

@@ -352,7 +352,7 @@ impl Component for StepThrough {
             <section class="walk" aria-label="Step-through" data-source={if data.named { "yours" } else { "mnist" }}>
                 <h2>{title}</h2>
                 <p class="hint">{about}</p>
-                <div class={classes!("examples", data.shown.image_side.is_none().then_some("rows"))}>{ for images }</div>
+                <div class="examples">{ for images }</div>
                 <div class="toolbar">
                     <button id="walk-back" onclick={link.callback(|_| WalkMsg::Unfeed)} disabled={q == 0}>{"◀ Back"}</button>
                     <button id="walk-feed" onclick={link.callback(|_| WalkMsg::Feed)} disabled={q + 1 >= t}>{"Feed this example ▶"}</button>
