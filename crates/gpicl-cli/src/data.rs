@@ -22,7 +22,8 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Loads an IDX images/labels pair, pools it by `pool` and z-normalises it.
+/// Loads an IDX images/labels pair, prepared as images (pooled by `pool`, z-normalised as a
+/// whole: [`Dataset::prepared`]).
 pub fn load_idx(name: &str, images: &Path, labels: &Path, pool: usize) -> Result<Dataset> {
     let d = parse_idx_pair(name, &read(images)?, &read(labels)?)
         .with_context(|| format!("in {} / {}", images.display(), labels.display()))?;
@@ -37,7 +38,8 @@ pub fn file_dataset_name(path: &Path) -> String {
     )
 }
 
-/// Loads a CSV file (label in the last or first column) and z-normalises it.
+/// Loads a CSV file (the label in `label`), prepared as a table (each column standardised:
+/// [`Dataset::prepared`]).
 pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
     let d = parse_csv(&file_dataset_name(path), &read(path)?, label)
         .with_context(|| format!("in {}", path.display()))?;

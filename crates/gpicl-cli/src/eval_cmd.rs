@@ -149,12 +149,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Baseline::standard()
             .iter()
             .map(|b| {
-                let curve = b.curve(
-                    &set,
-                    config.model.n_classes,
-                    &positions,
-                    args.baseline_sequences,
-                );
+                let curve = b.curve(&set, &positions, args.baseline_sequences);
                 (b.name(), curve)
             })
             .collect()

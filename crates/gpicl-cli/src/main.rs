@@ -10,6 +10,7 @@ mod memory;
 mod package;
 mod plot;
 mod share_cmd;
+mod suite_cmd;
 mod sweep;
 mod train_cmd;
 
@@ -55,6 +56,9 @@ enum Command {
     /// Print a run's share link: the page opens it with the same settings and seeds and
     /// replays it to check its latest curves.
     Share(share_cmd::ShareArgs),
+    /// A learner on the held-out suite (synthetic datasets from seeds, UCI digits) beside
+    /// 1-NN, logistic regression and an MLP fit on the same contexts.
+    Suite(suite_cmd::SuiteArgs),
     /// Redraw a run's curves.svg from its results.json.
     Plot {
         /// Run directory.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Package(args) => package::run(args),
         Command::Sweep(command) => sweep::run(command),
         Command::Share(args) => share_cmd::run(args),
+        Command::Suite(args) => suite_cmd::run(args),
         Command::Plot { run } => plot::redraw(&run),
     };
     match result {

@@ -333,14 +333,15 @@ impl Baseline {
     /// Accuracy at each of `positions` (1-based: at position k the baseline is fit on the k−1
     /// examples before it and predicts the k-th), averaged over the first `max_sequences`
     /// sequences of `set`. The baseline sees what the in-context learner sees: each task's
-    /// projected inputs and permuted labels. Positions past the sequence length are skipped.
+    /// projected inputs and permuted labels, and the set's number of classes. Positions past the
+    /// sequence length are skipped.
     pub fn curve(
         &self,
         set: &EvalSet,
-        n_classes: usize,
         positions: &[usize],
         max_sequences: usize,
     ) -> Vec<(usize, f32)> {
+        let n_classes = set.classes;
         let positions: Vec<usize> = positions
             .iter()
             .copied()

@@ -182,14 +182,47 @@ impl Dataset {
         })
     }
 
-    /// The form the learner sees: square images average-pooled by `pool` (when the side
-    /// divides; other data is left as is), then z-normalised.
+    /// Standardises each feature (column) in place to mean 0 and standard deviation 1 over
+    /// the examples; a constant column is only centred.
+    pub fn standardize_columns(&mut self) {
+        let (n, w) = (self.len() as f64, self.n_features);
+        let mut mean = vec![0.0f64; w];
+        for row in self.features.chunks_exact(w) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v as f64 / n;
+            }
+        }
+        let mut var = vec![0.0f64; w];
+        for row in self.features.chunks_exact(w) {
+            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v as f64 - m).powi(2) / n;
+            }
+        }
+        let std: Vec<f64> = var
+            .iter()
+            .map(|&v| if v > 0.0 { v.sqrt() } else { 1.0 })
+            .collect();
+        for row in self.features.chunks_exact_mut(w) {
+            for ((v, m), s) in row.iter_mut().zip(&mean).zip(&std) {
+                *v = ((*v as f64 - m) / s) as f32;
+            }
+        }
+    }
+
+    /// The form the learner sees. Images (`image_side` set: IDX files) are average-pooled by
+    /// `pool` (when the side divides) and z-normalised with one mean and deviation over all
+    /// pixels, as in the paper (pixels share a unit). Tables (CSV files) are standardised per
+    /// column ([`Dataset::standardize_columns`]): their columns may be in different units
+    /// (grams beside millimetres), and one scale would let the largest dominate.
     pub fn prepared(self, pool: usize) -> Result<Self, Error> {
         let mut d = match self.image_side {
             Some(side) if pool > 1 && side % pool == 0 => self.avg_pool(pool)?,
             _ => self,
         };
-        d.z_normalize();
+        match d.image_side {
+            Some(_) => d.z_normalize(),
+            None => d.standardize_columns(),
+        }
         Ok(d)
     }
 
@@ -231,6 +264,38 @@ mod tests {
         let var: f32 = d.features.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
         assert!(mean.abs() < 1e-6);
         assert!((var - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn tables_are_standardised_per_column_and_images_as_a_whole() {
+        // Millimetres beside kilograms: each column gets mean 0 and deviation 1.
+        let table = Dataset::new(
+            "t",
+            vec![1000.0, 1.0, 3000.0, 2.0, 2000.0, 2.0],
+            2,
+            vec![0, 1, 0],
+            None,
+        )
+        .unwrap()
+        .prepared(4)
+        .unwrap();
+        for c in 0..2 {
+            let col: Vec<f32> = (0..3).map(|i| table.row(i)[c]).collect();
+            let mean = col.iter().sum::<f32>() / 3.0;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0;
+            assert!(
+                mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+                "column {c}: {col:?}"
+            );
+        }
+        // A constant column is only centred.
+        let mut flat = Dataset::new("t", vec![5.0, 1.0, 5.0, 2.0], 2, vec![0, 1], None).unwrap();
+        flat.standardize_columns();
+        assert_eq!((flat.row(0)[0], flat.row(1)[0]), (0.0, 0.0));
+        // Images keep one scale: the brighter pixel stays brighter after normalising.
+        let img = Dataset::new("i", vec![0.0, 10.0, 0.0, 200.0], 4, vec![0], Some(2)).unwrap();
+        let p = img.prepared(1).unwrap();
+        assert!(p.features[3] > p.features[1] && p.features[1] > p.features[0]);
     }
 
     #[test]

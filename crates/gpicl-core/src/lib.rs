@@ -22,6 +22,7 @@ pub mod optim;
 pub mod parse;
 pub mod results;
 pub mod share;
+pub mod suite;
 pub mod task;
 pub mod tokens;
 pub mod train;

@@ -212,7 +212,6 @@ impl Runner {
         if r.baselines_due {
             r.baselines_due = false;
             let set = r.session.unseen_tasks();
-            let n_classes = r.session.config().model.n_classes;
             let positions = curve_positions(set.seq_len());
             let curves = [
                 Baseline::Knn { k: 1 },
@@ -220,7 +219,7 @@ impl Runner {
             ]
             .iter()
             .map(|b| {
-                let points = b.curve(set, n_classes, &positions, BASELINE_SEQUENCES);
+                let points = b.curve(set, &positions, BASELINE_SEQUENCES);
                 (format!("{}, same contexts", b.name()), points)
             })
             .collect();

@@ -133,13 +133,14 @@ pub fn walk(data: &WalkData, config: &RunConfig, seed: u64) -> Batch {
     sequence(&data.inputs, config, seed)
 }
 
-/// The task of [`sequence`]`(data, config, seed)`: its projection and label permutation.
+/// The task of [`sequence`]`(data, config, seed)`: its projection and label permutation (of
+/// the data's classes among as many of the learner's labels, as evaluation sets do).
 pub fn sequence_task(data: &Dataset, config: &RunConfig, seed: u64) -> Task {
     Task::from_seed(
         mix_seed(seed, 0x7761_6c6b),
         data.n_features,
         config.model.d_in,
-        config.model.n_classes,
+        data.n_classes.min(config.model.n_classes),
         false,
     )
 }

@@ -228,7 +228,7 @@ pub async fn learn(
     let baselines = Baseline::standard()
         .iter()
         .map(|b| {
-            let points = b.curve(&set, n_classes, &positions, BASELINE_SEQUENCES);
+            let points = b.curve(&set, &positions, BASELINE_SEQUENCES);
             (format!("{}, same contexts", b.name()), points)
         })
         .collect();

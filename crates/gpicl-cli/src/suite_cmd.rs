@@ -1,0 +1,204 @@
+//! `gpicl suite`: a learner on the held-out suite (`gpicl_core::suite`: synthetic datasets
+//! from seeds, and UCI digits where the data directory has it), beside 1-NN, logistic
+//! regression and an MLP fit on the same contexts: one table, one row per dataset.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use gpicl_core::baselines::Baseline;
+use gpicl_core::eval::evaluate;
+use gpicl_core::parse::LabelColumn;
+use gpicl_core::suite::{self, SYNTHETIC};
+use gpicl_core::{Dataset, EvalSet, EvalTasks, TaskPool, TaskSampler};
+
+use crate::backend::Backend;
+use crate::data::load_csv;
+use crate::train_cmd::load_checkpoint_model;
+
+/// The shipped table that joins the synthetic datasets (in the data directory).
+const UCI_DIGITS: &str = "uci-digits.csv.gz";
+
+/// Positions of the last quarter at which the baselines are fit (evenly spaced; the learner is
+/// read at every position).
+const BASELINE_POSITIONS: usize = 8;
+
+/// Arguments of `gpicl suite`.
+#[derive(clap::Args)]
+pub struct SuiteArgs {
+    /// A checkpoint: a `.gpicl` file, a run directory, or the page's learner (`web/pretrained`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Evaluation sequences per dataset.
+    #[arg(long, default_value_t = 256)]
+    sequences: usize,
+    /// Sequences the baselines are fit on (the first of each set).
+    #[arg(long, default_value_t = 64)]
+    baseline_sequences: usize,
+    /// Examples per sequence (default: the learner's training length).
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Seed of the evaluation tasks and examples.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Seed the synthetic datasets are made from.
+    #[arg(long, default_value_t = suite::SEED)]
+    data_seed: u64,
+    /// Directory of the data bundles (for UCI digits).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+}
+
+/// One dataset's row of the table: the learner's first guess and mean over the last quarter,
+/// and each baseline's mean there.
+struct Row {
+    name: String,
+    classes: usize,
+    features: usize,
+    first: f32,
+    learner: f32,
+    baselines: Vec<f32>,
+}
+
+/// Runs `gpicl suite`.
+pub fn run(args: SuiteArgs) -> Result<()> {
+    if args.sequences == 0 || args.baseline_sequences == 0 {
+        bail!("--sequences and --baseline-sequences must be positive");
+    }
+    let device = args.backend.device()?;
+    let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
+    let seq_len = args.seq_len.unwrap_or(config.tasks.seq_len);
+    if !(4..=4096).contains(&seq_len) {
+        bail!("--seq-len must be in 4..=4096");
+    }
+    let mut datasets: Vec<Dataset> = SYNTHETIC
+        .iter()
+        .map(|s| Ok(s.make(args.data_seed)?.prepared(1)?))
+        .collect::<Result<_>>()?;
+    let uci = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir)
+        .join(UCI_DIGITS);
+    if uci.is_file() {
+        datasets.push(load_csv(&uci, LabelColumn::Last)?);
+    } else {
+        println!("({} not found: the suite runs without it)", uci.display());
+    }
+    let quarter: Vec<usize> = ((seq_len - seq_len / 4 + 1)..=seq_len).collect();
+    let positions: Vec<usize> = (0..BASELINE_POSITIONS)
+        .map(|i| quarter[i * (quarter.len() - 1) / (BASELINE_POSITIONS - 1)])
+        .collect();
+    let baselines = Baseline::standard();
+    let sampler = TaskSampler::new(
+        TaskPool::Unlimited,
+        0.0,
+        config.model.d_in,
+        config.model.n_classes,
+        0,
+    )?;
+    let mut rows = Vec::new();
+    for data in &datasets {
+        let set = EvalSet::new(
+            data.name.clone(),
+            data,
+            EvalTasks::Unseen,
+            &sampler,
+            None,
+            args.sequences,
+            seq_len,
+            config.model.d_in,
+            config.model.n_classes,
+            args.seed,
+        )?;
+        let curve = pollster::block_on(evaluate(
+            &model,
+            config.tasks.format,
+            config.model.n_classes,
+            &set,
+            &device,
+        ))?;
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        let row = Row {
+            name: data.name.clone(),
+            classes: data.n_classes,
+            features: data.n_features,
+            first: curve.accuracy[0],
+            learner: mean(&curve.accuracy[quarter[0] - 1..]),
+            baselines: baselines
+                .iter()
+                .map(|b| {
+                    let points = b.curve(&set, &positions, args.baseline_sequences);
+                    mean(&points.iter().map(|p| p.1).collect::<Vec<_>>())
+                })
+                .collect(),
+        };
+        eprintln!("{}: done", row.name);
+        rows.push(row);
+    }
+    print_table(&args, seq_len, &quarter, &baselines, &rows);
+    Ok(())
+}
+
+/// The table as Markdown (the README pastes it), with the mean row and the learner's margin
+/// over the best baseline.
+fn print_table(
+    args: &SuiteArgs,
+    seq_len: usize,
+    quarter: &[usize],
+    baselines: &[Baseline],
+    rows: &[Row],
+) {
+    println!(
+        "{} on the held-out suite: {} sequences of {seq_len} examples per dataset (unseen tasks: a \
+         random projection to the learner's inputs, the k classes renamed among k labels); mean \
+         accuracy over positions {}–{seq_len}; baselines fit on the first {} sequences' contexts \
+         at {BASELINE_POSITIONS} of those positions. First guess: accuracy at position 1.",
+        args.checkpoint.display(),
+        args.sequences,
+        quarter[0],
+        args.baseline_sequences.min(args.sequences),
+    );
+    let mut header = String::from("| dataset | classes | features | first guess (1/k) | learner |");
+    let mut rule = String::from("|---|---:|---:|---:|---:|");
+    for b in baselines {
+        let _ = write!(header, " {} |", b.name());
+        rule.push_str("---:|");
+    }
+    header.push_str(" learner − best baseline |");
+    rule.push_str("---:|");
+    println!("{header}\n{rule}");
+    let pct = |v: f32| format!("{:.1} %", 100.0 * v);
+    for r in rows {
+        let best = r.baselines.iter().copied().fold(0.0, f32::max);
+        let mut line = format!(
+            "| {} | {} | {} | {} ({}) | **{}** |",
+            r.name,
+            r.classes,
+            r.features,
+            pct(r.first),
+            pct(1.0 / r.classes as f32),
+            pct(r.learner)
+        );
+        for b in &r.baselines {
+            let _ = write!(line, " {} |", pct(*b));
+        }
+        let _ = write!(line, " {:+.1} |", 100.0 * (r.learner - best));
+        println!("{line}");
+    }
+    let n = rows.len().max(1) as f32;
+    let learner = rows.iter().map(|r| r.learner).sum::<f32>() / n;
+    let means: Vec<f32> = (0..baselines.len())
+        .map(|i| rows.iter().map(|r| r.baselines[i]).sum::<f32>() / n)
+        .collect();
+    let best = means.iter().copied().fold(0.0, f32::max);
+    let mut line = format!("| **mean** | | | | **{}** |", pct(learner));
+    for m in &means {
+        let _ = write!(line, " {} |", pct(*m));
+    }
+    let _ = write!(line, " {:+.1} |", 100.0 * (learner - best));
+    println!("{line}");
+}
