@@ -29,6 +29,11 @@ pub struct TaskConfig {
     /// curriculum over classes); `None`: for the whole run.
     #[serde(default)]
     pub classes_curriculum_steps: Option<usize>,
+    /// Where a sequence would draw from all classes, draw its number of classes `k` uniformly
+    /// from 2 to all, pick `k` classes and rename them among the first `k` labels: the tasks a
+    /// k-class dataset gives at evaluation (a lever for learners of any table).
+    #[serde(default)]
+    pub varied_classes: bool,
 }
 
 /// Optimisation settings.
@@ -121,6 +126,7 @@ impl RunConfig {
                 image_pool: 2,
                 classes_per_sequence: None,
                 classes_curriculum_steps: None,
+                varied_classes: false,
             },
             train: TrainConfig {
                 steps: 3000,

@@ -4,8 +4,7 @@
 //!
 //! The format is a table of properties ([`FIELDS`]), one short key each, written in full so a
 //! link does not depend on any preset staying as it is. It grows by adding keys: a key missing
-//! from an older link takes its default, which must be the behaviour from before the key
-//! existed, and a key this version does not know is skipped with a note. Decoding checks every
+//! from an older link takes the behaviour from before the key existed ([`ADDED`]), and a key this version does not know is skipped with a note. Decoding checks every
 //! value against [`Limits`] (a hand-edited link cannot ask for a model or batch that would
 //! exhaust the device's memory) and replaces a bad one with the default, naming the field.
 //! Decoding never panics, whatever the input (see the fuzz test).
@@ -546,6 +545,14 @@ pub const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: "vary",
+        get: |c| u8::from(c.tasks.varied_classes).to_string(),
+        set: |c, t, _| {
+            c.tasks.varied_classes = uint(t, 0, 1)? == 1;
+            Ok(())
+        },
+    },
+    Field {
         key: "steps",
         get: |c| c.train.steps.to_string(),
         set: |c, t, l| {
@@ -650,6 +657,10 @@ pub const FIELDS: &[Field] = &[
         },
     },
 ];
+
+/// Keys added to link format 1 after it shipped, each with the value that gives the behaviour
+/// from before it existed: a link without the key means that value (and is not faulted).
+const ADDED: &[(&str, &str)] = &[("vary", "0")];
 
 /// Groups of fields that must agree with each other: when the whole fails validation or the
 /// memory limits, the group falls back to the defaults together, the first group that fixes it.
@@ -768,12 +779,19 @@ pub fn decode(fragment: &str, defaults: &RunConfig, limits: &Limits) -> Result<D
         }
     }
     for f in FIELDS {
-        if !seen.contains(&f.key) {
-            problems.push(format!(
+        if seen.contains(&f.key) {
+            continue;
+        }
+        match ADDED.iter().find(|(key, _)| *key == f.key) {
+            // A link from before the key: what it meant then.
+            Some((_, before)) => {
+                let _ = (f.set)(&mut config, before, &Limits::UNCHECKED);
+            }
+            None => problems.push(format!(
                 "{}: missing; using the default, {}",
                 f.key,
                 (f.get)(defaults)
-            ));
+            )),
         }
     }
     // Fields that are fine alone but not together (or too big together): fall back by group.
@@ -999,9 +1017,16 @@ mod tests {
         assert_eq!(d.link.config.seed, 5);
         assert_eq!(
             d.problems.len(),
-            FIELDS.len() - 1,
-            "each missing field is named"
+            FIELDS.len() - 1 - ADDED.len(),
+            "each missing field is named, except those added later"
         );
+        // A link from before `vary` existed means "not varied", whatever the defaults say.
+        let mut varied = defaults.clone();
+        varied.tasks.varied_classes = true;
+        let old = encode(&link(defaults.clone())).replace("&vary=0", "");
+        let d = decode(&old, &varied, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems, Vec::<String>::new());
+        assert!(!d.link.config.tasks.varied_classes);
     }
 
     #[test]

@@ -67,6 +67,20 @@ impl Task {
     }
 }
 
+/// Which classes a training sequence draws its examples from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceClasses {
+    /// All the dataset's classes, renamed by the task among the learner's labels.
+    All,
+    /// `k` classes chosen at random for the sequence (a "bursty" sequence: fewer classes,
+    /// more examples of each in context), renamed as for [`SequenceClasses::All`].
+    Some(usize),
+    /// A number of classes `k` drawn uniformly from 2 to all, `k` classes chosen at random,
+    /// renamed among the first `k` labels (in the order the task's permutation gives them):
+    /// the tasks a k-class dataset gives at evaluation.
+    Varied,
+}
+
 /// Where the meta-training tasks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,29 +160,31 @@ impl Batch {
         d_in: usize,
         rng: &mut ChaCha8Rng,
     ) -> Self {
-        Self::sample_classes(data, tasks, seq_len, d_in, None, rng)
+        Self::sample_classes(data, tasks, seq_len, d_in, SequenceClasses::All, rng)
     }
 
-    /// Like [`Batch::sample`], but with `classes = Some(k)` each sequence draws its examples
-    /// from `k` classes chosen at random for it (a "bursty" sequence: fewer classes, more
-    /// examples of each in context).
+    /// Like [`Batch::sample`], each sequence drawing its examples from the classes `classes`
+    /// says.
     pub fn sample_classes(
         data: &Dataset,
         tasks: &[Task],
         seq_len: usize,
         d_in: usize,
-        classes: Option<usize>,
+        classes: SequenceClasses,
         rng: &mut ChaCha8Rng,
     ) -> Self {
-        let by_class = match classes {
-            Some(k) if k < data.n_classes => {
-                let mut by_class = vec![Vec::new(); data.n_classes];
-                for (i, &y) in data.labels.iter().enumerate() {
-                    by_class[y as usize].push(i);
-                }
-                by_class.retain(|c| !c.is_empty());
-                Some((by_class, k))
+        let grouped = || {
+            let mut by_class = vec![Vec::new(); data.n_classes];
+            for (i, &y) in data.labels.iter().enumerate() {
+                by_class[y as usize].push(i);
             }
+            by_class.retain(|c: &Vec<usize>| !c.is_empty());
+            by_class
+        };
+        // Per sequence: `Some(k)` picks k classes, `Varied` also draws k; `None`: all classes.
+        let by_class = match classes {
+            SequenceClasses::Some(k) if k < data.n_classes => Some((grouped(), Some(k))),
+            SequenceClasses::Varied if data.n_classes > 2 => Some((grouped(), None)),
             _ => None,
         };
         let n_in = data.n_features;
@@ -181,10 +197,26 @@ impl Batch {
             debug_assert_eq!(task.projection.len(), n_in * d_in);
             projection.extend_from_slice(&task.projection);
             let chosen: Option<Vec<&Vec<usize>>> = by_class.as_ref().map(|(by_class, k)| {
+                let k = k.unwrap_or_else(|| rng.random_range(2..=by_class.len()));
                 let mut order: Vec<usize> = (0..by_class.len()).collect();
-                let (picked, _) = order.partial_shuffle(rng, *k);
+                let (picked, _) = order.partial_shuffle(rng, k);
                 picked.iter().map(|&c| &by_class[c]).collect()
             });
+            // `Varied`: the chosen classes' labels, in the task's order, become 0..k.
+            let renamed: Option<Vec<u32>> = match (&chosen, classes) {
+                (Some(picked), SequenceClasses::Varied) => {
+                    let label =
+                        |members: &Vec<usize>| task.permutation[data.labels[members[0]] as usize];
+                    let mut order: Vec<u32> = picked.iter().map(|m| label(m)).collect();
+                    order.sort_unstable();
+                    let mut renamed = vec![u32::MAX; task.permutation.len()];
+                    for (rank, &l) in order.iter().enumerate() {
+                        renamed[l as usize] = rank as u32;
+                    }
+                    Some(renamed)
+                }
+                _ => None,
+            };
             for _ in 0..seq_len {
                 let i = match &chosen {
                     Some(classes) => {
@@ -194,7 +226,8 @@ impl Batch {
                     None => rng.random_range(0..data.len()),
                 };
                 x.extend_from_slice(data.row(i));
-                labels.push(task.permutation[data.labels[i] as usize]);
+                let label = task.permutation[data.labels[i] as usize];
+                labels.push(renamed.as_ref().map_or(label, |r| r[label as usize]));
                 indices.push(i);
             }
         }
@@ -218,7 +251,7 @@ pub struct TaskSampler {
     pool: TaskPool,
     pool_seed: u64,
     bias_fraction: f32,
-    classes_per_sequence: Option<usize>,
+    classes: SequenceClasses,
     d_in: usize,
     n_classes: usize,
     rng: ChaCha8Rng,
@@ -242,17 +275,17 @@ impl TaskSampler {
             pool,
             pool_seed: mix_seed(seed, 0x7061_6f6f),
             bias_fraction,
-            classes_per_sequence: None,
+            classes: SequenceClasses::All,
             d_in,
             n_classes,
             rng: rng(mix_seed(seed, 0x7374_7265_616d)),
         })
     }
 
-    /// Draws the following training sequences each from `k` random classes (`None`: all
-    /// classes); the trainer changes it over a run for a curriculum.
-    pub fn set_classes_per_sequence(&mut self, k: Option<usize>) {
-        self.classes_per_sequence = k;
+    /// Which classes the following training sequences draw from; the trainer changes it over
+    /// a run for a curriculum.
+    pub fn set_classes(&mut self, classes: SequenceClasses) {
+        self.classes = classes;
     }
 
     /// The seed of the `i`-th task of the training pool.
@@ -284,7 +317,7 @@ impl TaskSampler {
             &tasks,
             seq_len,
             self.d_in,
-            self.classes_per_sequence,
+            self.classes,
             &mut self.rng,
         )
     }
@@ -409,7 +442,7 @@ mod tests {
     fn classes_per_sequence_limits_the_labels_of_each_sequence() {
         let data = toy(200, 2, 10);
         let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 4).unwrap();
-        s.set_classes_per_sequence(Some(3));
+        s.set_classes(SequenceClasses::Some(3));
         let b = s.next_batch(&data, 6, 40);
         for row in b.labels.chunks(40) {
             let mut distinct = row.to_vec();
@@ -417,6 +450,35 @@ mod tests {
             distinct.dedup();
             assert!(distinct.len() <= 3 && distinct.len() >= 2, "{distinct:?}");
         }
+    }
+
+    #[test]
+    fn varied_classes_rename_k_classes_among_the_first_k_labels() {
+        let data = toy(400, 2, 10);
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 2, 10, 5).unwrap();
+        s.set_classes(SequenceClasses::Varied);
+        let b = s.next_batch(&data, 64, 60);
+        let mut sizes = Vec::new();
+        for (row, idx) in b.labels.chunks(60).zip(b.indices.chunks(60)) {
+            let mut distinct = row.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            // k classes drawn, k labels used: 0..k (all of them, in 60 examples, but rarely).
+            let k = *distinct.last().unwrap() as usize + 1;
+            assert!((2..=10).contains(&k) && distinct.len() <= k, "{distinct:?}");
+            // One class, one label, within a sequence.
+            for (a, b) in row
+                .iter()
+                .zip(idx)
+                .flat_map(|p| row.iter().zip(idx).map(move |q| (p, q)))
+            {
+                assert_eq!(data.labels[*a.1] == data.labels[*b.1], a.0 == b.0);
+            }
+            sizes.push(k);
+        }
+        sizes.sort_unstable();
+        sizes.dedup();
+        assert!(sizes.len() >= 6, "k varies: {sizes:?}");
     }
 
     #[test]

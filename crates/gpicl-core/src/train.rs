@@ -13,7 +13,7 @@ use crate::config::{RunConfig, TrainConfig};
 use crate::eval::{EvalSet, EvalTasks};
 use crate::model::Transformer;
 use crate::optim::Adam;
-use crate::task::{Batch, TaskSampler, mix_seed};
+use crate::task::{Batch, SequenceClasses, TaskSampler, mix_seed};
 use crate::tokens::TokenFormat;
 use crate::{Dataset, Error};
 
@@ -131,8 +131,16 @@ impl Trainer {
         data.check_classes(self.config.model.n_classes)?;
         let tasks = &self.config.tasks;
         let bursty = tasks.classes_curriculum_steps.is_none_or(|n| self.step < n);
-        self.sampler
-            .set_classes_per_sequence(tasks.classes_per_sequence.filter(|_| bursty));
+        self.sampler.set_classes(
+            match (
+                tasks.classes_per_sequence.filter(|_| bursty),
+                tasks.varied_classes,
+            ) {
+                (Some(k), _) => SequenceClasses::Some(k),
+                (None, true) => SequenceClasses::Varied,
+                (None, false) => SequenceClasses::All,
+            },
+        );
         let t = &self.config.train;
         Ok(self
             .sampler
