@@ -34,6 +34,11 @@ pub struct TaskConfig {
     /// k-class dataset gives at evaluation (a lever for learners of any table).
     #[serde(default)]
     pub varied_classes: bool,
+    /// Project each training task's inputs through a random bottleneck of rank `r` (drawn
+    /// log-uniformly from 1 to the input width), so that inputs lie in `r` useful dimensions,
+    /// as a table of a few features does once projected (a lever for learners of any table).
+    #[serde(default)]
+    pub low_rank: bool,
 }
 
 /// Optimisation settings.
@@ -127,6 +132,7 @@ impl RunConfig {
                 classes_per_sequence: None,
                 classes_curriculum_steps: None,
                 varied_classes: false,
+                low_rank: false,
             },
             train: TrainConfig {
                 steps: 3000,

@@ -553,6 +553,14 @@ pub const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: "rank",
+        get: |c| u8::from(c.tasks.low_rank).to_string(),
+        set: |c, t, _| {
+            c.tasks.low_rank = uint(t, 0, 1)? == 1;
+            Ok(())
+        },
+    },
+    Field {
         key: "steps",
         get: |c| c.train.steps.to_string(),
         set: |c, t, l| {
@@ -660,7 +668,7 @@ pub const FIELDS: &[Field] = &[
 
 /// Keys added to link format 1 after it shipped, each with the value that gives the behaviour
 /// from before it existed: a link without the key means that value (and is not faulted).
-const ADDED: &[(&str, &str)] = &[("vary", "0")];
+const ADDED: &[(&str, &str)] = &[("vary", "0"), ("rank", "0")];
 
 /// Groups of fields that must agree with each other: when the whole fails validation or the
 /// memory limits, the group falls back to the defaults together, the first group that fixes it.

@@ -67,6 +67,39 @@ impl Task {
     }
 }
 
+/// A random `n_in × d_in` projection of low rank (seeded): a bottleneck of rank `r`, drawn
+/// log-uniformly from 1 to `min(n_in, d_in)`, as `U · V` with `U` from N(0, 1/n_in) and `V`
+/// from N(0, 1/r), so its entries have the variance of [`Task::from_seed`]'s.
+pub fn low_rank_projection(seed: u64, n_in: usize, d_in: usize) -> Vec<f32> {
+    let mut r = rng(seed);
+    let max = n_in.min(d_in).max(1) as f64;
+    // exp(U · ln(max + 1)), floored: 1..=max, each rank about as likely as its log-width.
+    let rank = ((max + 1.0).ln() * r.random::<f64>())
+        .exp()
+        .floor()
+        .clamp(1.0, max) as usize;
+    let mut normal = |scale: f32| -> f32 {
+        let z: f32 = StandardNormal.sample(&mut r);
+        z * scale
+    };
+    let u: Vec<f32> = (0..n_in * rank)
+        .map(|_| normal(1.0 / (n_in as f32).sqrt()))
+        .collect();
+    let v: Vec<f32> = (0..rank * d_in)
+        .map(|_| normal(1.0 / (rank as f32).sqrt()))
+        .collect();
+    let mut a = vec![0.0; n_in * d_in];
+    for (i, row) in a.chunks_exact_mut(d_in).enumerate() {
+        for k in 0..rank {
+            let uik = u[i * rank + k];
+            for (o, &vkj) in row.iter_mut().zip(&v[k * d_in..(k + 1) * d_in]) {
+                *o += uik * vkj;
+            }
+        }
+    }
+    a
+}
+
 /// Which classes a training sequence draws its examples from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SequenceClasses {
@@ -252,6 +285,7 @@ pub struct TaskSampler {
     pool_seed: u64,
     bias_fraction: f32,
     classes: SequenceClasses,
+    low_rank: bool,
     d_in: usize,
     n_classes: usize,
     rng: ChaCha8Rng,
@@ -276,10 +310,17 @@ impl TaskSampler {
             pool_seed: mix_seed(seed, 0x7061_6f6f),
             bias_fraction,
             classes: SequenceClasses::All,
+            low_rank: false,
             d_in,
             n_classes,
             rng: rng(mix_seed(seed, 0x7374_7265_616d)),
         })
+    }
+
+    /// Gives every following task a low-rank projection ([`low_rank_projection`], from the
+    /// task's seed).
+    pub fn set_low_rank(&mut self, on: bool) {
+        self.low_rank = on;
     }
 
     /// Which classes the following training sequences draw from; the trainer changes it over
@@ -309,8 +350,13 @@ impl TaskSampler {
         // Each task comes from its own seed, so drawing them in parallel (natively, where the
         // projections' normal draws are a step's largest CPU cost) gives the same tasks.
         let (n_in, d_in, n_classes) = (data.n_features, self.d_in, self.n_classes);
+        let low_rank = self.low_rank;
         let tasks = crate::map_indexed(seeds, |b, seed| {
-            Task::from_seed(seed, n_in, d_in, n_classes, b < n_biased)
+            let mut task = Task::from_seed(seed, n_in, d_in, n_classes, b < n_biased);
+            if low_rank {
+                task.projection = low_rank_projection(mix_seed(seed, 0x7261_6e6b), n_in, d_in);
+            }
+            task
         });
         Batch::sample_classes(
             data,
@@ -450,6 +496,58 @@ mod tests {
             distinct.dedup();
             assert!(distinct.len() <= 3 && distinct.len() >= 2, "{distinct:?}");
         }
+    }
+
+    #[test]
+    fn low_rank_projections_have_a_rank_of_their_own_and_the_usual_scale() {
+        let (n, d) = (12, 9);
+        let mut ranks = Vec::new();
+        let mut squares = 0.0;
+        for seed in 0..200 {
+            let a = low_rank_projection(seed, n, d);
+            assert_eq!(a, low_rank_projection(seed, n, d));
+            squares += a.iter().map(|v| v * v).sum::<f32>() / (n * d) as f32;
+            // Rank by Gaussian elimination.
+            let mut m: Vec<Vec<f64>> = a
+                .chunks(d)
+                .map(|r| r.iter().map(|&v| v as f64).collect())
+                .collect();
+            let mut rank = 0;
+            for c in 0..d {
+                let Some(p) = (rank..n).max_by(|&x, &y| m[x][c].abs().total_cmp(&m[y][c].abs()))
+                else {
+                    break;
+                };
+                if m[p][c].abs() < 1e-4 {
+                    continue;
+                }
+                m.swap(rank, p);
+                let pivot = m[rank].clone();
+                for (r, row) in m.iter_mut().enumerate() {
+                    if r != rank {
+                        let f = row[c] / pivot[c];
+                        for (x, q) in row.iter_mut().zip(&pivot) {
+                            *x -= f * q;
+                        }
+                    }
+                }
+                rank += 1;
+            }
+            ranks.push(rank);
+        }
+        ranks.sort_unstable();
+        assert_eq!((ranks[0], *ranks.last().unwrap()), (1, 9), "{ranks:?}");
+        // Entries' mean square is 1/n_in, as the full-rank projection's.
+        let mean = squares / 200.0;
+        assert!((mean - 1.0 / n as f32).abs() < 0.015, "{mean}");
+        // The sampler uses them when asked, and only then.
+        let data = toy(50, n, 10);
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, d, 10, 2).unwrap();
+        let full = s.clone().next_batch(&data, 4, 5);
+        s.set_low_rank(true);
+        let low = s.next_batch(&data, 4, 5);
+        assert_eq!((full.x, full.labels), (low.x.clone(), low.labels.clone()));
+        assert_ne!(full.projection, low.projection);
     }
 
     #[test]

@@ -222,13 +222,15 @@ impl Trainer {
 
 /// The training stream of `config` (its task pool and examples), from the run's seed.
 fn training_sampler(config: &RunConfig) -> Result<TaskSampler, Error> {
-    TaskSampler::new(
+    let mut sampler = TaskSampler::new(
         config.tasks.pool,
         config.tasks.bias_fraction,
         config.model.d_in,
         config.model.n_classes,
         mix_seed(config.seed, 0x7461_736b),
-    )
+    )?;
+    sampler.set_low_rank(config.tasks.low_rank);
+    Ok(sampler)
 }
 
 /// The three evaluation sets of a run of `config`, fixed by `config.eval.seed`: tasks of the

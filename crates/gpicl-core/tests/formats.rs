@@ -55,6 +55,7 @@ fn random_config(r: &mut ChaCha8Rng) -> RunConfig {
     c.tasks.classes_per_sequence = r.random_bool(0.5).then(|| r.random_range(2..=10));
     c.tasks.classes_curriculum_steps = r.random_bool(0.5).then(|| r.random_range(0..=5000));
     c.tasks.varied_classes = r.random_bool(0.5);
+    c.tasks.low_rank = r.random_bool(0.5);
     c.train.steps = r.random_range(1..=100_000);
     c.train.batch_size = r.random_range(1..=32);
     c.train.lr = r.random_range(1e-6..0.1);
