@@ -492,9 +492,15 @@ fn learn_command(
     mut files: Vec<(String, Vec<u8>)>,
     label_column: Option<usize>,
 ) -> Result<(String, Command), String> {
-    let idx = |name: &str| name.contains("idx") || name.contains("ubyte");
+    // A raw IDX file starts with two zero bytes (no CSV text does); a gzipped one is told by
+    // its name, unless that says CSV.
+    let idx = |(name, bytes): &(String, Vec<u8>)| {
+        let name = name.to_lowercase();
+        bytes.starts_with(&[0, 0])
+            || (!name.contains(".csv") && (name.contains("idx") || name.contains("ubyte")))
+    };
     match files.len() {
-        1 if idx(&files[0].0) => Err(format!(
+        1 if idx(&files[0]) => Err(format!(
             "{} looks like an IDX file: choose the images and the labels together (two files).",
             files[0].0
         )),
