@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
+use gpicl_core::EvalSet;
 use gpicl_core::baselines::{Baseline, curve_positions};
 use gpicl_core::eval::evaluate;
 use gpicl_core::parse::LabelColumn;
-use gpicl_core::{EvalSet, EvalTasks, TaskPool, TaskSampler};
 
 use crate::backend::Backend;
 use crate::data::{file_dataset_name, load_csv, load_idx};
@@ -103,19 +103,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if seq_len == 0 || seq_len > 4096 {
         bail!("--seq-len must be in 1..=4096");
     }
-    let sampler = TaskSampler::new(
-        TaskPool::Unlimited,
-        0.0,
-        config.model.d_in,
-        config.model.n_classes,
-        0,
-    )?;
-    let set = EvalSet::new(
+    let set = EvalSet::unseen(
         format!("{} unseen tasks", data.name),
         &data,
-        EvalTasks::Unseen,
-        &sampler,
-        None,
         args.sequences,
         seq_len,
         config.model.d_in,

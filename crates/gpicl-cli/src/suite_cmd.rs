@@ -10,7 +10,7 @@ use gpicl_core::baselines::Baseline;
 use gpicl_core::eval::evaluate;
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
-use gpicl_core::{Dataset, EvalSet, EvalTasks, TaskPool, TaskSampler};
+use gpicl_core::{Dataset, EvalSet};
 
 use crate::backend::Backend;
 use crate::data::load_csv;
@@ -93,21 +93,11 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         .map(|i| quarter[i * (quarter.len() - 1) / (BASELINE_POSITIONS - 1)])
         .collect();
     let baselines = Baseline::standard();
-    let sampler = TaskSampler::new(
-        TaskPool::Unlimited,
-        0.0,
-        config.model.d_in,
-        config.model.n_classes,
-        0,
-    )?;
     let mut rows = Vec::new();
     for data in &datasets {
-        let set = EvalSet::new(
+        let set = EvalSet::unseen(
             data.name.clone(),
             data,
-            EvalTasks::Unseen,
-            &sampler,
-            None,
             args.sequences,
             seq_len,
             config.model.d_in,

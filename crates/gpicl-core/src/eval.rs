@@ -38,6 +38,10 @@ pub struct EvalSet {
     pub classes: usize,
 }
 
+/// The random streams of seen- and unseen-task sets.
+const SEEN_STREAM: u64 = 0x7365_656e;
+const UNSEEN_STREAM: u64 = 0x756e_7365_656e;
+
 /// Sequences evaluated per forward pass.
 const EVAL_BATCH: usize = 32;
 
@@ -57,20 +61,50 @@ impl EvalSet {
         n_classes: usize,
         seed: u64,
     ) -> Result<Self, Error> {
-        data.check_classes(n_classes)?;
         let stream = match tasks {
-            EvalTasks::Seen => 0x7365_656e,
-            EvalTasks::Unseen => 0x756e_7365_656e,
+            EvalTasks::Seen => SEEN_STREAM,
+            EvalTasks::Unseen => UNSEEN_STREAM,
         };
-        let mut r = rng(mix_seed(seed, stream));
+        let task_seed = |i: u64| match (tasks, pool_size) {
+            (EvalTasks::Seen, Some(n)) => train_sampler.pool_task_seed(i % n),
+            _ => mix_seed(mix_seed(seed, stream), i),
+        };
+        let shape = (sequences, seq_len, d_in, n_classes);
+        Self::build(name, data, task_seed, shape, mix_seed(seed, stream))
+    }
+
+    /// `sequences` sequences of `seq_len` examples of tasks no learner trained on, tasks and
+    /// examples drawn from `seed`: [`EvalSet::new`] with [`EvalTasks::Unseen`], which needs no
+    /// training stream.
+    pub fn unseen(
+        name: impl Into<String>,
+        data: &Dataset,
+        sequences: usize,
+        seq_len: usize,
+        d_in: usize,
+        n_classes: usize,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        let stream = mix_seed(seed, UNSEEN_STREAM);
+        let task_seed = |i: u64| mix_seed(stream, i);
+        let shape = (sequences, seq_len, d_in, n_classes);
+        Self::build(name, data, task_seed, shape, stream)
+    }
+
+    /// The set of tasks `task_seed(0..sequences)`, examples drawn from `examples_seed`;
+    /// `shape`: sequences, examples per sequence, the learner's input width and its classes.
+    fn build(
+        name: impl Into<String>,
+        data: &Dataset,
+        task_seed: impl Fn(u64) -> u64,
+        shape: (usize, usize, usize, usize),
+        examples_seed: u64,
+    ) -> Result<Self, Error> {
+        let (sequences, seq_len, d_in, n_classes) = shape;
+        data.check_classes(n_classes)?;
+        let mut r = rng(examples_seed);
         let all: Vec<Task> = (0..sequences as u64)
-            .map(|i| {
-                let task_seed = match (tasks, pool_size) {
-                    (EvalTasks::Seen, Some(n)) => train_sampler.pool_task_seed(i % n),
-                    _ => mix_seed(mix_seed(seed, stream), i),
-                };
-                Task::from_seed(task_seed, data.n_features, d_in, data.n_classes, false)
-            })
+            .map(|i| Task::from_seed(task_seed(i), data.n_features, d_in, data.n_classes, false))
             .collect();
         let batches = all
             .chunks(EVAL_BATCH)

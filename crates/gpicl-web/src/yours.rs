@@ -11,9 +11,7 @@ use gpicl_core::baselines::{Baseline, curve_positions};
 use gpicl_core::eval::evaluate;
 use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
 use gpicl_core::share::TableRef;
-use gpicl_core::{
-    Curve, Dataset, Error, EvalSet, EvalTasks, RunConfig, TaskPool, TaskSampler, Transformer,
-};
+use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
@@ -210,13 +208,9 @@ pub async fn learn(
         )));
     }
     let seq_len = SEQ_LEN.min(config.tasks.seq_len);
-    let sampler = TaskSampler::new(TaskPool::Unlimited, 0.0, config.model.d_in, n_classes, 0)?;
-    let set = EvalSet::new(
+    let set = EvalSet::unseen(
         format!("{name}: the shipped learner"),
         &data,
-        EvalTasks::Unseen,
-        &sampler,
-        None,
         SEQUENCES,
         seq_len,
         config.model.d_in,
