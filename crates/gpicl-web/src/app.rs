@@ -499,22 +499,16 @@ fn learn_command(
         bytes.starts_with(&[0, 0])
             || (!name.contains(".csv") && (name.contains("idx") || name.contains("ubyte")))
     };
-    match files.len() {
-        1 if idx(&files[0]) => Err(format!(
-            "{} looks like an IDX file: choose the images and the labels together (two files).",
-            files[0].0
-        )),
+    let (name, format, bytes) = match files.len() {
+        1 if idx(&files[0]) => {
+            return Err(format!(
+                "{} looks like an IDX file: choose the images and the labels together (two files).",
+                files[0].0
+            ));
+        }
         1 => {
             let (name, bytes) = files.remove(0);
-            let format = Format::Csv { label_column };
-            Ok((
-                name.clone(),
-                Command::Learn {
-                    name,
-                    format,
-                    bytes,
-                },
-            ))
+            (name, Format::Csv { label_column }, bytes)
         }
         2 => {
             let (second_name, second) = files.pop().expect("two files");
@@ -523,20 +517,22 @@ fn learn_command(
                 second_at: bytes.len(),
             };
             bytes.extend(second);
-            let name = format!("{first_name} + {second_name}");
-            Ok((
-                name.clone(),
-                Command::Learn {
-                    name,
-                    format,
-                    bytes,
-                },
-            ))
+            (format!("{first_name} + {second_name}"), format, bytes)
         }
-        n => Err(format!(
-            "{n} files chosen: choose one CSV file, or two IDX files (images and labels)."
-        )),
-    }
+        n => {
+            return Err(format!(
+                "{n} files chosen: choose one CSV file, or two IDX files (images and labels)."
+            ));
+        }
+    };
+    Ok((
+        name.clone(),
+        Command::Learn {
+            name,
+            format,
+            bytes,
+        },
+    ))
 }
 
 /// A saved run and how the offer to resume it reads.
