@@ -62,6 +62,11 @@ pub struct EvalArgs {
     /// model per sequence and position, on the CPU).
     #[arg(long, default_value_t = 64)]
     baseline_sequences: usize,
+    /// With --data: read the learner as an ensemble of this many views of each sequence (other
+    /// projections and renamings of the same examples, probabilities averaged; see
+    /// `EvalSet::with_views`). 1: the learner alone.
+    #[arg(long, default_value_t = 1)]
+    views: usize,
 }
 
 /// Runs `gpicl eval`.
@@ -93,8 +98,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             data_file.display()
         ),
     };
-    if args.sequences == 0 {
-        bail!("--sequences must be positive");
+    if args.sequences == 0 || args.views == 0 {
+        bail!("--sequences and --views must be positive");
     }
     if args.baselines && args.baseline_sequences == 0 {
         bail!("--baseline-sequences must be positive");
@@ -112,11 +117,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
         config.model.n_classes,
         args.seed,
     )?;
+    let viewed = set.clone().with_views(args.views, args.seed);
     let curve = pollster::block_on(evaluate(
         &model,
         config.tasks.format,
         config.model.n_classes,
-        &set,
+        &viewed,
         &device,
     ))?;
     println!(
@@ -128,6 +134,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         100.0 / data.n_classes as f32,
         args.sequences
     );
+    if args.views > 1 {
+        println!(
+            "the learner: probabilities averaged over {} views of each sequence (other random \
+             projections and renamings of the same examples)",
+            args.views
+        );
+    }
     // The printed positions and the last ten (their mean is the summary row: less noisy than
     // one position); baselines are fit once at each position of either.
     let printed = curve_positions(seq_len);

@@ -36,11 +36,27 @@ pub struct EvalSet {
     pub batches: Vec<Batch>,
     /// The labels the tasks use and the predictions are read over: the dataset's classes.
     pub classes: usize,
+    /// Further views of the same sequences the learner's prediction is averaged over
+    /// ([`EvalSet::with_views`]); empty: the learner sees each sequence once.
+    views: Vec<View>,
+}
+
+/// The sequences of an [`EvalSet`] redrawn as other tasks: the same examples in the same
+/// order, through a fresh projection, with the labels renamed again.
+#[derive(Debug, Clone)]
+struct View {
+    /// One per batch of the set, examples and order unchanged.
+    batches: Vec<Batch>,
+    /// Per batch, `[batch, classes]` row-major: `rename[b * classes + l]` is the label this
+    /// view gives what the set's sequence `b` calls `l`.
+    rename: Vec<Vec<i64>>,
 }
 
 /// The random streams of seen- and unseen-task sets.
 const SEEN_STREAM: u64 = 0x7365_656e;
 const UNSEEN_STREAM: u64 = 0x756e_7365_656e;
+/// The random stream of [`EvalSet::with_views`].
+const VIEW_STREAM: u64 = 0x7669_6577;
 
 /// Sequences evaluated per forward pass.
 const EVAL_BATCH: usize = 32;
@@ -114,7 +130,52 @@ impl EvalSet {
             name: name.into(),
             batches,
             classes: data.n_classes,
+            views: Vec::new(),
         })
+    }
+
+    /// This set read by an ensemble: the learner's prediction at each position is the mean of
+    /// its predicted probabilities over `views` views of the sequence, the set's own and
+    /// `views - 1` more drawn from `seed`, each the same examples in the same order as another
+    /// task (a fresh random projection, the classes renamed again). A learner of random
+    /// projections and renamings should not care which one it is shown; averaging over several
+    /// is the ensembling tabular in-context learners use (TabPFN). Costs `views` forward passes.
+    /// `views` ≤ 1: the set as it is.
+    pub fn with_views(mut self, views: usize, seed: u64) -> Self {
+        let k = self.classes;
+        let view = |v: u64| {
+            let seed = mix_seed(mix_seed(seed, VIEW_STREAM), v);
+            let mut sequence = 0u64;
+            let mut view = View {
+                batches: Vec::with_capacity(self.batches.len()),
+                rename: Vec::with_capacity(self.batches.len()),
+            };
+            for batch in &self.batches {
+                let mut redrawn = batch.clone();
+                let mut rename = Vec::with_capacity(batch.batch_size * k);
+                redrawn.projection.clear();
+                for b in 0..batch.batch_size {
+                    let task =
+                        Task::from_seed(mix_seed(seed, sequence), batch.n_in, batch.d_in, k, false);
+                    sequence += 1;
+                    redrawn.projection.extend_from_slice(&task.projection);
+                    for l in &mut redrawn.labels[b * batch.seq_len..][..batch.seq_len] {
+                        *l = task.permutation[*l as usize];
+                    }
+                    rename.extend(task.permutation.iter().map(|&l| i64::from(l)));
+                }
+                view.batches.push(redrawn);
+                view.rename.push(rename);
+            }
+            view
+        };
+        self.views = (1..views.max(1) as u64).map(view).collect();
+        self
+    }
+
+    /// Views the learner's prediction is averaged over (1: the set's own only).
+    pub fn views(&self) -> usize {
+        1 + self.views.len()
     }
 
     /// Sequence length.
@@ -163,16 +224,40 @@ pub fn curve_tensors(
     let mut correct = Tensor::<1>::zeros([t], &device);
     let mut loss = Tensor::<1>::zeros([t], &device);
     let mut count = 0;
-    for batch in &set.batches {
+    // Log-probabilities over the set's classes only (renormalised), `[batch, t, classes]`.
+    let read = |batch: &Batch| {
         let (tokens, targets) = format.encode(batch, n_classes, &device);
         let (_, logp) = sequence_loss(&model, format, tokens, targets.clone());
-        let [b, _, outputs] = logp.dims();
-        // Read over the set's classes only (renormalised).
+        let outputs = logp.dims()[2];
         let logp = if set.classes < outputs {
             log_softmax(logp.narrow(2, 0, set.classes), 2)
         } else {
             logp
         };
+        (logp, targets)
+    };
+    for (i, batch) in set.batches.iter().enumerate() {
+        let (mut logp, targets) = read(batch);
+        let [b, _, k] = logp.dims();
+        if !set.views.is_empty() {
+            // Each view's prediction in the set's labels, then the mean of the probabilities:
+            // log(mean_v p_v) = m + log(sum_v exp(logp_v - m)) - ln V.
+            let mut all = vec![logp];
+            for view in &set.views {
+                let (logp_v, _) = read(&view.batches[i]);
+                let rename = Tensor::<2, Int>::from_data(
+                    TensorData::new(view.rename[i].clone(), [b, k]),
+                    &device,
+                )
+                .unsqueeze_dim::<3>(1)
+                .expand([b, t, k]);
+                all.push(logp_v.gather(2, rename));
+            }
+            let all = Tensor::stack::<4>(all, 0);
+            let m = all.clone().max_dim(0);
+            let mean = (all - m.clone()).exp().sum_dim(0).log() + m - (set.views() as f32).ln();
+            logp = mean.squeeze_dim::<3>(0);
+        }
         let predicted = logp.clone().argmax(2).reshape([b, t]);
         let hits = predicted.equal(targets.clone()).float();
         let nll = logp
@@ -213,4 +298,52 @@ pub async fn evaluate(
         accuracy: read(&data[0])?,
         loss: read(&data[1])?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::SYNTHETIC;
+
+    /// A view keeps each sequence's examples and renames its labels by one permutation of
+    /// the set's classes, the one it records; its projections are new.
+    #[test]
+    fn views_keep_the_examples_and_rename_the_labels_consistently() {
+        let data = SYNTHETIC[1].make(3).unwrap().prepared(1).unwrap();
+        let k = data.n_classes;
+        let set = EvalSet::unseen("blobs", &data, 40, 12, 16, 10, 7).unwrap();
+        assert_eq!(set.views(), 1);
+        let viewed = set.clone().with_views(3, 11);
+        assert_eq!(viewed.views(), 3);
+        assert_eq!(viewed.batches.len(), set.batches.len());
+        for view in &viewed.views {
+            for ((own, seen), rename) in set.batches.iter().zip(&view.batches).zip(&view.rename) {
+                assert_eq!(own.x, seen.x);
+                assert_eq!(own.indices, seen.indices);
+                assert_ne!(own.projection, seen.projection);
+                for b in 0..own.batch_size {
+                    let map = &rename[b * k..(b + 1) * k];
+                    let mut sorted = map.to_vec();
+                    sorted.sort_unstable();
+                    assert_eq!(sorted, (0..k as i64).collect::<Vec<_>>());
+                    for j in 0..own.seq_len {
+                        let l = own.labels[b * own.seq_len + j] as usize;
+                        assert_eq!(i64::from(seen.labels[b * own.seq_len + j]), map[l]);
+                    }
+                }
+            }
+        }
+        // Seeded: the same seed draws the same views, another seed others.
+        let again = set.clone().with_views(3, 11);
+        let other = set.with_views(3, 12);
+        assert_eq!(again.views[1].rename, viewed.views[1].rename);
+        assert_eq!(
+            again.views[1].batches[0].projection,
+            viewed.views[1].batches[0].projection
+        );
+        assert_ne!(
+            other.views[1].batches[0].projection,
+            viewed.views[1].batches[0].projection
+        );
+    }
 }
