@@ -84,6 +84,48 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     );
     assert!(manifest.input_stats.std > 0.0);
 
+    // The curves are the shipped (half-precision) weights' own: `gpicl eval` on the package
+    // measures the same, value for value.
+    let json = dir.join("curves.json");
+    let eval = gpicl(&[
+        "eval",
+        "--checkpoint",
+        out_s,
+        "--data-dir",
+        &data,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let measured: Vec<gpicl_core::Curve> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(measured, manifest.curves);
+    // Re-packaging a package changes nothing: f16 rounding is idempotent, the hardware and
+    // command are kept.
+    let again = dir.join("again");
+    let repackage = gpicl(&[
+        "package",
+        out_s,
+        "--out",
+        again.to_str().unwrap(),
+        "--data-dir",
+        &data,
+    ]);
+    assert!(
+        repackage.status.success(),
+        "{}",
+        String::from_utf8_lossy(&repackage.stderr)
+    );
+    assert_eq!(std::fs::read(again.join("model.bpk")).unwrap(), weights);
+    assert_eq!(
+        std::fs::read_to_string(again.join("manifest.json")).unwrap(),
+        std::fs::read_to_string(out.join("manifest.json")).unwrap()
+    );
+
     // A run that is not there, and a corrupt results file: refused with a message.
     let missing = gpicl(&[
         "package",

@@ -274,20 +274,47 @@ pub fn eval_sets(
     ])
 }
 
-/// A model's parameters in burn's store format. Reads the device synchronously.
-pub fn model_bytes(model: &Transformer) -> Result<Vec<u8>, Error> {
+/// The precision a learner's weights are stored at ([`model_bytes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats: the values exactly as trained.
+    F32,
+    /// 16-bit floats (IEEE half): half the bytes, each value rounded to 11 significant bits;
+    /// loaded back as f32 ([`load_model`]). The page's shipped learner is stored so.
+    F16,
+}
+
+/// A model's parameters in burn's store format, at `precision`. Reads the device synchronously.
+pub fn model_bytes(model: &Transformer, precision: Precision) -> Result<Vec<u8>, Error> {
+    /// Casts every float parameter to f16.
+    struct Half;
+    impl burn::module::ModuleMapper for Half {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let tensor = tensor.cast(burn::tensor::FloatDType::F16);
+            burn::module::Param::from_mapped_value(id, tensor, mapper)
+        }
+    }
+    let model = match precision {
+        Precision::F32 => model.clone(),
+        Precision::F16 => model.clone().map(&mut Half),
+    };
     model
-        .clone()
         .into_record()
         .into_bytes()
         .map(|b| b.to_vec())
         .map_err(|e| Error::Checkpoint(format!("model: {e}")))
 }
 
-/// Loads parameters saved by [`model_bytes`] into `model` (whose shape must match).
+/// Loads parameters saved by [`model_bytes`] (at either precision) into `model`, whose shape
+/// must match; the parameters keep `model`'s f32.
 pub fn load_model(model: Transformer, bytes: Vec<u8>) -> Result<Transformer, Error> {
     let record = burn::store::ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| Error::Checkpoint(format!("model: {e}")))?;
+        .map_err(|e| Error::Checkpoint(format!("model: {e}")))?
+        .cast_to_module_dtype();
     model
         .try_load_record(record)
         .map_err(|e| Error::Checkpoint(format!("model: {e}")))

@@ -5,7 +5,7 @@ mod common;
 use burn::prelude::*;
 use common::{max_abs_diff, prototypes, read};
 use gpicl_core::task::TaskSampler;
-use gpicl_core::train::{load_model, sequence_loss};
+use gpicl_core::train::{Precision, load_model, model_bytes, sequence_loss};
 use gpicl_core::{Arch, KvCache, RunConfig, TaskPool, TokenFormat, Trainer};
 
 fn tiny() -> RunConfig {
@@ -227,7 +227,8 @@ fn training_reduces_loss_on_a_fixed_batch() {
 #[test]
 fn shipped_weights_load_only_into_their_shape() {
     let device = Device::flex();
-    let m = gpicl_core::train::model_bytes(&tiny().model.init(5, &device).unwrap()).unwrap();
+    let m = gpicl_core::train::model_bytes(&tiny().model.init(5, &device).unwrap(), Precision::F32)
+        .unwrap();
     assert!(load_model(tiny().model.init(99, &device).unwrap(), m.clone()).is_ok());
     let other_shape = RunConfig::preset("browser")
         .unwrap()
@@ -247,4 +248,46 @@ fn shipped_weights_load_only_into_their_shape() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn half_precision_weights_are_half_the_bytes_and_load_as_f32_within_rounding() {
+    let device = Device::flex();
+    let model = tiny().model.init(5, &device).unwrap();
+    let full = model_bytes(&model, Precision::F32).unwrap();
+    let half = model_bytes(&model, Precision::F16).unwrap();
+    let params = tiny().model.param_count();
+    assert!(
+        full.len() >= 4 * params && half.len() < full.len() - params,
+        "f32 {} bytes, f16 {} bytes, {params} parameters",
+        full.len(),
+        half.len()
+    );
+    let loaded = load_model(tiny().model.init(99, &device).unwrap(), half.clone()).unwrap();
+    // Every parameter f32 again and within f16's rounding (2^-11 relative) of the original.
+    let values = |m: &gpicl_core::Transformer| {
+        let none = std::collections::BTreeMap::new();
+        pollster::block_on(gpicl_core::checkpoint::read_values(m, &none))
+            .unwrap()
+            .0
+    };
+    let (a, b) = (values(&model), values(&loaded));
+    assert_eq!(a.len(), b.len());
+    let mut rounded = 0;
+    for (p, q) in a.iter().zip(&b) {
+        assert_eq!(p.shape, q.shape);
+        for (&x, &y) in p.values.iter().zip(&q.values) {
+            assert!(
+                (x - y).abs() <= x.abs() * 4.9e-4 + 1e-7,
+                "{x} loaded as {y}"
+            );
+            rounded += usize::from(x != y);
+        }
+    }
+    assert!(
+        rounded > params / 2,
+        "the values were rounded: {rounded} of {params} changed"
+    );
+    // Saved again at f16, the rounded model gives the same bytes: rounding is idempotent.
+    assert_eq!(model_bytes(&loaded, Precision::F16).unwrap(), half);
 }
