@@ -40,6 +40,11 @@ pub struct TrainArgs {
     /// downloaded, say; the run then goes to --out, or beside the file).
     #[arg(long, conflicts_with_all = ["config", "set", "seed"])]
     resume: Option<PathBuf>,
+    /// Start from this learner's weights (a `.gpicl` file, a run directory or a packaged
+    /// learner such as `web/pretrained`, of the same model shape) instead of the seed's, with a
+    /// fresh optimizer: fine-tuning.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Directory of the data bundles.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -173,7 +178,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.name, config.seed)));
         let results = Results::new(&config, args.backend.name());
-        (Trainer::new(config, &device)?, out, results)
+        let mut trainer = Trainer::new(config, &device)?;
+        if let Some(init) = &args.init {
+            let (from, model) = load_checkpoint_model(init, &burn::prelude::Device::flex())?;
+            if from.model != trainer.config().model {
+                bail!(
+                    "--init {}: its model ({:?}) is not this run's ({:?})",
+                    init.display(),
+                    from.model,
+                    trainer.config().model
+                );
+            }
+            let none = std::collections::BTreeMap::new();
+            let (params, _) =
+                pollster::block_on(gpicl_core::checkpoint::read_values(&model, &none))?;
+            trainer.start_from(&params)?;
+            println!("starting from the weights of {}", init.display());
+        }
+        (trainer, out, results)
     };
     let data_dir = args
         .data_dir

@@ -286,6 +286,11 @@ fn params(model: &Transformer) -> Vec<(u64, Vec<usize>, Tensor<1>)> {
     collect.0
 }
 
+/// `model`'s parameter ids, in the order [`read_values`] lists the parameters.
+pub(crate) fn param_ids(model: &Transformer) -> Vec<u64> {
+    params(model).into_iter().map(|(id, _, _)| id).collect()
+}
+
 /// Checks that `params` hold as many values as `config`'s model has parameters, each id once,
 /// without building the model (ids and shapes are checked when they are loaded into it).
 fn check_params(config: &RunConfig, params: &[ParamHeader]) -> Result<(), Error> {

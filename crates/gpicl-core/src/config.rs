@@ -39,6 +39,11 @@ pub struct TaskConfig {
     /// as a table of a few features does once projected (a lever for learners of any table).
     #[serde(default)]
     pub low_rank: bool,
+    /// The fraction of each training batch that is random tables instead of tasks of the
+    /// dataset: features from N(0, 1) labelled by a random small network, 2…10 classes
+    /// (`task::random_table`; a lever for learners of any table). 0: the dataset only.
+    #[serde(default)]
+    pub random_tables: f32,
 }
 
 /// Optimisation settings.
@@ -133,6 +138,7 @@ impl RunConfig {
                 classes_curriculum_steps: None,
                 varied_classes: false,
                 low_rank: false,
+                random_tables: 0.0,
             },
             train: TrainConfig {
                 steps: 3000,
@@ -342,6 +348,9 @@ impl RunConfig {
         }
         if !(0.0..=1.0).contains(&self.tasks.bias_fraction) {
             return bad("tasks.bias_fraction must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.tasks.random_tables) {
+            return bad("tasks.random_tables must be in [0, 1]");
         }
         if let TaskPool::Finite { log2 } = self.tasks.pool
             && log2 > 62

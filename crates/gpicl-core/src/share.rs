@@ -561,6 +561,14 @@ pub const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: "tables",
+        get: |c| c.tasks.random_tables.to_string(),
+        set: |c, t, _| {
+            c.tasks.random_tables = float(t, 0.0, 1.0, false)? as f32;
+            Ok(())
+        },
+    },
+    Field {
         key: "steps",
         get: |c| c.train.steps.to_string(),
         set: |c, t, l| {
@@ -668,7 +676,7 @@ pub const FIELDS: &[Field] = &[
 
 /// Keys added to link format 1 after it shipped, each with the value that gives the behaviour
 /// from before it existed: a link without the key means that value (and is not faulted).
-const ADDED: &[(&str, &str)] = &[("vary", "0"), ("rank", "0")];
+const ADDED: &[(&str, &str)] = &[("vary", "0"), ("rank", "0"), ("tables", "0")];
 
 /// Groups of fields that must agree with each other: when the whole fails validation or the
 /// memory limits, the group falls back to the defaults together, the first group that fixes it.

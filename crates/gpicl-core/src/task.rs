@@ -100,6 +100,91 @@ pub fn low_rank_projection(seed: u64, n_in: usize, d_in: usize) -> Vec<f32> {
     a
 }
 
+/// A sequence of a random table (a task from a prior over tables, not from a dataset): `r`
+/// features drawn from N(0, 1), labelled by a random function of them, seen through a random
+/// projection and with the labels renamed, as a table's tasks are at evaluation.
+///
+/// From `seed`: the number of classes `k` (2 to `n_classes`, uniformly) and of features `r`
+/// (1 to `n_in`, log-uniformly); the function, a random one-hidden-layer tanh network of
+/// 16 units with `k` outputs, its weights scaled by `s` (log-uniform in 0.3…3: small `s` draws
+/// near-linear boundaries, large `s` folded ones); an example's class is its largest output
+/// (outputs centred over the sequence, so classes are not all one); the classes are renamed
+/// among the first `k` labels. Returns the rows (`[seq_len, n_in]`, features past `r` zero),
+/// the projection (`n_in × d_in`, rows past `r` zero, the rest from N(0, 1/r)) and the labels.
+pub fn random_table(
+    seed: u64,
+    seq_len: usize,
+    n_in: usize,
+    d_in: usize,
+    n_classes: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    const HIDDEN: usize = 16;
+    let mut r = rng(seed);
+    let k = r.random_range(2..=n_classes.max(2));
+    let features = ((n_in.max(1) as f64 + 1.0).ln() * r.random::<f64>())
+        .exp()
+        .floor()
+        .clamp(1.0, n_in.max(1) as f64) as usize;
+    let scale = (0.3f64.ln() + (10.0f64).ln() * r.random::<f64>()).exp() as f32;
+    let normal = |r: &mut ChaCha8Rng, sd: f32| -> f32 {
+        let z: f32 = StandardNormal.sample(r);
+        z * sd
+    };
+    let w1: Vec<f32> = (0..HIDDEN * features)
+        .map(|_| normal(&mut r, scale / (features as f32).sqrt()))
+        .collect();
+    let b1: Vec<f32> = (0..HIDDEN).map(|_| normal(&mut r, scale * 0.5)).collect();
+    let w2: Vec<f32> = (0..k * HIDDEN)
+        .map(|_| normal(&mut r, 1.0 / (HIDDEN as f32).sqrt()))
+        .collect();
+    let mut x = vec![0.0; seq_len * n_in];
+    let mut out = vec![0.0; seq_len * k];
+    for (row, o) in x.chunks_exact_mut(n_in).zip(out.chunks_exact_mut(k)) {
+        for v in &mut row[..features] {
+            *v = normal(&mut r, 1.0);
+        }
+        let h: Vec<f32> = (0..HIDDEN)
+            .map(|u| {
+                let w = &w1[u * features..(u + 1) * features];
+                (w.iter()
+                    .zip(&row[..features])
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+                    + b1[u])
+                    .tanh()
+            })
+            .collect();
+        for (c, v) in o.iter_mut().enumerate() {
+            *v = w2[c * HIDDEN..(c + 1) * HIDDEN]
+                .iter()
+                .zip(&h)
+                .map(|(a, b)| a * b)
+                .sum();
+        }
+    }
+    for c in 0..k {
+        let mean = out.iter().skip(c).step_by(k).sum::<f32>() / seq_len.max(1) as f32;
+        for v in out.iter_mut().skip(c).step_by(k) {
+            *v -= mean;
+        }
+    }
+    let mut names: Vec<u32> = (0..k as u32).collect();
+    names.shuffle(&mut r);
+    let labels = out
+        .chunks_exact(k)
+        .map(|o| {
+            let best = (0..k).fold(0, |b, c| if o[c] > o[b] { c } else { b });
+            names[best]
+        })
+        .collect();
+    let sd = 1.0 / (features as f32).sqrt();
+    let mut projection = vec![0.0; n_in * d_in];
+    for v in &mut projection[..features * d_in] {
+        *v = normal(&mut r, sd);
+    }
+    (x, projection, labels)
+}
+
 /// Which classes a training sequence draws its examples from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SequenceClasses {
@@ -156,7 +241,8 @@ pub struct Batch {
     pub projection: Vec<f32>,
     /// Permuted labels (the targets), `[batch, seq]`.
     pub labels: Vec<u32>,
-    /// Which example of the dataset stands at each place, `[batch, seq]`.
+    /// Which example of the dataset stands at each place, `[batch, seq]` (`usize::MAX` in a
+    /// random table's sequence, [`random_table`]).
     pub indices: Vec<usize>,
 }
 
@@ -286,6 +372,7 @@ pub struct TaskSampler {
     bias_fraction: f32,
     classes: SequenceClasses,
     low_rank: bool,
+    tables: f32,
     d_in: usize,
     n_classes: usize,
     rng: ChaCha8Rng,
@@ -311,6 +398,7 @@ impl TaskSampler {
             bias_fraction,
             classes: SequenceClasses::All,
             low_rank: false,
+            tables: 0.0,
             d_in,
             n_classes,
             rng: rng(mix_seed(seed, 0x7374_7265_616d)),
@@ -321,6 +409,12 @@ impl TaskSampler {
     /// task's seed).
     pub fn set_low_rank(&mut self, on: bool) {
         self.low_rank = on;
+    }
+
+    /// Makes this fraction of each following batch (the last sequences) random tables
+    /// ([`random_table`]) instead of tasks of the dataset.
+    pub fn set_tables(&mut self, fraction: f32) {
+        self.tables = fraction;
     }
 
     /// Which classes the following training sequences draw from; the trainer changes it over
@@ -335,10 +429,12 @@ impl TaskSampler {
     }
 
     /// Draws the next batch of `batch_size` sequences of `seq_len` examples from `data`.
-    /// The first `round(bias_fraction · batch_size)` sequences keep the labels unpermuted.
+    /// The first `round(bias_fraction · batch_size)` sequences keep the labels unpermuted; the
+    /// last `round(tables · batch_size)` are random tables (of the dataset's width).
     pub fn next_batch(&mut self, data: &Dataset, batch_size: usize, seq_len: usize) -> Batch {
+        let n_tables = ((self.tables * batch_size as f32).round() as usize).min(batch_size);
         let n_biased = (self.bias_fraction * batch_size as f32).round() as usize;
-        let seeds: Vec<u64> = (0..batch_size)
+        let seeds: Vec<u64> = (0..batch_size - n_tables)
             .map(|_| match self.pool.size() {
                 Some(n) => {
                     let i = self.rng.random_range(0..n);
@@ -358,14 +454,28 @@ impl TaskSampler {
             }
             task
         });
-        Batch::sample_classes(
+        let mut batch = Batch::sample_classes(
             data,
             &tasks,
             seq_len,
             self.d_in,
             self.classes,
             &mut self.rng,
-        )
+        );
+        let seeds: Vec<u64> = (0..n_tables).map(|_| self.rng.random()).collect();
+        let tables = crate::map_indexed(seeds, |_, seed| {
+            random_table(seed, seq_len, n_in, d_in, n_classes)
+        });
+        for (x, projection, labels) in tables {
+            batch.x.extend_from_slice(&x);
+            batch.projection.extend_from_slice(&projection);
+            batch.labels.extend_from_slice(&labels);
+            batch
+                .indices
+                .extend(std::iter::repeat_n(usize::MAX, seq_len));
+            batch.batch_size += 1;
+        }
+        batch
     }
 
     /// The state of the random stream, so a resumed run continues where it stopped.
@@ -408,6 +518,51 @@ mod tests {
             "var·n_in {}",
             var * n_in as f64
         );
+    }
+
+    /// Random tables: seeded, zero past their features, labels among their first k labels,
+    /// and classes that are not one: the largest class holds well under all the examples on
+    /// average, and every class count 2…10 occurs.
+    #[test]
+    fn random_tables_are_seeded_tables_of_several_classes() {
+        let (t, n_in, d_in) = (100, 49, 49);
+        assert_eq!(
+            random_table(5, t, n_in, d_in, 10),
+            random_table(5, t, n_in, d_in, 10)
+        );
+        assert_ne!(
+            random_table(5, t, n_in, d_in, 10),
+            random_table(6, t, n_in, d_in, 10)
+        );
+        let mut largest = 0.0;
+        let mut counts = std::collections::BTreeSet::new();
+        for seed in 0..300 {
+            let (x, a, labels) = random_table(seed, t, n_in, d_in, 10);
+            assert_eq!((x.len(), a.len(), labels.len()), (t * n_in, n_in * d_in, t));
+            // The features in use: the projection's nonzero rows; the rows' values past them 0.
+            let used = a
+                .chunks_exact(d_in)
+                .take_while(|row| row.iter().any(|&v| v != 0.0))
+                .count();
+            assert!((1..=n_in).contains(&used));
+            assert!(a[used * d_in..].iter().all(|&v| v == 0.0));
+            assert!(
+                x.chunks_exact(n_in)
+                    .all(|row| row[used..].iter().all(|&v| v == 0.0))
+            );
+            let mut per = [0usize; 10];
+            for &l in &labels {
+                per[l as usize] += 1;
+            }
+            let k = per.iter().rposition(|&n| n > 0).unwrap() + 1;
+            counts.insert(k);
+            largest += *per.iter().max().unwrap() as f64 / t as f64 / 300.0;
+        }
+        assert!(
+            largest < 0.75,
+            "the largest class holds {largest:.2} of a table on average"
+        );
+        assert_eq!(counts.len(), 9, "class counts seen: {counts:?}");
     }
 
     #[test]

@@ -101,6 +101,37 @@ impl Trainer {
         Ok(trainer)
     }
 
+    /// Starts this fresh run from `params` (another learner's weights, of this model's shape,
+    /// in the model's order: [`crate::checkpoint::read_values`]) instead of its seeded
+    /// initialisation, with a fresh optimizer: fine-tuning. Only before the first step.
+    pub fn start_from(&mut self, params: &[crate::checkpoint::ParamValues]) -> Result<(), Error> {
+        if self.step > 0 {
+            return Err(Error::Config(
+                "a run that has taken steps cannot start from other weights".into(),
+            ));
+        }
+        // Parameter ids differ between models built apart; the order and shapes do not.
+        let own = crate::checkpoint::param_ids(&self.model);
+        if own.len() != params.len() {
+            return Err(Error::Checkpoint(format!(
+                "{} parameters given, the model has {}",
+                params.len(),
+                own.len()
+            )));
+        }
+        let renamed: Vec<_> = own
+            .into_iter()
+            .zip(params)
+            .map(|(id, p)| crate::checkpoint::ParamValues {
+                id,
+                shape: p.shape.clone(),
+                values: p.values.clone(),
+            })
+            .collect();
+        self.model = crate::checkpoint::load_params(self.model.clone(), &renamed, &self.device)?;
+        Ok(())
+    }
+
     /// The run as it stands, read from the device in one asynchronous round trip (in the
     /// browser await it; natively block on it). `backend` names the device for the record.
     pub async fn checkpoint(&self, backend: &str) -> Result<Checkpoint, Error> {
@@ -230,6 +261,7 @@ fn training_sampler(config: &RunConfig) -> Result<TaskSampler, Error> {
         mix_seed(config.seed, 0x7461_736b),
     )?;
     sampler.set_low_rank(config.tasks.low_rank);
+    sampler.set_tables(config.tasks.random_tables);
     Ok(sampler)
 }
 
