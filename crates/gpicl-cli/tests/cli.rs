@@ -126,6 +126,43 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         std::fs::read_to_string(out.join("manifest.json")).unwrap()
     );
 
+    // Fine-tuning from the package: a run of the same model starts from its weights; a run of
+    // another model is refused, naming the models.
+    let tuned = gpicl(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--init",
+        out_s,
+        "--steps",
+        "1",
+        "--out",
+        dir.join("tuned").to_str().unwrap(),
+        "--data-dir",
+        &data,
+    ]);
+    assert!(
+        tuned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tuned.stderr)
+    );
+    assert!(String::from_utf8_lossy(&tuned.stdout).contains("starting from the weights of"));
+    let other = gpicl(&[
+        "train",
+        "--preset",
+        "browser",
+        "--init",
+        out_s,
+        "--steps",
+        "1",
+        "--out",
+        dir.join("other").to_str().unwrap(),
+        "--data-dir",
+        &data,
+    ]);
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("is not this run's"));
+
     // A run that is not there, and a corrupt results file: refused with a message.
     let missing = gpicl(&[
         "package",

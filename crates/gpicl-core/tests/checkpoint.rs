@@ -187,3 +187,37 @@ fn bad_checkpoint_files_are_refused_with_a_message() {
     assert!(Trainer::resume(&ck, &Device::flex()).is_err());
     assert_eq!(&good[..8], MAGIC);
 }
+
+/// Fine-tuning: a fresh run started from a trained learner's weights (a model built apart, its
+/// parameter ids other) holds exactly those weights and a fresh optimizer; a model of another
+/// shape, or a run that has stepped, is refused.
+#[test]
+fn a_fresh_run_starts_from_another_learners_weights() {
+    let (a, data) = trained(3);
+    let none = std::collections::BTreeMap::new();
+    let (params, _) =
+        pollster::block_on(gpicl_core::checkpoint::read_values(a.model(), &none)).unwrap();
+    let mut config = tiny();
+    config.seed = 99;
+    let mut b = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    b.start_from(&params).unwrap();
+    let (loaded, _) =
+        pollster::block_on(gpicl_core::checkpoint::read_values(b.model(), &none)).unwrap();
+    assert_eq!(loaded.len(), params.len());
+    for (p, q) in params.iter().zip(&loaded) {
+        assert_eq!((&p.shape, &p.values), (&q.shape, &q.values));
+    }
+    let saved = pollster::block_on(b.checkpoint("flex")).unwrap();
+    assert!(saved.moments.is_empty(), "a fresh optimizer");
+    assert_eq!(b.step_count(), 0);
+    b.step(&data).unwrap();
+    assert!(b.start_from(&params).is_err(), "not after a step");
+    let mut wide = config;
+    wide.model.d_model *= 2;
+    let mut c = Trainer::new(wide, &Device::flex()).unwrap();
+    assert!(c.start_from(&params).is_err(), "not into another shape");
+    assert!(
+        c.start_from(&params[1..]).is_err(),
+        "not from fewer parameters"
+    );
+}
