@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::eval::evaluate;
-use gpicl_core::manifest::{FileHash, InputStats, MANIFEST_VERSION};
+use gpicl_core::manifest::{FileHash, InputStats, MANIFEST_VERSION, SuiteRecord};
 use gpicl_core::parse::parse_idx_pair;
+use gpicl_core::results::Init;
 use gpicl_core::train::{Precision, eval_sets, load_model, model_bytes};
 use gpicl_core::{Manifest, Results, RunConfig};
 
@@ -32,23 +33,77 @@ pub struct PackageArgs {
     data_dir: Option<PathBuf>,
 }
 
-/// The `gpicl train` command that re-creates a run of a preset (its seed and steps may differ
-/// from the preset's; anything else may not).
-fn train_command(config: &RunConfig, steps: usize, backend: &str) -> Result<String> {
-    let mut preset = RunConfig::preset(&config.name)
-        .with_context(|| format!("the run's config is not a preset ('{}')", config.name))?;
+/// The `--set` overrides that turn `preset` into `config`: one per differing value, by its path
+/// (objects compared field by field, anything else whole).
+fn overrides(preset: &RunConfig, config: &RunConfig) -> Result<Vec<String>> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b))
+                if a.keys().eq(b.keys()) =>
+            {
+                for (key, value) in b {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(&path, &a[key], value, out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}={b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        "",
+        &serde_json::to_value(preset)?,
+        &serde_json::to_value(config)?,
+        &mut out,
+    );
+    Ok(out)
+}
+
+/// The commands that re-create a run: `gpicl train` from the preset its config is named after
+/// (with a `--set` for each value that differs from it), and for a fine-tuning run
+/// (`gpicl train --init`) the commands that made the learner it started from, first.
+fn train_command(
+    config: &RunConfig,
+    steps: usize,
+    backend: &str,
+    init: Option<&Init>,
+) -> Result<String> {
+    let mut preset = RunConfig::preset(&config.name).with_context(|| {
+        format!(
+            "the run's config is not named after a preset ('{}')",
+            config.name
+        )
+    })?;
     preset.seed = config.seed;
     preset.train.steps = config.train.steps;
-    if &preset != config {
-        bail!(
-            "the run's config differs from preset '{}': package runs of a preset",
-            config.name
-        );
+    let mut command = format!(
+        "gpicl train --preset {} --seed {} --steps {steps} --backend {backend}",
+        config.name, config.seed
+    );
+    for set in overrides(&preset, config)? {
+        command.push_str(&format!(" --set '{set}'"));
     }
-    Ok(format!(
-        "gpicl train --preset {} --seed {} --steps {steps} --backend {backend} --out runs/{}",
-        config.name, config.seed, config.name
-    ))
+    if let Some(init) = init {
+        command.push_str(&format!(" --init {}", init.from));
+    }
+    command.push_str(&format!(" --out runs/{}", run_name(config, init)));
+    Ok(match init.and_then(|i| i.command.as_ref()) {
+        Some(before) => format!("{before} && {command}"),
+        None => command,
+    })
+}
+
+/// The run directory the re-creating commands use.
+fn run_name(config: &RunConfig, init: Option<&Init>) -> String {
+    match init {
+        Some(_) => format!("{}-tuned", config.name),
+        None => config.name.clone(),
+    }
 }
 
 /// What a learner is packaged from: a finished run, or a learner packaged before.
@@ -61,6 +116,8 @@ struct Source {
     train_time_s: f64,
     command: String,
     gpicl_version: String,
+    /// A packaged learner's suite figures and the weights' hash they were measured on.
+    suite: Option<(SuiteRecord, String)>,
 }
 
 /// Reads the run (or packaged learner) at `args.run`, on Flex.
@@ -79,6 +136,7 @@ fn source(args: &PackageArgs) -> Result<Source> {
             train_time_s: m.train_time_s,
             command: m.command,
             gpicl_version: m.gpicl_version,
+            suite: m.suite.map(|s| (s, m.model.sha256)),
         });
     }
     let Some(hardware) = args.hardware.clone() else {
@@ -100,10 +158,11 @@ fn source(args: &PackageArgs) -> Result<Source> {
             last.step
         );
     }
+    let init = results.init.as_ref();
     let command = format!(
         "{} && gpicl package runs/{} --hardware '{}'",
-        train_command(&meta.config, last.step, &results.backend)?,
-        meta.config.name,
+        train_command(&meta.config, last.step, &results.backend, init)?,
+        run_name(&meta.config, init),
         hardware
     );
     Ok(Source {
@@ -115,6 +174,7 @@ fn source(args: &PackageArgs) -> Result<Source> {
         train_time_s: results.train_time_s,
         command,
         gpicl_version: results.gpicl_version,
+        suite: None,
     })
 }
 
@@ -163,6 +223,7 @@ pub fn run(args: PackageArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let model = FileHash::of("model.bpk", &model_bytes);
+    let model_hash = model.clone();
     write_atomic(&args.out.join(&model.file), &model_bytes)?;
     let manifest = Manifest {
         version: MANIFEST_VERSION,
@@ -181,6 +242,11 @@ pub fn run(args: PackageArgs) -> Result<()> {
         },
         headlines: Manifest::headlines_of(&curves),
         curves,
+        // Kept only while they describe these weights.
+        suite: source
+            .suite
+            .filter(|(_, sha)| *sha == model_hash.sha256)
+            .map(|(record, _)| record),
     };
     let json = serde_json::to_string_pretty(&manifest)?;
     Manifest::from_json(&json).context("the manifest written does not read back")?;
@@ -202,4 +268,43 @@ pub fn run(args: PackageArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train_cmd::apply_overrides;
+
+    /// The overrides name each changed value, and applied to the preset they give the config.
+    #[test]
+    fn overrides_turn_the_preset_into_the_config() {
+        let preset = RunConfig::preset("pretrained").unwrap();
+        assert_eq!(overrides(&preset, &preset).unwrap(), Vec::<String>::new());
+        let mut config = preset.clone();
+        config.tasks.random_tables = 0.5;
+        config.tasks.classes_curriculum_steps = Some(0);
+        config.train.batch_size = 32;
+        let sets = overrides(&preset, &config).unwrap();
+        assert_eq!(
+            sets,
+            [
+                "tasks.classes_curriculum_steps=0",
+                "tasks.random_tables=0.5",
+                "train.batch_size=32"
+            ]
+        );
+        assert_eq!(apply_overrides(preset, &sets).unwrap(), config);
+        let init = Init {
+            from: "web/pretrained".into(),
+            command: Some(
+                "gpicl train --preset pretrained && gpicl package runs/pretrained".into(),
+            ),
+        };
+        let command = train_command(&config, 7, "flex", Some(&init)).unwrap();
+        assert!(command.starts_with("gpicl train --preset pretrained && gpicl package runs/pretrained && gpicl train --preset pretrained --seed 0 --steps 7 --backend flex --set 'tasks.classes_curriculum_steps=0'"), "{command}");
+        assert!(
+            command.ends_with("--init web/pretrained --out runs/pretrained-tuned"),
+            "{command}"
+        );
+    }
 }

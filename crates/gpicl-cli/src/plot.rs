@@ -256,6 +256,7 @@ mod tests {
                 train_loss: 2.0,
                 curves: vec![curve("a"), curve("b"), curve("c")],
             }],
+            init: None,
         };
         let s = svg(&results);
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));

@@ -5,12 +5,13 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use gpicl_core::baselines::Baseline;
 use gpicl_core::eval::evaluate;
+use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
-use gpicl_core::{Dataset, EvalSet};
+use gpicl_core::{Dataset, EvalSet, Manifest};
 
 use crate::backend::Backend;
 use crate::data::load_csv;
@@ -55,6 +56,10 @@ pub struct SuiteArgs {
     /// `EvalSet::with_views`): a second learner column. 1: the learner alone.
     #[arg(long, default_value_t = 1)]
     views: usize,
+    /// Write the figures into the checkpoint's manifest (a packaged learner, such as
+    /// `web/pretrained`), with this command.
+    #[arg(long)]
+    record: bool,
 }
 
 /// One dataset's row of the table: the learner's first guess and mean over the last quarter,
@@ -158,6 +163,58 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         rows.push(row);
     }
     print_table(&args, seq_len, &quarter, &baselines, &rows);
+    if args.record {
+        record(&args, &baselines, &rows)?;
+    }
+    Ok(())
+}
+
+/// Writes the suite's figures into the packaged learner's manifest.
+fn record(args: &SuiteArgs, baselines: &[Baseline], rows: &[Row]) -> Result<()> {
+    let path = args.checkpoint.join("manifest.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "--record writes into a packaged learner's manifest: cannot read {}",
+            path.display()
+        )
+    })?;
+    let mut manifest =
+        Manifest::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+    let mut command = format!(
+        "gpicl suite --checkpoint {} --sequences {} --baseline-sequences {} --seed {} --data-seed {}",
+        args.checkpoint.display(),
+        args.sequences,
+        args.baseline_sequences,
+        args.seed,
+        args.data_seed
+    );
+    if let Some(t) = args.seq_len {
+        command.push_str(&format!(" --seq-len {t}"));
+    }
+    if args.views > 1 {
+        command.push_str(&format!(" --views {}", args.views));
+    }
+    manifest.suite = Some(SuiteRecord {
+        command,
+        views: args.views,
+        rows: rows
+            .iter()
+            .map(|r| SuiteRow {
+                dataset: r.name.clone(),
+                learner: r.learner,
+                views: r.ensemble,
+                baselines: baselines
+                    .iter()
+                    .zip(&r.baselines)
+                    .map(|(b, &v)| (b.name(), v))
+                    .collect(),
+            })
+            .collect(),
+    });
+    let json = serde_json::to_string_pretty(&manifest)?;
+    Manifest::from_json(&json).context("the manifest written does not read back")?;
+    crate::train_cmd::write_atomic(&path, json.as_bytes())?;
+    println!("recorded in {}", path.display());
     Ok(())
 }
 

@@ -177,7 +177,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.name, config.seed)));
-        let results = Results::new(&config, args.backend.name());
+        let mut results = Results::new(&config, args.backend.name());
         let mut trainer = Trainer::new(config, &device)?;
         if let Some(init) = &args.init {
             let (from, model) = load_checkpoint_model(init, &burn::prelude::Device::flex())?;
@@ -194,6 +194,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 pollster::block_on(gpicl_core::checkpoint::read_values(&model, &none))?;
             trainer.start_from(&params)?;
             println!("starting from the weights of {}", init.display());
+            let manifest = init.join("manifest.json");
+            results.init = Some(gpicl_core::results::Init {
+                from: init.display().to_string(),
+                command: std::fs::read_to_string(&manifest)
+                    .ok()
+                    .and_then(|text| Manifest::from_json(&text).ok())
+                    .map(|m| m.command),
+            });
         }
         (trainer, out, results)
     };

@@ -104,6 +104,40 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     let measured: Vec<gpicl_core::Curve> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(measured, manifest.curves);
+    // The held-out suite, recorded in the package's manifest (tiny: 8 sequences).
+    let suite = gpicl(&[
+        "suite",
+        "--checkpoint",
+        out_s,
+        "--sequences",
+        "8",
+        "--baseline-sequences",
+        "2",
+        "--views",
+        "2",
+        "--data-dir",
+        &data,
+        "--record",
+    ]);
+    assert!(
+        suite.status.success(),
+        "{}",
+        String::from_utf8_lossy(&suite.stderr)
+    );
+    let recorded =
+        Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let record = recorded.suite.as_ref().expect("the suite is recorded");
+    assert_eq!((record.views, record.rows.len()), (2, 9));
+    assert!(record.command.contains("--views 2"), "{}", record.command);
+    for row in &record.rows {
+        assert!((0.0..=1.0).contains(&row.learner) && row.views.is_some());
+        assert_eq!(row.baselines.len(), 3);
+    }
+    assert_eq!(
+        (&recorded.curves, &recorded.model),
+        (&manifest.curves, &manifest.model)
+    );
+
     // Re-packaging a package changes nothing: f16 rounding is idempotent, the hardware and
     // command are kept.
     let again = dir.join("again");
@@ -147,6 +181,32 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         String::from_utf8_lossy(&tuned.stderr)
     );
     assert!(String::from_utf8_lossy(&tuned.stdout).contains("starting from the weights of"));
+    // Its package says how to make it: the learner it started from, then the fine-tuning.
+    let tuned_out = dir.join("tuned-package");
+    let package = gpicl(&[
+        "package",
+        dir.join("tuned").to_str().unwrap(),
+        "--out",
+        tuned_out.to_str().unwrap(),
+        "--hardware",
+        "a test machine",
+        "--data-dir",
+        &data,
+    ]);
+    assert!(
+        package.status.success(),
+        "{}",
+        String::from_utf8_lossy(&package.stderr)
+    );
+    let command =
+        Manifest::from_json(&std::fs::read_to_string(tuned_out.join("manifest.json")).unwrap())
+            .unwrap()
+            .command;
+    assert!(command.starts_with(&manifest.command), "{command}");
+    assert!(
+        command.contains(&format!("&& gpicl train --preset tiny --seed 0 --steps 1 --backend flex --init {out_s} --out runs/tiny-tuned && gpicl package runs/tiny-tuned")),
+        "{command}"
+    );
     let other = gpicl(&[
         "train",
         "--preset",

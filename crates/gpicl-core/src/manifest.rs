@@ -107,6 +107,35 @@ pub struct Manifest {
     /// Headline numbers read off `curves` (at the 50th example and at the last), for readers
     /// of the file; checked against the curves when read.
     pub headlines: Vec<Headline>,
+    /// The held-out suite's figures for these weights (`gpicl suite --record`), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<SuiteRecord>,
+}
+
+/// A learner's figures on the held-out suite, beside the baselines fit on the same contexts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteRecord {
+    /// The command that measured them.
+    pub command: String,
+    /// Views the ensemble column averaged over (1: none).
+    pub views: usize,
+    /// One row per dataset.
+    pub rows: Vec<SuiteRow>,
+}
+
+/// One dataset's row of a [`SuiteRecord`]: mean accuracies over the last quarter of positions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteRow {
+    /// The dataset.
+    pub dataset: String,
+    /// The learner alone.
+    pub learner: f32,
+    /// The learner read with the record's views, when more than one.
+    pub views: Option<f32>,
+    /// Each baseline by name.
+    pub baselines: Vec<(String, f32)>,
 }
 
 impl Manifest {
@@ -216,6 +245,7 @@ mod tests {
                 loss: vec![1.0; t],
             }],
             headlines: vec![],
+            suite: None,
         }
         .with_headlines()
     }

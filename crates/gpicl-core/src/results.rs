@@ -41,6 +41,18 @@ pub struct Results {
     pub loss_log: Vec<(usize, f32)>,
     /// Evaluations.
     pub history: Vec<EvalPoint>,
+    /// Where the weights started when not from the seed (`gpicl train --init`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Init>,
+}
+
+/// The learner a run fine-tunes: where it came from and how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Init {
+    /// The learner as given to `--init` (a path).
+    pub from: String,
+    /// The commands that made it, when it was a packaged learner (its manifest's).
+    pub command: Option<String>,
 }
 
 impl Results {
@@ -55,6 +67,7 @@ impl Results {
             steps: 0,
             loss_log: vec![],
             history: vec![],
+            init: None,
         }
     }
 
