@@ -118,6 +118,8 @@ struct Source {
     gpicl_version: String,
     /// A packaged learner's suite figures and the weights' hash they were measured on.
     suite: Option<(SuiteRecord, String)>,
+    /// The learner a fine-tuning run started from.
+    init: Option<Init>,
 }
 
 /// Reads the run (or packaged learner) at `args.run`, on Flex.
@@ -137,6 +139,7 @@ fn source(args: &PackageArgs) -> Result<Source> {
             command: m.command,
             gpicl_version: m.gpicl_version,
             suite: m.suite.map(|s| (s, m.model.sha256)),
+            init: m.init,
         });
     }
     let Some(hardware) = args.hardware.clone() else {
@@ -175,6 +178,7 @@ fn source(args: &PackageArgs) -> Result<Source> {
         command,
         gpicl_version: results.gpicl_version,
         suite: None,
+        init: results.init,
     })
 }
 
@@ -247,6 +251,7 @@ pub fn run(args: PackageArgs) -> Result<()> {
             .suite
             .filter(|(_, sha)| *sha == model_hash.sha256)
             .map(|(record, _)| record),
+        init: source.init,
     };
     let json = serde_json::to_string_pretty(&manifest)?;
     Manifest::from_json(&json).context("the manifest written does not read back")?;
@@ -299,6 +304,9 @@ mod tests {
             command: Some(
                 "gpicl train --preset pretrained && gpicl package runs/pretrained".into(),
             ),
+            steps: Some(1261),
+            train_time_s: Some(240.0),
+            hardware: Some("a GPU".into()),
         };
         let command = train_command(&config, 7, "flex", Some(&init)).unwrap();
         assert!(command.starts_with("gpicl train --preset pretrained && gpicl package runs/pretrained && gpicl train --preset pretrained --seed 0 --steps 7 --backend flex --set 'tasks.classes_curriculum_steps=0'"), "{command}");

@@ -194,13 +194,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 pollster::block_on(gpicl_core::checkpoint::read_values(&model, &none))?;
             trainer.start_from(&params)?;
             println!("starting from the weights of {}", init.display());
-            let manifest = init.join("manifest.json");
+            let manifest = std::fs::read_to_string(init.join("manifest.json"))
+                .ok()
+                .and_then(|text| Manifest::from_json(&text).ok());
             results.init = Some(gpicl_core::results::Init {
                 from: init.display().to_string(),
-                command: std::fs::read_to_string(&manifest)
-                    .ok()
-                    .and_then(|text| Manifest::from_json(&text).ok())
-                    .map(|m| m.command),
+                command: manifest.as_ref().map(|m| m.command.clone()),
+                steps: manifest.as_ref().map(|m| m.steps),
+                train_time_s: manifest.as_ref().map(|m| m.train_time_s),
+                hardware: manifest.map(|m| m.hardware),
             });
         }
         (trainer, out, results)

@@ -110,6 +110,10 @@ pub struct Manifest {
     /// The held-out suite's figures for these weights (`gpicl suite --record`), when measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<SuiteRecord>,
+    /// The learner these weights were fine-tuned from (`gpicl train --init`), when they were:
+    /// `steps`, `train_time_s` and `hardware` above are the fine-tuning's, this its source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::results::Init>,
 }
 
 /// A learner's figures on the held-out suite, beside the baselines fit on the same contexts.
@@ -246,6 +250,7 @@ mod tests {
             }],
             headlines: vec![],
             suite: None,
+            init: None,
         }
         .with_headlines()
     }

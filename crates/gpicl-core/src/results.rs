@@ -46,13 +46,23 @@ pub struct Results {
     pub init: Option<Init>,
 }
 
-/// The learner a run fine-tunes: where it came from and how it was made.
+/// The learner a run fine-tunes: where it came from and, when it was a packaged learner, how it
+/// was made (from its manifest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Init {
     /// The learner as given to `--init` (a path).
     pub from: String,
-    /// The commands that made it, when it was a packaged learner (its manifest's).
+    /// The commands that made it.
     pub command: Option<String>,
+    /// Its meta-training steps.
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Its training wall time, seconds.
+    #[serde(default)]
+    pub train_time_s: Option<f64>,
+    /// The machine that trained it, in words.
+    #[serde(default)]
+    pub hardware: Option<String>,
 }
 
 impl Results {

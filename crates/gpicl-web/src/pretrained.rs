@@ -16,7 +16,37 @@ pub const FIGURE_ID: &str = "pretrained-chart";
 
 /// The chart's title.
 pub fn title(m: &Manifest) -> String {
-    format!("Pretrained learner ({} meta-training steps)", m.steps)
+    let before = m.init.as_ref().and_then(|i| i.steps).unwrap_or(0);
+    format!(
+        "Pretrained learner ({} meta-training steps)",
+        before + m.steps
+    )
+}
+
+/// How the learner was trained: its steps, time and machine, and for a fine-tuned learner those
+/// of the learner it started from first.
+fn training(m: &Manifest) -> String {
+    let stage = |steps: usize, seconds: f64, hardware: &str| {
+        format!("{steps} steps ({:.1} min) on {hardware}", seconds / 60.0)
+    };
+    let last = stage(m.steps, m.train_time_s, &m.hardware);
+    let tables = m.config.tasks.random_tables;
+    match &m.init {
+        Some(init) => format!(
+            "meta-trained for {}, then fine-tuned for {last}{}",
+            stage(
+                init.steps.unwrap_or(0),
+                init.train_time_s.unwrap_or(0.0),
+                init.hardware.as_deref().unwrap_or("another machine")
+            ),
+            if tables > 0.0 {
+                format!(" with {:.0} % of each batch random tables", 100.0 * tables)
+            } else {
+                String::new()
+            }
+        ),
+        None => format!("meta-trained for {last}"),
+    }
 }
 
 /// The figure's caption: what the learner is and how well it does at the 50th example.
@@ -29,15 +59,13 @@ pub fn caption(m: &Manifest) -> String {
     let md = &m.config.model;
     format!(
         "Shipped with the page, measured when it was made ({} sequences a curve): a Transformer \
-         of d {}, {} layers, {} heads, meta-trained for {} steps ({:.1} min) on {}. At the 50th \
-         example: unseen MNIST tasks {}, Fashion-MNIST {}.",
+         of d {}, {} layers, {} heads, {}. At the 50th example: unseen MNIST tasks {}, \
+         Fashion-MNIST {}.",
         m.config.eval.sequences,
         md.d_model,
         md.n_layers,
         md.n_heads,
-        m.steps,
-        m.train_time_s / 60.0,
-        m.hardware,
+        training(m),
         at("mnist unseen tasks", 50),
         at("fashion-mnist unseen tasks", 50)
     )
@@ -73,6 +101,34 @@ mod tests {
         assert_eq!(html.matches("class=\"series\"").count(), m.curves.len());
         assert!(html.contains(&escape(&caption(&m))));
         assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    /// A fine-tuned learner's title counts both stages' steps; its caption names both.
+    #[test]
+    fn a_fine_tuned_learner_says_both_stages() {
+        let mut m = Manifest::from_json(MANIFEST_JSON).unwrap();
+        m.init = None;
+        m.config.tasks.random_tables = 0.5;
+        m.steps = 1000;
+        m.train_time_s = 1800.0;
+        m.hardware = "a laptop".into();
+        assert!(caption(&m).contains("meta-trained for 1000 steps (30.0 min) on a laptop."));
+        m.init = Some(gpicl_core::results::Init {
+            from: "web/pretrained".into(),
+            command: None,
+            steps: Some(1261),
+            train_time_s: Some(240.0),
+            hardware: Some("a GPU".into()),
+        });
+        assert_eq!(title(&m), "Pretrained learner (2261 meta-training steps)");
+        assert!(
+            caption(&m).contains(
+                "meta-trained for 1261 steps (4.0 min) on a GPU, then fine-tuned for 1000 steps \
+                 (30.0 min) on a laptop with 50 % of each batch random tables."
+            ),
+            "{}",
+            caption(&m)
+        );
     }
 
     /// `index.html` inlines `web/pretrained/curves.html`: it must be what this module makes of
