@@ -123,23 +123,19 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             config.model.n_classes,
             args.seed,
         )?;
-        let curve = pollster::block_on(evaluate(
-            &model,
-            config.tasks.format,
-            config.model.n_classes,
-            &set,
-            &device,
-        ))?;
-        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-        let ensemble = if args.views > 1 {
-            let set = set.clone().with_views(args.views, args.seed);
-            let curve = pollster::block_on(evaluate(
+        let learner = |set: &EvalSet| {
+            pollster::block_on(evaluate(
                 &model,
                 config.tasks.format,
                 config.model.n_classes,
-                &set,
+                set,
                 &device,
-            ))?;
+            ))
+        };
+        let curve = learner(&set)?;
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        let ensemble = if args.views > 1 {
+            let curve = learner(&set.clone().with_views(args.views, args.seed))?;
             Some(mean(&curve.accuracy[quarter[0] - 1..]))
         } else {
             None

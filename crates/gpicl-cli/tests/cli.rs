@@ -14,6 +14,17 @@ fn gpicl(args: &[&str]) -> std::process::Output {
         .expect("gpicl runs")
 }
 
+/// Runs `gpicl` and asserts that it succeeded (showing its stderr when not).
+fn gpicl_ok(args: &[&str]) -> std::process::Output {
+    let out = gpicl(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gpicl-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -32,7 +43,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     let out = dir.join("pretrained");
     let (run_s, out_s) = (run.to_str().unwrap(), out.to_str().unwrap());
     let data = data_dir();
-    let train = gpicl(&[
+    gpicl_ok(&[
         "train",
         "--preset",
         "tiny",
@@ -43,12 +54,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--data-dir",
         &data,
     ]);
-    assert!(
-        train.status.success(),
-        "{}",
-        String::from_utf8_lossy(&train.stderr)
-    );
-    let package = gpicl(&[
+    gpicl_ok(&[
         "package",
         run_s,
         "--out",
@@ -58,11 +64,6 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--data-dir",
         &data,
     ]);
-    assert!(
-        package.status.success(),
-        "{}",
-        String::from_utf8_lossy(&package.stderr)
-    );
 
     let manifest =
         Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
@@ -87,7 +88,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     // The curves are the shipped (half-precision) weights' own: `gpicl eval` on the package
     // measures the same, value for value.
     let json = dir.join("curves.json");
-    let eval = gpicl(&[
+    gpicl_ok(&[
         "eval",
         "--checkpoint",
         out_s,
@@ -96,16 +97,11 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
     let measured: Vec<gpicl_core::Curve> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(measured, manifest.curves);
     // The held-out suite, recorded in the package's manifest (tiny: 8 sequences).
-    let suite = gpicl(&[
+    gpicl_ok(&[
         "suite",
         "--checkpoint",
         out_s,
@@ -119,11 +115,6 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         &data,
         "--record",
     ]);
-    assert!(
-        suite.status.success(),
-        "{}",
-        String::from_utf8_lossy(&suite.stderr)
-    );
     let recorded =
         Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let record = recorded.suite.as_ref().expect("the suite is recorded");
@@ -141,7 +132,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     // Re-packaging a package changes nothing: f16 rounding is idempotent, the hardware and
     // command are kept.
     let again = dir.join("again");
-    let repackage = gpicl(&[
+    gpicl_ok(&[
         "package",
         out_s,
         "--out",
@@ -149,11 +140,6 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--data-dir",
         &data,
     ]);
-    assert!(
-        repackage.status.success(),
-        "{}",
-        String::from_utf8_lossy(&repackage.stderr)
-    );
     assert_eq!(std::fs::read(again.join("model.bpk")).unwrap(), weights);
     assert_eq!(
         std::fs::read_to_string(again.join("manifest.json")).unwrap(),
@@ -162,7 +148,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
 
     // Fine-tuning from the package: a run of the same model starts from its weights; a run of
     // another model is refused, naming the models.
-    let tuned = gpicl(&[
+    let tuned = gpicl_ok(&[
         "train",
         "--preset",
         "tiny",
@@ -175,15 +161,10 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--data-dir",
         &data,
     ]);
-    assert!(
-        tuned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&tuned.stderr)
-    );
     assert!(String::from_utf8_lossy(&tuned.stdout).contains("starting from the weights of"));
     // Its package says how to make it: the learner it started from, then the fine-tuning.
     let tuned_out = dir.join("tuned-package");
-    let package = gpicl(&[
+    gpicl_ok(&[
         "package",
         dir.join("tuned").to_str().unwrap(),
         "--out",
@@ -193,11 +174,6 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--data-dir",
         &data,
     ]);
-    assert!(
-        package.status.success(),
-        "{}",
-        String::from_utf8_lossy(&package.stderr)
-    );
     let command =
         Manifest::from_json(&std::fs::read_to_string(tuned_out.join("manifest.json")).unwrap())
             .unwrap()
@@ -241,7 +217,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
 
 #[test]
 fn bench_step_prints_one_row_per_context_length() {
-    let out = gpicl(&[
+    let out = gpicl_ok(&[
         "bench-step",
         "--preset",
         "tiny",
@@ -250,11 +226,6 @@ fn bench_step_prints_one_row_per_context_length() {
         "--repeats",
         "1",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = text
         .lines()
@@ -437,7 +408,7 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         .collect();
     std::fs::write(&csv, format!("x1,kind,x2\n{rows}")).unwrap();
     let csv_s = csv.to_str().unwrap();
-    let words = gpicl(&[
+    gpicl_ok(&[
         "eval",
         "--checkpoint",
         file_s,
@@ -450,11 +421,6 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         "--seq-len",
         "12",
     ]);
-    assert!(
-        words.status.success(),
-        "{}",
-        String::from_utf8_lossy(&words.stderr)
-    );
     // The shipped learner (web/pretrained: a manifest and its weights) evaluates like a
     // checkpoint, with the baselines beside it.
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
@@ -514,18 +480,13 @@ fn export_writes_the_shipped_learner_as_safetensors_under_pytorchs_names() {
     let dir = scratch("export");
     let out = dir.join("learner.safetensors");
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
-    let run = gpicl(&[
+    gpicl_ok(&[
         "export",
         "--checkpoint",
         shipped,
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
 
     let bytes = std::fs::read(&out).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
