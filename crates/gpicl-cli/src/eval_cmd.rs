@@ -116,13 +116,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         config.model.d_in,
         config.model.n_classes,
         args.seed,
-    )?;
-    let viewed = set.clone().with_views(args.views, args.seed);
+    )?
+    // The baselines read the set's own sequences only; the views are the learner's.
+    .with_views(args.views, args.seed);
     let curve = pollster::block_on(evaluate(
         &model,
         config.tasks.format,
         config.model.n_classes,
-        &viewed,
+        &set,
         &device,
     ))?;
     println!(

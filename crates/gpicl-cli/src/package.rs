@@ -13,7 +13,7 @@ use gpicl_core::train::{Precision, eval_sets, load_model, model_bytes};
 use gpicl_core::{Manifest, Results, RunConfig};
 
 use crate::data::{load_run_data, read_bundles};
-use crate::train_cmd::{load_checkpoint_model, read_checkpoint, write_atomic};
+use crate::train_cmd::{read_checkpoint, read_package, write_atomic};
 
 /// Arguments of `gpicl package`.
 #[derive(clap::Args)]
@@ -125,12 +125,9 @@ struct Source {
 /// Reads the run (or packaged learner) at `args.run`, on Flex.
 fn source(args: &PackageArgs) -> Result<Source> {
     let device = burn::prelude::Device::flex();
-    let manifest = args.run.join("manifest.json");
-    if manifest.is_file() && !args.run.join(crate::train_cmd::CHECKPOINT_FILE).exists() {
-        let (config, model) = load_checkpoint_model(&args.run, &device)?;
-        let m = Manifest::from_json(&std::fs::read_to_string(&manifest)?)?;
+    if let Some((m, model)) = read_package(&args.run, &device)? {
         return Ok(Source {
-            config,
+            config: m.config,
             model,
             steps: m.steps,
             hardware: args.hardware.clone().unwrap_or(m.hardware),
@@ -227,8 +224,12 @@ pub fn run(args: PackageArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let model = FileHash::of("model.bpk", &model_bytes);
-    let model_hash = model.clone();
     write_atomic(&args.out.join(&model.file), &model_bytes)?;
+    // A packaged learner's suite figures are kept only while they describe these weights.
+    let suite = source
+        .suite
+        .filter(|(_, sha)| *sha == model.sha256)
+        .map(|(record, _)| record);
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         config: source.config,
@@ -246,11 +247,7 @@ pub fn run(args: PackageArgs) -> Result<()> {
         },
         headlines: Manifest::headlines_of(&curves),
         curves,
-        // Kept only while they describe these weights.
-        suite: source
-            .suite
-            .filter(|(_, sha)| *sha == model_hash.sha256)
-            .map(|(record, _)| record),
+        suite,
         init: source.init,
     };
     let json = serde_json::to_string_pretty(&manifest)?;

@@ -132,10 +132,18 @@ pub fn run(args: SuiteArgs) -> Result<()> {
                 &device,
             ))
         };
-        let curve = learner(&set)?;
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        let curve = learner(&set)?;
+        let fitted = baselines
+            .iter()
+            .map(|b| {
+                let points = b.curve(&set, &positions, args.baseline_sequences);
+                mean(&points.iter().map(|p| p.1).collect::<Vec<_>>())
+            })
+            .collect();
+        // Last, the set itself becomes the ensemble's (nothing else reads it after).
         let ensemble = if args.views > 1 {
-            let curve = learner(&set.clone().with_views(args.views, args.seed))?;
+            let curve = learner(&set.with_views(args.views, args.seed))?;
             Some(mean(&curve.accuracy[quarter[0] - 1..]))
         } else {
             None
@@ -147,13 +155,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             first: curve.accuracy[0],
             learner: mean(&curve.accuracy[quarter[0] - 1..]),
             ensemble,
-            baselines: baselines
-                .iter()
-                .map(|b| {
-                    let points = b.curve(&set, &positions, args.baseline_sequences);
-                    mean(&points.iter().map(|p| p.1).collect::<Vec<_>>())
-                })
-                .collect(),
+            baselines: fitted,
         };
         eprintln!("{}: done", row.name);
         rows.push(row);

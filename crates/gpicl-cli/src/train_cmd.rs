@@ -101,6 +101,29 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
     Checkpoint::from_bytes(&bytes).with_context(|| format!("in {}", file.display()))
 }
 
+/// A shipped learner at `path` (a directory with `manifest.json` and its weights, as
+/// `gpicl package` writes them, and no run checkpoint): its manifest and model, checked against
+/// each other. `None` when `path` is not one.
+pub fn read_package(
+    path: &Path,
+    device: &burn::prelude::Device,
+) -> Result<Option<(Manifest, gpicl_core::Transformer)>> {
+    let manifest = path.join("manifest.json");
+    if !(path.is_dir() && !path.join(CHECKPOINT_FILE).exists() && manifest.exists()) {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let m = Manifest::from_json(&text).with_context(|| format!("in {}", manifest.display()))?;
+    let weights = path.join(&m.model.file);
+    let bytes =
+        std::fs::read(&weights).with_context(|| format!("cannot read {}", weights.display()))?;
+    let model = m
+        .model(bytes, device)
+        .with_context(|| format!("in {}", weights.display()))?;
+    Ok(Some((m, model)))
+}
+
 /// Loads the model config and weights of a checkpoint (for `gpicl eval`): a `.gpicl` file, a
 /// run directory, or a shipped learner (a directory with `manifest.json` and its weights, as
 /// `gpicl package` writes them: `web/pretrained`).
@@ -108,17 +131,7 @@ pub fn load_checkpoint_model(
     path: &Path,
     device: &burn::prelude::Device,
 ) -> Result<(RunConfig, gpicl_core::Transformer)> {
-    let manifest = path.join("manifest.json");
-    if path.is_dir() && !path.join(CHECKPOINT_FILE).exists() && manifest.exists() {
-        let text = std::fs::read_to_string(&manifest)
-            .with_context(|| format!("cannot read {}", manifest.display()))?;
-        let m = Manifest::from_json(&text).with_context(|| format!("in {}", manifest.display()))?;
-        let weights = path.join(&m.model.file);
-        let bytes = std::fs::read(&weights)
-            .with_context(|| format!("cannot read {}", weights.display()))?;
-        let model = m
-            .model(bytes, device)
-            .with_context(|| format!("in {}", weights.display()))?;
+    if let Some((m, model)) = read_package(path, device)? {
         return Ok((m.config, model));
     }
     let checkpoint = read_checkpoint(path)?;
@@ -180,7 +193,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut results = Results::new(&config, args.backend.name());
         let mut trainer = Trainer::new(config, &device)?;
         if let Some(init) = &args.init {
-            let (from, model) = load_checkpoint_model(init, &burn::prelude::Device::flex())?;
+            let flex = burn::prelude::Device::flex();
+            // A packaged learner's manifest says how it was made: the run records that.
+            let (from, model, manifest) = match read_package(init, &flex)? {
+                Some((m, model)) => (m.config.clone(), model, Some(m)),
+                None => {
+                    let (config, model) = load_checkpoint_model(init, &flex)?;
+                    (config, model, None)
+                }
+            };
             if from.model != trainer.config().model {
                 bail!(
                     "--init {}: its model ({:?}) is not this run's ({:?})",
@@ -194,9 +215,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 pollster::block_on(gpicl_core::checkpoint::read_values(&model, &none))?;
             trainer.start_from(&params)?;
             println!("starting from the weights of {}", init.display());
-            let manifest = std::fs::read_to_string(init.join("manifest.json"))
-                .ok()
-                .and_then(|text| Manifest::from_json(&text).ok());
             results.init = Some(gpicl_core::results::Init {
                 from: init.display().to_string(),
                 command: manifest.as_ref().map(|m| m.command.clone()),

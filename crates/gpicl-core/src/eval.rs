@@ -42,14 +42,28 @@ pub struct EvalSet {
 }
 
 /// The sequences of an [`EvalSet`] redrawn as other tasks: the same examples in the same
-/// order, through a fresh projection, with the labels renamed again.
+/// order, through a fresh projection, with the labels renamed again. Only what differs from the
+/// set's own batches is kept (the examples are the set's), one entry per batch.
 #[derive(Debug, Clone)]
 struct View {
-    /// One per batch of the set, examples and order unchanged.
-    batches: Vec<Batch>,
+    /// Per batch, the projections, `[batch, n_in, d_in]` as in [`Batch::projection`].
+    projection: Vec<Vec<f32>>,
+    /// Per batch, the renamed labels, `[batch, seq]` as in [`Batch::labels`].
+    labels: Vec<Vec<u32>>,
     /// Per batch, `[batch, classes]` row-major: `rename[b * classes + l]` is the label this
     /// view gives what the set's sequence `b` calls `l`.
     rename: Vec<Vec<i64>>,
+}
+
+impl View {
+    /// The set's batch `i` as this view shows it.
+    fn batch(&self, i: usize, own: &Batch) -> Batch {
+        Batch {
+            projection: self.projection[i].clone(),
+            labels: self.labels[i].clone(),
+            ..own.clone()
+        }
+    }
 }
 
 /// The random streams of seen- and unseen-task sets.
@@ -77,16 +91,16 @@ impl EvalSet {
         n_classes: usize,
         seed: u64,
     ) -> Result<Self, Error> {
-        let stream = match tasks {
-            EvalTasks::Seen => SEEN_STREAM,
-            EvalTasks::Unseen => UNSEEN_STREAM,
-        };
-        let task_seed = |i: u64| match (tasks, pool_size) {
-            (EvalTasks::Seen, Some(n)) => train_sampler.pool_task_seed(i % n),
-            _ => mix_seed(mix_seed(seed, stream), i),
+        if tasks == EvalTasks::Unseen {
+            return Self::unseen(name, data, sequences, seq_len, d_in, n_classes, seed);
+        }
+        let stream = mix_seed(seed, SEEN_STREAM);
+        let task_seed = |i: u64| match pool_size {
+            Some(n) => train_sampler.pool_task_seed(i % n),
+            None => mix_seed(stream, i),
         };
         let shape = (sequences, seq_len, d_in, n_classes);
-        Self::build(name, data, task_seed, shape, mix_seed(seed, stream))
+        Self::build(name, data, task_seed, shape, stream)
     }
 
     /// `sequences` sequences of `seq_len` examples of tasks no learner trained on, tasks and
@@ -147,24 +161,26 @@ impl EvalSet {
             let seed = mix_seed(mix_seed(seed, VIEW_STREAM), v);
             let mut sequence = 0u64;
             let mut view = View {
-                batches: Vec::with_capacity(self.batches.len()),
+                projection: Vec::with_capacity(self.batches.len()),
+                labels: Vec::with_capacity(self.batches.len()),
                 rename: Vec::with_capacity(self.batches.len()),
             };
             for batch in &self.batches {
-                let mut redrawn = batch.clone();
+                let mut projection = Vec::with_capacity(batch.projection.len());
+                let mut labels = batch.labels.clone();
                 let mut rename = Vec::with_capacity(batch.batch_size * k);
-                redrawn.projection.clear();
                 for b in 0..batch.batch_size {
                     let task =
                         Task::from_seed(mix_seed(seed, sequence), batch.n_in, batch.d_in, k, false);
                     sequence += 1;
-                    redrawn.projection.extend_from_slice(&task.projection);
-                    for l in &mut redrawn.labels[b * batch.seq_len..][..batch.seq_len] {
+                    projection.extend_from_slice(&task.projection);
+                    for l in &mut labels[b * batch.seq_len..][..batch.seq_len] {
                         *l = task.permutation[*l as usize];
                     }
                     rename.extend(task.permutation.iter().map(|&l| i64::from(l)));
                 }
-                view.batches.push(redrawn);
+                view.projection.push(projection);
+                view.labels.push(labels);
                 view.rename.push(rename);
             }
             view
@@ -244,7 +260,7 @@ pub fn curve_tensors(
             // log(mean_v p_v) = m + log(sum_v exp(logp_v - m)) - ln V.
             let mut all = vec![logp];
             for view in &set.views {
-                let (logp_v, _) = read(&view.batches[i]);
+                let (logp_v, _) = read(&view.batch(i, batch));
                 let rename = Tensor::<2, Int>::from_data(
                     TensorData::new(view.rename[i].clone(), [b, k]),
                     &device,
@@ -317,7 +333,8 @@ mod tests {
         assert_eq!(viewed.views(), 3);
         assert_eq!(viewed.batches.len(), set.batches.len());
         for view in &viewed.views {
-            for ((own, seen), rename) in set.batches.iter().zip(&view.batches).zip(&view.rename) {
+            for (i, (own, rename)) in set.batches.iter().zip(&view.rename).enumerate() {
+                let seen = view.batch(i, own);
                 assert_eq!(own.x, seen.x);
                 assert_eq!(own.indices, seen.indices);
                 assert_ne!(own.projection, seen.projection);
@@ -337,13 +354,7 @@ mod tests {
         let again = set.clone().with_views(3, 11);
         let other = set.with_views(3, 12);
         assert_eq!(again.views[1].rename, viewed.views[1].rename);
-        assert_eq!(
-            again.views[1].batches[0].projection,
-            viewed.views[1].batches[0].projection
-        );
-        assert_ne!(
-            other.views[1].batches[0].projection,
-            viewed.views[1].batches[0].projection
-        );
+        assert_eq!(again.views[1].projection[0], viewed.views[1].projection[0]);
+        assert_ne!(other.views[1].projection[0], viewed.views[1].projection[0]);
     }
 }
