@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::model::{Arch, ModelConfig};
-use crate::task::TaskPool;
+use crate::task::{TablePrior, TaskPool};
 use crate::tokens::TokenFormat;
 
 /// The task distribution the learner meta-trains on.
@@ -44,6 +44,10 @@ pub struct TaskConfig {
     /// (`task::random_table`; a lever for learners of any table). 0: the dataset only.
     #[serde(default)]
     pub random_tables: f32,
+    /// The functions random tables are labelled by: a random network (`net`, the default) or a
+    /// mix of networks, linear maps, parities and rings (`mixed`; `task::TablePrior`).
+    #[serde(default)]
+    pub table_prior: TablePrior,
 }
 
 /// Optimisation settings.
@@ -139,6 +143,7 @@ impl RunConfig {
                 varied_classes: false,
                 low_rank: false,
                 random_tables: 0.0,
+                table_prior: TablePrior::Net,
             },
             train: TrainConfig {
                 steps: 3000,

@@ -13,7 +13,7 @@ use crate::Error;
 use crate::config::RunConfig;
 use crate::eval::Curve;
 use crate::model::Arch;
-use crate::task::TaskPool;
+use crate::task::{TablePrior, TaskPool};
 use crate::tokens::TokenFormat;
 
 /// The link format this build writes.
@@ -569,6 +569,21 @@ pub const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: "prior",
+        get: |c| match c.tasks.table_prior {
+            TablePrior::Net => "net".into(),
+            TablePrior::Mixed => "mixed".into(),
+        },
+        set: |c, t, _| {
+            c.tasks.table_prior = match t {
+                "net" => TablePrior::Net,
+                "mixed" => TablePrior::Mixed,
+                _ => return Err(format!("\"{t}\" is not net or mixed")),
+            };
+            Ok(())
+        },
+    },
+    Field {
         key: "steps",
         get: |c| c.train.steps.to_string(),
         set: |c, t, l| {
@@ -676,7 +691,12 @@ pub const FIELDS: &[Field] = &[
 
 /// Keys added to link format 1 after it shipped, each with the value that gives the behaviour
 /// from before it existed: a link without the key means that value (and is not faulted).
-const ADDED: &[(&str, &str)] = &[("vary", "0"), ("rank", "0"), ("tables", "0")];
+const ADDED: &[(&str, &str)] = &[
+    ("vary", "0"),
+    ("rank", "0"),
+    ("tables", "0"),
+    ("prior", "net"),
+];
 
 /// Groups of fields that must agree with each other: when the whole fails validation or the
 /// memory limits, the group falls back to the defaults together, the first group that fixes it.

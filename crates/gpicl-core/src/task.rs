@@ -100,89 +100,169 @@ pub fn low_rank_projection(seed: u64, n_in: usize, d_in: usize) -> Vec<f32> {
     a
 }
 
+/// The prior random tables draw their labelling functions from ([`random_table`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TablePrior {
+    /// A random one-hidden-layer tanh network of 16 units (near-linear to folded boundaries).
+    #[default]
+    Net,
+    /// Each table one of four kinds, uniformly: the network above; a linear map (the class the
+    /// largest of `k` random linear functions); a parity of 2 or 3 features thresholded (XOR-like,
+    /// 2 classes, the other features noise); rings (the distance to a random centre cut into
+    /// `k` bands of equal count).
+    Mixed,
+}
+
+/// The labelling function of one random table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableKind {
+    Net,
+    Linear,
+    Parity,
+    Rings,
+}
+
 /// A sequence of a random table (a task from a prior over tables, not from a dataset): `r`
 /// features drawn from N(0, 1), labelled by a random function of them, seen through a random
 /// projection and with the labels renamed, as a table's tasks are at evaluation.
 ///
 /// From `seed`: the number of classes `k` (2 to `n_classes`, uniformly) and of features `r`
-/// (1 to `n_in`, log-uniformly); the function, a random one-hidden-layer tanh network of
-/// 16 units with `k` outputs, its weights scaled by `s` (log-uniform in 0.3…3: small `s` draws
-/// near-linear boundaries, large `s` folded ones); an example's class is its largest output
-/// (outputs centred over the sequence, so classes are not all one); the classes are renamed
-/// among the first `k` labels. Returns the rows (`[seq_len, n_in]`, features past `r` zero),
-/// the projection (`n_in × d_in`, rows past `r` zero, the rest from N(0, 1/r)) and the labels.
+/// (1 to `n_in`, log-uniformly); the function, from `prior` ([`TablePrior`]; with
+/// [`TablePrior::Net`], a random one-hidden-layer tanh network of 16 units with `k` outputs,
+/// its weights scaled by `s` (log-uniform in 0.3…3: small `s` draws near-linear boundaries,
+/// large `s` folded ones), an example's class its largest output, the outputs centred over
+/// the sequence so that classes are not all one); the classes are renamed among the first `k`
+/// labels. Returns the rows (`[seq_len, n_in]`, features past `r` zero), the projection
+/// (`n_in × d_in`, rows past `r` zero, the rest from N(0, 1/r)) and the labels.
 pub fn random_table(
     seed: u64,
     seq_len: usize,
     n_in: usize,
     d_in: usize,
     n_classes: usize,
+    prior: TablePrior,
 ) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
     const HIDDEN: usize = 16;
     let mut r = rng(seed);
-    let k = r.random_range(2..=n_classes.max(2));
+    let mut k = r.random_range(2..=n_classes.max(2));
     let features = ((n_in.max(1) as f64 + 1.0).ln() * r.random::<f64>())
         .exp()
         .floor()
         .clamp(1.0, n_in.max(1) as f64) as usize;
     let scale = (0.3f64.ln() + (10.0f64).ln() * r.random::<f64>()).exp() as f32;
+    let kind = match prior {
+        TablePrior::Net => TableKind::Net,
+        TablePrior::Mixed => [
+            TableKind::Net,
+            TableKind::Linear,
+            TableKind::Parity,
+            TableKind::Rings,
+        ][r.random_range(0..4)],
+    };
+    if kind == TableKind::Parity {
+        k = 2;
+    }
     let normal = |r: &mut ChaCha8Rng, sd: f32| -> f32 {
         let z: f32 = StandardNormal.sample(r);
         z * sd
     };
-    let w1: Vec<f32> = (0..HIDDEN * features)
-        .map(|_| normal(&mut r, scale / (features as f32).sqrt()))
-        .collect();
-    let b1: Vec<f32> = (0..HIDDEN).map(|_| normal(&mut r, scale * 0.5)).collect();
-    let w2: Vec<f32> = (0..k * HIDDEN)
-        .map(|_| normal(&mut r, 1.0 / (HIDDEN as f32).sqrt()))
-        .collect();
+    let normals = |r: &mut ChaCha8Rng, n: usize, sd: f32| -> Vec<f32> {
+        (0..n).map(|_| normal(r, sd)).collect()
+    };
+    // The function's parameters, then the rows (the order the `Net` prior has always drawn).
+    let params: Vec<Vec<f32>> = match kind {
+        TableKind::Net => vec![
+            normals(&mut r, HIDDEN * features, scale / (features as f32).sqrt()),
+            normals(&mut r, HIDDEN, scale * 0.5),
+            normals(&mut r, k * HIDDEN, 1.0 / (HIDDEN as f32).sqrt()),
+        ],
+        TableKind::Linear => vec![normals(&mut r, k * features, 1.0)],
+        TableKind::Parity => {
+            let m = r.random_range(2..=3).min(features);
+            vec![normals(&mut r, m, 0.5)]
+        }
+        TableKind::Rings => vec![normals(&mut r, features, 0.5)],
+    };
     let mut x = vec![0.0; seq_len * n_in];
-    let mut out = vec![0.0; seq_len * k];
-    for (row, o) in x.chunks_exact_mut(n_in).zip(out.chunks_exact_mut(k)) {
+    for row in x.chunks_exact_mut(n_in) {
         for v in &mut row[..features] {
             *v = normal(&mut r, 1.0);
         }
-        let h: Vec<f32> = (0..HIDDEN)
-            .map(|u| {
-                let w = &w1[u * features..(u + 1) * features];
-                (w.iter()
-                    .zip(&row[..features])
-                    .map(|(a, b)| a * b)
-                    .sum::<f32>()
-                    + b1[u])
-                    .tanh()
+    }
+    let rows = x.chunks_exact(n_in).map(|row| &row[..features]);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
+    let classes: Vec<usize> = match kind {
+        TableKind::Net => {
+            let (w1, b1, w2) = (&params[0], &params[1], &params[2]);
+            largest_centred(
+                rows.flat_map(|row| {
+                    let h: Vec<f32> = (0..HIDDEN)
+                        .map(|u| (dot(&w1[u * features..(u + 1) * features], row) + b1[u]).tanh())
+                        .collect();
+                    (0..k)
+                        .map(|c| dot(&w2[c * HIDDEN..(c + 1) * HIDDEN], &h))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+                k,
+            )
+        }
+        TableKind::Linear => largest_centred(
+            rows.flat_map(|row| {
+                (0..k)
+                    .map(|c| dot(&params[0][c * features..(c + 1) * features], row))
+                    .collect::<Vec<_>>()
             })
-            .collect();
-        for (c, v) in o.iter_mut().enumerate() {
-            *v = w2[c * HIDDEN..(c + 1) * HIDDEN]
-                .iter()
-                .zip(&h)
-                .map(|(a, b)| a * b)
-                .sum();
+            .collect(),
+            k,
+        ),
+        TableKind::Parity => rows
+            .map(|row| params[0].iter().zip(row).filter(|(t, v)| v > t).count() % 2)
+            .collect(),
+        TableKind::Rings => {
+            let distance: Vec<f32> = rows
+                .map(|row| {
+                    row.iter()
+                        .zip(&params[0])
+                        .map(|(v, c)| (v - c) * (v - c))
+                        .sum::<f32>()
+                })
+                .collect();
+            // Bands of equal count: an example's band is its distance's rank cut into k.
+            let mut order: Vec<usize> = (0..distance.len()).collect();
+            order.sort_by(|&a, &b| distance[a].total_cmp(&distance[b]));
+            let mut band = vec![0; distance.len()];
+            for (rank, &i) in order.iter().enumerate() {
+                band[i] = rank * k / distance.len().max(1);
+            }
+            band
         }
-    }
-    for c in 0..k {
-        let mean = out.iter().skip(c).step_by(k).sum::<f32>() / seq_len.max(1) as f32;
-        for v in out.iter_mut().skip(c).step_by(k) {
-            *v -= mean;
-        }
-    }
+    };
     let mut names: Vec<u32> = (0..k as u32).collect();
     names.shuffle(&mut r);
-    let labels = out
-        .chunks_exact(k)
-        .map(|o| {
-            let best = (0..k).fold(0, |b, c| if o[c] > o[b] { c } else { b });
-            names[best]
-        })
-        .collect();
+    let labels = classes.into_iter().map(|c| names[c]).collect();
     let sd = 1.0 / (features as f32).sqrt();
     let mut projection = vec![0.0; n_in * d_in];
     for v in &mut projection[..features * d_in] {
         *v = normal(&mut r, sd);
     }
     (x, projection, labels)
+}
+
+/// For each row of `k` outputs (`out`, row-major), the class whose output is largest once each
+/// output is centred over all the rows (so that no class is empty for a constant offset).
+fn largest_centred(mut out: Vec<f32>, k: usize) -> Vec<usize> {
+    let rows = (out.len() / k).max(1) as f32;
+    for c in 0..k {
+        let mean = out.iter().skip(c).step_by(k).sum::<f32>() / rows;
+        for v in out.iter_mut().skip(c).step_by(k) {
+            *v -= mean;
+        }
+    }
+    out.chunks_exact(k)
+        .map(|o| (0..k).fold(0, |b, c| if o[c] > o[b] { c } else { b }))
+        .collect()
 }
 
 /// Which classes a training sequence draws its examples from.
@@ -373,6 +453,7 @@ pub struct TaskSampler {
     classes: SequenceClasses,
     low_rank: bool,
     tables: f32,
+    table_prior: TablePrior,
     d_in: usize,
     n_classes: usize,
     rng: ChaCha8Rng,
@@ -399,6 +480,7 @@ impl TaskSampler {
             classes: SequenceClasses::All,
             low_rank: false,
             tables: 0.0,
+            table_prior: TablePrior::Net,
             d_in,
             n_classes,
             rng: rng(mix_seed(seed, 0x7374_7265_616d)),
@@ -412,9 +494,10 @@ impl TaskSampler {
     }
 
     /// Makes this fraction of each following batch (the last sequences) random tables
-    /// ([`random_table`]) instead of tasks of the dataset.
-    pub fn set_tables(&mut self, fraction: f32) {
+    /// ([`random_table`], from `prior`) instead of tasks of the dataset.
+    pub fn set_tables(&mut self, fraction: f32, prior: TablePrior) {
         self.tables = fraction;
+        self.table_prior = prior;
     }
 
     /// Which classes the following training sequences draw from; the trainer changes it over
@@ -463,8 +546,9 @@ impl TaskSampler {
             &mut self.rng,
         );
         let seeds: Vec<u64> = (0..n_tables).map(|_| self.rng.random()).collect();
+        let prior = self.table_prior;
         let tables = crate::map_indexed(seeds, |_, seed| {
-            random_table(seed, seq_len, n_in, d_in, n_classes)
+            random_table(seed, seq_len, n_in, d_in, n_classes, prior)
         });
         for (x, projection, labels) in tables {
             batch.x.extend_from_slice(&x);
@@ -527,42 +611,64 @@ mod tests {
     fn random_tables_are_seeded_tables_of_several_classes() {
         let (t, n_in, d_in) = (100, 49, 49);
         assert_eq!(
-            random_table(5, t, n_in, d_in, 10),
-            random_table(5, t, n_in, d_in, 10)
+            random_table(5, t, n_in, d_in, 10, TablePrior::Net),
+            random_table(5, t, n_in, d_in, 10, TablePrior::Net)
         );
         assert_ne!(
-            random_table(5, t, n_in, d_in, 10),
-            random_table(6, t, n_in, d_in, 10)
+            random_table(5, t, n_in, d_in, 10, TablePrior::Net),
+            random_table(6, t, n_in, d_in, 10, TablePrior::Net)
         );
-        let mut largest = 0.0;
-        let mut counts = std::collections::BTreeSet::new();
-        for seed in 0..300 {
-            let (x, a, labels) = random_table(seed, t, n_in, d_in, 10);
-            assert_eq!((x.len(), a.len(), labels.len()), (t * n_in, n_in * d_in, t));
-            // The features in use: the projection's nonzero rows; the rows' values past them 0.
-            let used = a
-                .chunks_exact(d_in)
-                .take_while(|row| row.iter().any(|&v| v != 0.0))
-                .count();
-            assert!((1..=n_in).contains(&used));
-            assert!(a[used * d_in..].iter().all(|&v| v == 0.0));
-            assert!(
-                x.chunks_exact(n_in)
-                    .all(|row| row[used..].iter().all(|&v| v == 0.0))
-            );
-            let mut per = [0usize; 10];
-            for &l in &labels {
-                per[l as usize] += 1;
+        for prior in [TablePrior::Net, TablePrior::Mixed] {
+            let mut largest = 0.0;
+            let mut counts = std::collections::BTreeSet::new();
+            for seed in 0..300 {
+                let (x, a, labels) = random_table(seed, t, n_in, d_in, 10, prior);
+                assert_eq!((x.len(), a.len(), labels.len()), (t * n_in, n_in * d_in, t));
+                // The features in use: the projection's nonzero rows; the rows' values past them 0.
+                let used = a
+                    .chunks_exact(d_in)
+                    .take_while(|row| row.iter().any(|&v| v != 0.0))
+                    .count();
+                assert!((1..=n_in).contains(&used));
+                assert!(a[used * d_in..].iter().all(|&v| v == 0.0));
+                assert!(
+                    x.chunks_exact(n_in)
+                        .all(|row| row[used..].iter().all(|&v| v == 0.0))
+                );
+                let mut per = [0usize; 10];
+                for &l in &labels {
+                    per[l as usize] += 1;
+                }
+                let k = per.iter().rposition(|&n| n > 0).unwrap() + 1;
+                counts.insert(k);
+                largest += *per.iter().max().unwrap() as f64 / t as f64 / 300.0;
             }
-            let k = per.iter().rposition(|&n| n > 0).unwrap() + 1;
-            counts.insert(k);
-            largest += *per.iter().max().unwrap() as f64 / t as f64 / 300.0;
+            assert!(
+                largest < 0.75,
+                "the largest class holds {largest:.2} of a table on average"
+            );
+            assert_eq!(counts.len(), 9, "class counts seen: {counts:?}");
         }
-        assert!(
-            largest < 0.75,
-            "the largest class holds {largest:.2} of a table on average"
+        // The mixed prior draws other tables from the same seeds than the network alone.
+        assert_ne!(
+            random_table(5, t, n_in, d_in, 10, TablePrior::Mixed),
+            random_table(5, t, n_in, d_in, 10, TablePrior::Net)
         );
-        assert_eq!(counts.len(), 9, "class counts seen: {counts:?}");
+    }
+
+    /// The `Net` prior draws the tables it always drew (runs made before the mixed prior
+    /// existed, such as the shipped learner's fine-tuning, reproduce): a checksum of a few.
+    #[test]
+    fn the_network_prior_draws_the_tables_it_always_drew() {
+        let mut sum = 0.0f64;
+        for seed in 0..20 {
+            let (x, a, labels) = random_table(seed, 100, 49, 49, 10, TablePrior::Net);
+            sum += x.iter().map(|&v| f64::from(v)).sum::<f64>()
+                + a.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
+                + labels.iter().map(|&l| f64::from(l)).sum::<f64>();
+        }
+        println!("checksum {sum:.6}");
+        assert!((sum - 7150.611631).abs() < 1e-3, "checksum {sum}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use burn::prelude::*;
 use gpicl_core::parse::{LabelColumn, parse_csv, parse_idx_pair};
 use gpicl_core::share::{Limits, Link, Replay, TableRef, decode, encode};
-use gpicl_core::task::rng;
+use gpicl_core::task::{TablePrior, rng};
 use gpicl_core::{Arch, Checkpoint, Results, RunConfig, TaskPool, TokenFormat, Trainer};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +56,12 @@ fn random_config(r: &mut ChaCha8Rng) -> RunConfig {
     c.tasks.classes_curriculum_steps = r.random_bool(0.5).then(|| r.random_range(0..=5000));
     c.tasks.varied_classes = r.random_bool(0.5);
     c.tasks.low_rank = r.random_bool(0.5);
+    c.tasks.random_tables = r.random_range(0..=8) as f32 / 8.0;
+    c.tasks.table_prior = if r.random_bool(0.5) {
+        TablePrior::Mixed
+    } else {
+        TablePrior::Net
+    };
     c.train.steps = r.random_range(1..=100_000);
     c.train.batch_size = r.random_range(1..=32);
     c.train.lr = r.random_range(1e-6..0.1);
