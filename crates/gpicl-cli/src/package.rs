@@ -304,6 +304,7 @@ mod tests {
             steps: Some(1261),
             train_time_s: Some(240.0),
             hardware: Some("a GPU".into()),
+            before: None,
         };
         let command = train_command(&config, 7, "flex", Some(&init)).unwrap();
         assert!(command.starts_with("gpicl train --preset pretrained && gpicl package runs/pretrained && gpicl train --preset pretrained --seed 0 --steps 7 --backend flex --set 'tasks.classes_curriculum_steps=0'"), "{command}");

@@ -220,7 +220,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 command: manifest.as_ref().map(|m| m.command.clone()),
                 steps: manifest.as_ref().map(|m| m.steps),
                 train_time_s: manifest.as_ref().map(|m| m.train_time_s),
-                hardware: manifest.map(|m| m.hardware),
+                hardware: manifest.as_ref().map(|m| m.hardware.clone()),
+                before: manifest.and_then(|m| m.init).map(Box::new),
             });
         }
         (trainer, out, results)

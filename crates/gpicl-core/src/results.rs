@@ -63,6 +63,9 @@ pub struct Init {
     /// The machine that trained it, in words.
     #[serde(default)]
     pub hardware: Option<String>,
+    /// The learner *it* was fine-tuned from, when it was (a chain of stages, the first last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Box<Init>>,
 }
 
 impl Results {

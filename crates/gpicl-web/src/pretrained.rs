@@ -16,37 +16,52 @@ pub const FIGURE_ID: &str = "pretrained-chart";
 
 /// The chart's title.
 pub fn title(m: &Manifest) -> String {
-    let before = m.init.as_ref().and_then(|i| i.steps).unwrap_or(0);
-    format!(
-        "Pretrained learner ({} meta-training steps)",
-        before + m.steps
-    )
+    let steps: usize = stages(m).iter().map(|s| s.0).sum();
+    format!("Pretrained learner ({steps} meta-training steps)")
 }
 
-/// How the learner was trained: its steps, time and machine, and for a fine-tuned learner those
-/// of the learner it started from first.
-fn training(m: &Manifest) -> String {
-    let stage = |steps: usize, seconds: f64, hardware: &str| {
-        format!("{steps} steps ({:.1} min) on {hardware}", seconds / 60.0)
-    };
-    let last = stage(m.steps, m.train_time_s, &m.hardware);
-    let tables = m.config.tasks.random_tables;
-    match &m.init {
-        Some(init) => format!(
-            "meta-trained for {}, then fine-tuned for {last}{}",
-            stage(
-                init.steps.unwrap_or(0),
-                init.train_time_s.unwrap_or(0.0),
-                init.hardware.as_deref().unwrap_or("another machine")
-            ),
-            if tables > 0.0 {
-                format!(" with {:.0} % of each batch random tables", 100.0 * tables)
-            } else {
-                String::new()
-            }
-        ),
-        None => format!("meta-trained for {last}"),
+/// The stages that made the learner, first to last: steps, seconds, machine.
+fn stages(m: &Manifest) -> Vec<(usize, f64, &str)> {
+    let mut stages = vec![(m.steps, m.train_time_s, m.hardware.as_str())];
+    let mut init = m.init.as_ref();
+    while let Some(i) = init {
+        stages.push((
+            i.steps.unwrap_or(0),
+            i.train_time_s.unwrap_or(0.0),
+            i.hardware.as_deref().unwrap_or("another machine"),
+        ));
+        init = i.before.as_deref();
     }
+    stages.reverse();
+    stages
+}
+
+/// How the learner was trained: each stage's steps, time and machine (meta-training, then each
+/// fine-tuning), and the last stage's share of random tables.
+fn training(m: &Manifest) -> String {
+    let mut text = String::new();
+    for (k, &(steps, seconds, hardware)) in stages(m).iter().enumerate() {
+        text.push_str(match k {
+            0 => "meta-trained for ",
+            1 => ", then fine-tuned for ",
+            _ => ", then for ",
+        });
+        text.push_str(&format!(
+            "{steps} steps ({:.1} min) on {hardware}",
+            seconds / 60.0
+        ));
+    }
+    let tables = m.config.tasks.random_tables;
+    if m.init.is_some() && tables > 0.0 {
+        text.push_str(&format!(
+            " with {:.0} % of each batch random tables",
+            100.0 * tables
+        ));
+        if m.config.tasks.table_prior == gpicl_core::task::TablePrior::Mixed {
+            text.push_str(" (networks, linear maps, parities, rings)");
+        }
+    }
+    text
 }
 
 /// The figure's caption: what the learner is and how well it does at the 50th example.
@@ -103,7 +118,7 @@ mod tests {
         assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
     }
 
-    /// A fine-tuned learner's title counts both stages' steps; its caption names both.
+    /// A fine-tuned learner's title counts every stage's steps; its caption names each.
     #[test]
     fn a_fine_tuned_learner_says_both_stages() {
         let mut m = Manifest::from_json(MANIFEST_JSON).unwrap();
@@ -119,12 +134,34 @@ mod tests {
             steps: Some(1261),
             train_time_s: Some(240.0),
             hardware: Some("a GPU".into()),
+            before: None,
         });
         assert_eq!(title(&m), "Pretrained learner (2261 meta-training steps)");
         assert!(
             caption(&m).contains(
                 "meta-trained for 1261 steps (4.0 min) on a GPU, then fine-tuned for 1000 steps \
                  (30.0 min) on a laptop with 50 % of each batch random tables."
+            ),
+            "{}",
+            caption(&m)
+        );
+        // A learner fine-tuned twice: three stages, first to last, and the last one's prior.
+        let first = m.init.take().map(Box::new);
+        m.init = Some(gpicl_core::results::Init {
+            from: "web/pretrained".into(),
+            command: None,
+            steps: Some(500),
+            train_time_s: Some(600.0),
+            hardware: Some("a CPU".into()),
+            before: first,
+        });
+        m.config.tasks.table_prior = gpicl_core::task::TablePrior::Mixed;
+        assert_eq!(title(&m), "Pretrained learner (2761 meta-training steps)");
+        assert!(
+            caption(&m).contains(
+                "meta-trained for 1261 steps (4.0 min) on a GPU, then fine-tuned for 500 steps \
+                 (10.0 min) on a CPU, then for 1000 steps (30.0 min) on a laptop with 50 % of \
+                 each batch random tables (networks, linear maps, parities, rings)."
             ),
             "{}",
             caption(&m)
