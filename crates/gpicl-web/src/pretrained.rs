@@ -124,6 +124,7 @@ mod tests {
         let mut m = Manifest::from_json(MANIFEST_JSON).unwrap();
         m.init = None;
         m.config.tasks.random_tables = 0.5;
+        m.config.tasks.table_prior = gpicl_core::task::TablePrior::Net;
         m.steps = 1000;
         m.train_time_s = 1800.0;
         m.hardware = "a laptop".into();
