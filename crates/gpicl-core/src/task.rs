@@ -170,33 +170,30 @@ pub fn random_table(
     let normals = |r: &mut ChaCha8Rng, n: usize, sd: f32| -> Vec<f32> {
         (0..n).map(|_| normal(r, sd)).collect()
     };
-    // The function's parameters, then the rows (the order the `Net` prior has always drawn).
-    let params: Vec<Vec<f32>> = match kind {
-        TableKind::Net => vec![
-            normals(&mut r, HIDDEN * features, scale / (features as f32).sqrt()),
-            normals(&mut r, HIDDEN, scale * 0.5),
-            normals(&mut r, k * HIDDEN, 1.0 / (HIDDEN as f32).sqrt()),
-        ],
-        TableKind::Linear => vec![normals(&mut r, k * features, 1.0)],
-        TableKind::Parity => {
-            let m = r.random_range(2..=3).min(features);
-            vec![normals(&mut r, m, 0.5)]
+    // The rows: `features` values from N(0, 1), the rest zero. Each kind draws its function's
+    // parameters first, then the rows (the order the `Net` prior has always drawn).
+    let draw_rows = |r: &mut ChaCha8Rng| -> Vec<f32> {
+        let mut x = vec![0.0; seq_len * n_in];
+        for row in x.chunks_exact_mut(n_in) {
+            for v in &mut row[..features] {
+                *v = normal(r, 1.0);
+            }
         }
-        TableKind::Rings => vec![normals(&mut r, features, 0.5)],
+        x
     };
-    let mut x = vec![0.0; seq_len * n_in];
-    for row in x.chunks_exact_mut(n_in) {
-        for v in &mut row[..features] {
-            *v = normal(&mut r, 1.0);
-        }
+    // Each row's features in use.
+    fn used(x: &[f32], n_in: usize, features: usize) -> impl Iterator<Item = &[f32]> {
+        x.chunks_exact(n_in).map(move |row| &row[..features])
     }
-    let rows = x.chunks_exact(n_in).map(|row| &row[..features]);
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
-    let classes: Vec<usize> = match kind {
+    let (x, classes): (Vec<f32>, Vec<usize>) = match kind {
         TableKind::Net => {
-            let (w1, b1, w2) = (&params[0], &params[1], &params[2]);
-            largest_centred(
-                rows.flat_map(|row| {
+            let w1 = normals(&mut r, HIDDEN * features, scale / (features as f32).sqrt());
+            let b1 = normals(&mut r, HIDDEN, scale * 0.5);
+            let w2 = normals(&mut r, k * HIDDEN, 1.0 / (HIDDEN as f32).sqrt());
+            let x = draw_rows(&mut r);
+            let out = used(&x, n_in, features)
+                .flat_map(|row| {
                     let h: Vec<f32> = (0..HIDDEN)
                         .map(|u| (dot(&w1[u * features..(u + 1) * features], row) + b1[u]).tanh())
                         .collect();
@@ -204,29 +201,39 @@ pub fn random_table(
                         .map(|c| dot(&w2[c * HIDDEN..(c + 1) * HIDDEN], &h))
                         .collect::<Vec<_>>()
                 })
-                .collect(),
-                k,
-            )
+                .collect();
+            (x, largest_centred(out, k))
         }
-        TableKind::Linear => largest_centred(
-            rows.flat_map(|row| {
-                (0..k)
-                    .map(|c| dot(&params[0][c * features..(c + 1) * features], row))
-                    .collect::<Vec<_>>()
-            })
-            .collect(),
-            k,
-        ),
-        TableKind::Parity => rows
-            .map(|row| params[0].iter().zip(row).filter(|(t, v)| v > t).count() % 2)
-            .collect(),
+        TableKind::Linear => {
+            let w = normals(&mut r, k * features, 1.0);
+            let x = draw_rows(&mut r);
+            let out = used(&x, n_in, features)
+                .flat_map(|row| {
+                    (0..k)
+                        .map(|c| dot(&w[c * features..(c + 1) * features], row))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            (x, largest_centred(out, k))
+        }
+        TableKind::Parity => {
+            let m = r.random_range(2..=3).min(features);
+            let thresholds = normals(&mut r, m, 0.5);
+            let x = draw_rows(&mut r);
+            let classes = used(&x, n_in, features)
+                .map(|row| thresholds.iter().zip(row).filter(|(t, v)| v > t).count() % 2)
+                .collect();
+            (x, classes)
+        }
         TableKind::Rings => {
-            let distance: Vec<f32> = rows
+            let centre = normals(&mut r, features, 0.5);
+            let x = draw_rows(&mut r);
+            let distance: Vec<f32> = used(&x, n_in, features)
                 .map(|row| {
                     row.iter()
-                        .zip(&params[0])
+                        .zip(&centre)
                         .map(|(v, c)| (v - c) * (v - c))
-                        .sum::<f32>()
+                        .sum()
                 })
                 .collect();
             // Bands of equal count: an example's band is its distance's rank cut into k.
@@ -236,7 +243,7 @@ pub fn random_table(
             for (rank, &i) in order.iter().enumerate() {
                 band[i] = rank * k / distance.len().max(1);
             }
-            band
+            (x, band)
         }
     };
     let mut names: Vec<u32> = (0..k as u32).collect();
@@ -656,19 +663,24 @@ mod tests {
         );
     }
 
-    /// The `Net` prior draws the tables it always drew (runs made before the mixed prior
-    /// existed, such as the shipped learner's fine-tuning, reproduce): a checksum of a few.
+    /// Each prior draws the tables it always drew (the `Net` prior those of runs made before
+    /// the mixed prior existed; the `Mixed` prior those the shipped learner's last stage
+    /// trained on), so their commands reproduce: a checksum of a few tables each.
     #[test]
-    fn the_network_prior_draws_the_tables_it_always_drew() {
-        let mut sum = 0.0f64;
-        for seed in 0..20 {
-            let (x, a, labels) = random_table(seed, 100, 49, 49, 10, TablePrior::Net);
-            sum += x.iter().map(|&v| f64::from(v)).sum::<f64>()
-                + a.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
-                + labels.iter().map(|&l| f64::from(l)).sum::<f64>();
+    fn the_priors_draw_the_tables_they_always_drew() {
+        for (prior, seeds, expected) in [
+            (TablePrior::Net, 20, 7150.611631),
+            (TablePrior::Mixed, 40, 12381.469313),
+        ] {
+            let mut sum = 0.0f64;
+            for seed in 0..seeds {
+                let (x, a, labels) = random_table(seed, 100, 49, 49, 10, prior);
+                sum += x.iter().map(|&v| f64::from(v)).sum::<f64>()
+                    + a.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
+                    + labels.iter().map(|&l| f64::from(l)).sum::<f64>();
+            }
+            assert!((sum - expected).abs() < 1e-3, "{prior:?}: checksum {sum}");
         }
-        println!("checksum {sum:.6}");
-        assert!((sum - 7150.611631).abs() < 1e-3, "checksum {sum}");
     }
 
     #[test]
