@@ -341,6 +341,17 @@ fn uint(text: &str, lo: usize, hi: usize) -> Result<usize, String> {
     }
 }
 
+/// The value `text` names among `names` (a field that takes one of a few words).
+fn one_of<T: Copy>(text: &str, names: &[(&str, T)]) -> Result<T, String> {
+    match names.iter().find(|(name, _)| *name == text) {
+        Some(&(_, value)) => Ok(value),
+        None => {
+            let quoted: Vec<String> = names.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            Err(format!("\"{text}\" is not {}", quoted.join(" or ")))
+        }
+    }
+}
+
 fn float(text: &str, lo: f64, hi: f64, open_low: bool) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v <= hi && (v > lo || (!open_low && v == lo)) => Ok(v),
@@ -385,11 +396,10 @@ pub const FIELDS: &[Field] = &[
             Arch::Lstm => "lstm".into(),
         },
         set: |c, t, _| {
-            c.model.arch = match t {
-                "transformer" => Arch::Transformer,
-                "lstm" => Arch::Lstm,
-                _ => return Err(format!("\"{t}\" is not \"transformer\" or \"lstm\"")),
-            };
+            c.model.arch = one_of(
+                t,
+                &[("transformer", Arch::Transformer), ("lstm", Arch::Lstm)],
+            )?;
             Ok(())
         },
     },
@@ -478,11 +488,10 @@ pub const FIELDS: &[Field] = &[
             TokenFormat::Paper => "paper".into(),
         },
         set: |c, t, _| {
-            c.tasks.format = match t {
-                "pair" => TokenFormat::Pair,
-                "paper" => TokenFormat::Paper,
-                _ => return Err(format!("\"{t}\" is not \"pair\" or \"paper\"")),
-            };
+            c.tasks.format = one_of(
+                t,
+                &[("pair", TokenFormat::Pair), ("paper", TokenFormat::Paper)],
+            )?;
             Ok(())
         },
     },
@@ -575,11 +584,8 @@ pub const FIELDS: &[Field] = &[
             TablePrior::Mixed => "mixed".into(),
         },
         set: |c, t, _| {
-            c.tasks.table_prior = match t {
-                "net" => TablePrior::Net,
-                "mixed" => TablePrior::Mixed,
-                _ => return Err(format!("\"{t}\" is not net or mixed")),
-            };
+            c.tasks.table_prior =
+                one_of(t, &[("net", TablePrior::Net), ("mixed", TablePrior::Mixed)])?;
             Ok(())
         },
     },
