@@ -667,6 +667,13 @@ fn wasm_opt() -> PathBuf {
 /// Only that pass: binaryen's `-Oz` makes the module smaller but its gzip larger (2.91 MB
 /// against 2.75 by `gzip -9`) and takes 7 minutes here.
 fn finish_wasm(dir: &Path) -> Result<()> {
+    let tool = wasm_opt();
+    if !tool.exists() {
+        bail!(
+            "{} is missing: `cargo xtask serve`, `dist` and `test` install it (npm ci in crates/xtask/npm)",
+            tool.display()
+        );
+    }
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "wasm") {
@@ -674,13 +681,6 @@ fn finish_wasm(dir: &Path) -> Result<()> {
             let stripped =
                 without_name_section(&wasm).with_context(|| format!("{}", path.display()))?;
             std::fs::write(&path, &stripped)?;
-            let tool = wasm_opt();
-            if !tool.exists() {
-                bail!(
-                    "{} is missing: `cargo xtask serve`, `dist` and `test` install it (npm ci in crates/xtask/npm)",
-                    tool.display()
-                );
-            }
             run(Command::new("node")
                 .arg(&tool)
                 .arg("--duplicate-function-elimination")
