@@ -56,12 +56,18 @@ struct View {
 }
 
 impl View {
-    /// The set's batch `i` as this view shows it.
+    /// The set's batch `i` as this view shows it (the set's examples; this view's projections
+    /// and labels, not copies of the set's to be replaced).
     fn batch(&self, i: usize, own: &Batch) -> Batch {
         Batch {
+            batch_size: own.batch_size,
+            seq_len: own.seq_len,
+            n_in: own.n_in,
+            d_in: own.d_in,
+            x: own.x.clone(),
             projection: self.projection[i].clone(),
             labels: self.labels[i].clone(),
-            ..own.clone()
+            indices: own.indices.clone(),
         }
     }
 }
