@@ -663,7 +663,7 @@ fn wasm_opt() -> PathBuf {
 /// `cargo xtask finish-wasm DIR`: each `.wasm` file in DIR without its name section, then with
 /// its identical functions merged into one. Rust instantiates generic code once per type, and
 /// many instances compile to the same WebAssembly (LLVM does not merge them for this target):
-/// merging took the page's module from 13.54 to 13.07 MB, 2.505 to 2.471 MiB as Zopfli's gzip.
+/// merging took the page's module from 13.54 to 13.09 MB, 2.505 to 2.477 MiB as Zopfli's gzip.
 /// Only that pass: binaryen's `-Oz` makes the module smaller but its gzip larger (2.91 MB
 /// against 2.75 by `gzip -9`) and takes 7 minutes here.
 fn finish_wasm(dir: &Path) -> Result<()> {
