@@ -4,13 +4,14 @@
 // 20 Mbit/s, time from page load to the first training step, training rate, the page thread's
 // long tasks (> 50 ms, `PerformanceObserver('longtask')`) during a minute of training, the time
 // from a click to the page's answer while training, the Chromium processes' memory after start
-// and while training, and the in-context accuracy curves as the page computed them. Run by
+// and while training (in a browser with no DevTools attached, as a visitor's; also as measured
+// with Playwright attached), and the in-context accuracy curves as the page computed them. Run by
 // `cargo xtask bench-page [--cpu] [--minutes M] [--until-step N]` (after `cargo xtask dist`,
 // which it runs). Writes tests/artifacts/bench-page-<device>.json.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { artifacts, clickLatency, open, processMemory, serveDist } from './browser.mjs';
+import { artifacts, clickLatency, open, openBare, processMemory, serveDist } from './browser.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -99,16 +100,42 @@ const last = samples[samples.length - 1];
 const rate = last && half && last[0] > half[0] ? (last[1] - half[1]) / ((last[0] - half[0]) / 1000) : null;
 const table = await page.$$eval('#acc-chart tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
 const headers = await page.$$eval('#acc-chart thead th', (h) => h.map((c) => c.textContent));
+await page.screenshot({ path: join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.png`), fullPage: true });
+await close();
+
+// Memory as a visitor's browser holds it: the page again, in a browser with no DevTools client
+// attached (Playwright's session keeps a copy of every response body in the renderer). It is
+// read from the tab's title: after start (the first step), then the peak over a minute of
+// training, sampled every 2.5 s.
+const BARE_WINDOW_S = 60;
+const bare = await openBare(!cpu, server.base);
+const bareStep = async () => Number((await bare.title()).match(/^step (\d+)/)?.[1] ?? 0);
+const bareDeadline = Date.now() + 600_000;
+while ((await bareStep()) < 1) {
+  if (Date.now() > bareDeadline) throw new Error('the page without DevTools never took a step');
+  await new Promise((ok) => setTimeout(ok, 250));
+}
+const bareAfterStart = await processMemory(bare.profile);
+const barePeak = { ...bareAfterStart };
+const bareFrom = await bareStep();
+for (const end = Date.now() + BARE_WINDOW_S * 1000; Date.now() < end;) {
+  await new Promise((ok) => setTimeout(ok, 2500));
+  const m = await processMemory(bare.profile);
+  for (const k of Object.keys(barePeak)) barePeak[k] = Math.max(barePeak[k], m[k]);
+}
+const bareSteps = (await bareStep()) - bareFrom;
+await bare.close();
+
 const result = {
   device, first_visit_mib: firstVisitBytes / 1048576, pretrained_curves_20mbit_s: throttledMs / 1000,
-  memory_after_start_mib: memoryAfterStart, memory_peak_training_mib: memoryPeak,
+  memory_after_start_mib: bareAfterStart, memory_peak_training_mib: barePeak, memory_window: { s: BARE_WINDOW_S, steps: bareSteps },
+  memory_with_devtools_after_start_mib: memoryAfterStart, memory_with_devtools_peak_training_mib: memoryPeak,
   pretrained_curves_s: pretrainedMs / 1000, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
   steps_per_s: rate, long_tasks: longTaskSummary, click_ms: latencies, curve_header: headers,
   curve_at: Object.fromEntries([1, 5, 10, 20, table.length].map((k) => [k, table[k - 1]])),
 };
 await mkdir(artifacts, { recursive: true });
 await writeFile(join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.json`), JSON.stringify(result, null, 2));
-await page.screenshot({ path: join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.png`), fullPage: true });
 
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`\n| ${pad('measure', 38)} | value |`);
@@ -119,8 +146,10 @@ row('first visit, fetched until idle (MiB)', (firstVisitBytes / 1048576).toFixed
 row('page load → pretrained curves, 20 Mbit/s (s)', (throttledMs / 1000).toFixed(2));
 row('page load → pretrained curves painted (s)', (pretrainedMs / 1000).toFixed(2));
 const mem = (m) => `page's renderer ${m.page.toFixed(0)} (all renderers ${m.renderer.toFixed(0)}), GPU process ${m['gpu-process'].toFixed(0)}, browser ${m.browser.toFixed(0)}, other ${m.other.toFixed(0)}`;
-row('memory after start (MiB RSS)', mem(memoryAfterStart));
-row('memory, peak while training (MiB RSS)', mem(memoryPeak));
+row('memory after start (MiB RSS)', mem(bareAfterStart));
+row(`memory, peak in ${BARE_WINDOW_S} s of training (MiB RSS; ${bareSteps} steps)`, mem(barePeak));
+row('the same with DevTools attached: after start', mem(memoryAfterStart));
+row('the same with DevTools attached: peak while training', mem(memoryPeak));
 row('page load → first training step (s)', firstStep);
 row(`page-thread long tasks in ${LONG_TASK_WINDOW_S} s of training (count, longest ms, s blocked; ${stepsInWindow} steps)`,
   `${longTasks.length}, ${longTaskSummary.longest_ms.toFixed(0)}, ${longTaskSummary.blocked_s.toFixed(2)}`);
@@ -128,5 +157,4 @@ row('click → page updated, while training (ms)', latencies.map((l) => l.toFixe
 row('training rate (steps/s, second half)', rate?.toFixed(3));
 row(`steps in ${result.minutes.toFixed(1)} min`, steps);
 for (const [k, r] of Object.entries(result.curve_at)) if (r) row(`accuracy at example ${k} (${headers.slice(1).join(' / ')})`, r.slice(1).join(' / '));
-await close();
 server.close();

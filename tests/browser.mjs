@@ -1,7 +1,9 @@
 // What the browser tests and the page benchmark share: a static server over dist/, headless
 // Debian Chromium with or without WebGPU (SwiftShader), and the click-latency probe.
 
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, normalize, dirname } from 'node:path';
@@ -155,6 +157,35 @@ export async function open(webgpu, url, { mobile = false, mbps = null } = {}) {
   await page.goto(url);
   const close = async () => { await context.close(); await rm(profile, { recursive: true, force: true }); };
   return { page, errors, close, profile };
+}
+
+/** Opens `url` in Chromium with no DevTools client attached, with or without WebGPU, as a
+ *  visitor's browser holds it: a DevTools session (Playwright's) keeps a copy of every response
+ *  body in the renderer (here ~22 MiB: the WebAssembly module, the weights, the training data),
+ *  which a visitor's renderer does not. Nothing reads the page but the tab title that the
+ *  remote-debugging port's `/json/list` lists (the page puts the run's step there). Returns the
+ *  profile (for `processMemory`), `title()` and `close()`. */
+export async function openBare(webgpu, url) {
+  const profile = await mkdtemp(join(tmpdir(), 'gpicl-bare-'));
+  const port = await new Promise((ok) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); });
+  });
+  const chrome = spawn(process.env.CHROMIUM || '/usr/bin/chromium', [
+    ...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : NO_WEBGPU_FLAGS), '--headless',
+    `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, '--window-size=1280,1400', url,
+  ], { stdio: 'ignore' });
+  const title = async () => {
+    try {
+      const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+      return targets.find((t) => t.type === 'page' && t.url.startsWith(url))?.title ?? '';
+    } catch { return ''; }
+  };
+  const close = async () => {
+    chrome.kill('SIGKILL');
+    await new Promise((ok) => (chrome.exitCode !== null ? ok() : chrome.once('exit', ok)));
+    await rm(profile, { recursive: true, force: true });
+  };
+  return { profile, title, close };
 }
 
 /** Clicks `selector` and returns the milliseconds until the step-through shows the learner's

@@ -177,6 +177,8 @@ pub struct App {
     learner: Option<Result<Rc<Learner>, String>>,
     walk_data: Option<Result<Rc<WalkData>, String>>,
     state: RunState,
+    /// The page's own title (index.html's) and the tab's title as last set.
+    title: (String, String),
     worker: Option<TrainingWorker>,
     /// Counts workers (a new one after a lost device); messages of older ones are dropped.
     generation: u64,
@@ -300,6 +302,12 @@ impl Component for App {
                 ..Default::default()
             },
             walk_yours: false,
+            title: {
+                let base = web_sys::window()
+                    .and_then(|w| w.document())
+                    .map_or_else(|| "gpicl".into(), |d| d.title());
+                (base.clone(), base)
+            },
         };
         app.spawn_worker(ctx);
         app
@@ -308,6 +316,14 @@ impl Component for App {
     fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
         if self.pretrained_ms.is_none() && self.manifest.is_ok() {
             self.pretrained_ms = Some(now_ms());
+        }
+        let step = self.record.as_ref().map_or(0, |r| r.steps);
+        let title = self.state.tab_title(step, &self.title.0);
+        if title != self.title.1 {
+            if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+                d.set_title(&title);
+            }
+            self.title.1 = title;
         }
     }
 

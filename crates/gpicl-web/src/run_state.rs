@@ -102,6 +102,18 @@ impl RunState {
         )
     }
 
+    /// The tab's title: once the run has steps, its step and state before `base` (the page's
+    /// own title), so a visitor on another tab sees it train; else `base`. The page benchmark
+    /// reads it too, without attaching DevTools to the page.
+    pub fn tab_title(self, step: usize, base: &str) -> String {
+        match self {
+            RunState::Training | RunState::Stopping | RunState::Paused if step > 0 => {
+                format!("step {step} · {} — {base}", self.label())
+            }
+            _ => base.to_string(),
+        }
+    }
+
     /// What the page's state line says.
     pub fn label(self) -> &'static str {
         match self {
@@ -123,6 +135,18 @@ impl RunState {
 mod tests {
     use super::Happening as H;
     use super::RunState as S;
+
+    #[test]
+    fn the_tab_title_shows_the_step_of_a_run_that_has_steps() {
+        assert_eq!(
+            S::Training.tab_title(12, "gpicl"),
+            "step 12 · training — gpicl"
+        );
+        assert_eq!(S::Paused.tab_title(3, "gpicl"), "step 3 · paused — gpicl");
+        assert_eq!(S::Training.tab_title(0, "gpicl"), "gpicl");
+        assert_eq!(S::Loading.tab_title(7, "gpicl"), "gpicl");
+        assert_eq!(S::Failed.tab_title(7, "gpicl"), "gpicl");
+    }
 
     #[test]
     fn a_run_goes_from_loading_through_training_to_paused() {
