@@ -60,6 +60,10 @@ pub struct SuiteArgs {
     /// `web/pretrained`), with this command.
     #[arg(long)]
     record: bool,
+    /// Leave out the baselines (the learner's columns only): they do not depend on the
+    /// learner, so comparing learners or levers needs them once. Not with `--record`.
+    #[arg(long, conflicts_with = "record")]
+    no_baselines: bool,
 }
 
 /// One dataset's row of the table: the learner's first guess and mean over the last quarter,
@@ -111,7 +115,11 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     let positions: Vec<usize> = (0..BASELINE_POSITIONS)
         .map(|i| quarter[i * (quarter.len() - 1) / (BASELINE_POSITIONS - 1)])
         .collect();
-    let baselines = Baseline::standard();
+    let baselines = if args.no_baselines {
+        Vec::new()
+    } else {
+        Baseline::standard().to_vec()
+    };
     let mut rows = Vec::new();
     for data in &datasets {
         let set = EvalSet::unseen(
@@ -254,8 +262,11 @@ fn print_table(
         let _ = write!(header, " {} |", b.name());
         rule.push_str("---:|");
     }
-    header.push_str(" learner − best baseline |");
-    rule.push_str("---:|");
+    let margin = !baselines.is_empty();
+    if margin {
+        header.push_str(" learner − best baseline |");
+        rule.push_str("---:|");
+    }
     println!("{header}\n{rule}");
     let pct = |v: f32| format!("{:.1} %", 100.0 * v);
     for r in rows {
@@ -275,7 +286,9 @@ fn print_table(
         for b in &r.baselines {
             let _ = write!(line, " {} |", pct(*b));
         }
-        let _ = write!(line, " {:+.1} |", 100.0 * (r.best_learner() - best));
+        if margin {
+            let _ = write!(line, " {:+.1} |", 100.0 * (r.best_learner() - best));
+        }
         println!("{line}");
     }
     let n = rows.len().max(1) as f32;
@@ -293,6 +306,8 @@ fn print_table(
     for m in &means {
         let _ = write!(line, " {} |", pct(*m));
     }
-    let _ = write!(line, " {:+.1} |", 100.0 * (best_learner - best));
+    if margin {
+        let _ = write!(line, " {:+.1} |", 100.0 * (best_learner - best));
+    }
     println!("{line}");
 }

@@ -128,6 +128,40 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         (&recorded.curves, &recorded.model),
         (&manifest.curves, &manifest.model)
     );
+    // Without the baselines: the learner's columns only, the same figures; never recorded.
+    let light = gpicl_ok(&[
+        "suite",
+        "--checkpoint",
+        out_s,
+        "--sequences",
+        "8",
+        "--views",
+        "2",
+        "--data-dir",
+        &data,
+        "--no-baselines",
+    ]);
+    let table = String::from_utf8_lossy(&light.stdout);
+    assert!(
+        table.contains(
+            "| dataset | classes | features | first guess (1/k) | learner | learner, 2 views |\n"
+        ),
+        "{table}"
+    );
+    let first = &record.rows[0];
+    let ends = format!(
+        "| **{:.1} %** | **{:.1} %** |",
+        100.0 * first.learner,
+        100.0 * first.views.unwrap()
+    );
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {} |", first.dataset)))
+        .expect("the dataset's row");
+    assert!(line.ends_with(&ends), "{line} does not end with {ends}");
+    let refused = gpicl(&["suite", "--checkpoint", out_s, "--no-baselines", "--record"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--record"));
 
     // Re-packaging a package changes nothing: f16 rounding is idempotent, the hardware and
     // command are kept.
