@@ -2,7 +2,7 @@
 //! Adam. A step never reads from the device, so the same loop drives the browser (which reads
 //! asynchronously) and the CLI.
 
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use burn::tensor::activation::log_softmax;
@@ -62,6 +62,9 @@ pub struct Trainer {
     optim: Adam,
     sampler: TaskSampler,
     step: usize,
+    /// Parts each batch's forward and backward passes are split into (see
+    /// [`Trainer::set_micro_batches`]).
+    micro_batches: usize,
 }
 
 impl Trainer {
@@ -81,7 +84,18 @@ impl Trainer {
             optim,
             sampler,
             step: 0,
+            micro_batches: 1,
         })
+    }
+
+    /// Splits each step's batch into `n` micro-batches (clamped to 1..=batch size) whose
+    /// gradients are summed before Adam's update: the same step, up to float rounding (the
+    /// loss is each part's mean weighted by its share of the batch), holding the activations
+    /// of one part at a time instead of the whole batch's. The page's CPU fallback uses it to
+    /// keep its WebAssembly memory small (a memory that never shrinks); not part of the run's
+    /// configuration, since it does not change what is trained.
+    pub fn set_micro_batches(&mut self, n: usize) {
+        self.micro_batches = n.clamp(1, self.config.train.batch_size.max(1));
     }
 
     /// Continues the run saved in `checkpoint` (written by [`Trainer::checkpoint`], here or in
@@ -150,10 +164,29 @@ impl Trainer {
     pub fn step(&mut self, data: &Dataset) -> Result<Tensor<1>, Error> {
         let batch = self.sample(data)?;
         let (tokens, targets) = self.encode(&batch);
-        let loss = self.loss(tokens, targets);
-        let grads = self.gradients(&loss);
-        self.apply(grads);
-        Ok(loss.detach())
+        if self.micro_batches <= 1 {
+            let loss = self.loss(tokens, targets);
+            let grads = self.gradients(&loss);
+            self.apply(grads);
+            return Ok(loss.detach());
+        }
+        let size = tokens.dims()[0];
+        let parts = self.micro_batches.min(size);
+        let mut sum = GradientsAccumulator::<Transformer>::new();
+        let mut total: Option<Tensor<1>> = None;
+        for i in 0..parts {
+            let (from, to) = (i * size / parts, (i + 1) * size / parts);
+            let loss = self.loss(
+                tokens.clone().slice(from..to),
+                targets.clone().slice(from..to),
+            ) * ((to - from) as f32 / size as f32);
+            let grads = self.gradients(&loss);
+            sum.accumulate(&self.model, grads);
+            let loss = loss.detach();
+            total = Some(total.map_or(loss.clone(), |t| t + loss));
+        }
+        self.apply(sum.grads());
+        Ok(total.expect("at least one part"))
     }
 
     /// The first phase of [`Trainer::step`] (the phases are public for profiling): the next

@@ -221,3 +221,38 @@ fn a_fresh_run_starts_from_another_learners_weights() {
         "not from fewer parameters"
     );
 }
+
+#[test]
+fn micro_batches_take_the_same_step_up_to_rounding() {
+    let data = prototypes(128, 9, 10, 0.2, 0);
+    let whole = |parts: usize| {
+        let mut t = Trainer::new(tiny(), &Device::flex()).unwrap();
+        t.set_micro_batches(parts);
+        let losses: Vec<f32> = (0..4)
+            .map(|_| t.step(&data).unwrap().into_scalar::<f32>())
+            .collect();
+        let ck = pollster::block_on(t.checkpoint("flex")).unwrap();
+        let params: Vec<f32> = ck.params.iter().flat_map(|p| p.values.clone()).collect();
+        (losses, params)
+    };
+    let (losses, params) = whole(1);
+    // 2 equal parts, 3 unequal ones, and more parts than sequences (one per sequence).
+    for parts in [2, 3, 1000] {
+        let (l, p) = whole(parts);
+        let dl = max_abs_diff(&losses, &l);
+        let dp = max_abs_diff(&params, &p);
+        assert!(
+            dl < 1e-5 && dp < 1e-5,
+            "{parts} parts: loss {dl:e}, parameters {dp:e} apart"
+        );
+    }
+    // And the steps were real ones: the parameters moved.
+    let fresh = pollster::block_on(
+        Trainer::new(tiny(), &Device::flex())
+            .unwrap()
+            .checkpoint("flex"),
+    )
+    .unwrap();
+    let start: Vec<f32> = fresh.params.iter().flat_map(|p| p.values.clone()).collect();
+    assert!(max_abs_diff(&start, &params) > 1e-3);
+}

@@ -25,6 +25,10 @@ pub const BASELINE_SEQUENCES: usize = 32;
 /// Most steps in one chunk on WebGPU (the losses of a chunk are read in one round trip). On
 /// the CPU a chunk is one step, so a command waits at most one step.
 pub const GPU_CHUNK: usize = 5;
+/// Micro-batches of a step on the CPU ([`gpicl_core::Trainer::set_micro_batches`]): the
+/// worker's WebAssembly memory holds one part's activations at a time, and it never gives
+/// memory back. The same step up to float rounding.
+pub const CPU_MICRO_BATCHES: usize = 2;
 
 /// The current run and what is due for it.
 struct Run {
@@ -143,7 +147,10 @@ impl Runner {
     /// Makes `made` the current run `id`, or says why not (the current run stays).
     fn begin(&mut self, id: u64, made: Result<Session, Error>, evaluate: bool) -> Vec<Event> {
         match made {
-            Ok(session) => {
+            Ok(mut session) => {
+                if !self.webgpu {
+                    session.set_micro_batches(CPU_MICRO_BATCHES);
+                }
                 let step = session.step_count();
                 let config = session.config().clone();
                 self.run = Some(Run {

@@ -52,6 +52,12 @@ impl Session {
         self.trainer.checkpoint(backend).await
     }
 
+    /// Splits each training step into `n` micro-batches (see
+    /// [`gpicl_core::Trainer::set_micro_batches`]).
+    pub fn set_micro_batches(&mut self, n: usize) {
+        self.trainer.set_micro_batches(n);
+    }
+
     /// The run's configuration.
     pub fn config(&self) -> &RunConfig {
         self.trainer.config()
