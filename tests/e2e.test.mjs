@@ -152,6 +152,10 @@ test('without WebGPU the page says so, trains on the CPU in its worker by itself
     await waitForSteps(page, 3, 240_000);
     assert.equal(await page.textContent('#state'), 'training');
     assert.equal(page.workers().length, 1, 'one training worker');
+    // The tab's title says the run's step and state (bench-page reads it with no DevTools).
+    const title = await page.title();
+    const titled = Number(title.match(/^step (\d+) · training — gpicl/)?.[1]);
+    assert.ok(titled >= 3 && titled <= await stepCount(page), title);
     await page.waitForSelector('#loss-chart svg path.series', { timeout: 60_000 });
     report.cpu_first_step = (await page.textContent('#first-step')).trim();
 
