@@ -79,12 +79,14 @@ for (let i = 0; i < 5; i++) {
 const samples = [];
 const deadline = t0 + minutes * 60_000;
 const memoryPeak = { ...memoryAfterStart };
+/** Raises each figure of `peak` to the sample `m`'s where that is higher. */
+const raise = (peak, m) => { for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k]); };
 while (Date.now() < deadline && (await step()) < untilStep) {
   // A run that has finished its steps no longer counts towards the rate.
   if (samples.length >= 2 && samples[samples.length - 1][1] === samples[samples.length - 2][1]) break;
   samples.push([Date.now(), await step()]);
   const m = await processMemory(profile);
-  for (const k of Object.keys(memoryPeak)) memoryPeak[k] = Math.max(memoryPeak[k], m[k]);
+  raise(memoryPeak, m);
   await page.waitForTimeout(5000);
 }
 await page.click('#run-toggle'); // pause: the page evaluates the final model
@@ -120,8 +122,7 @@ const barePeak = { ...bareAfterStart };
 const bareFrom = await bareStep();
 for (const end = Date.now() + BARE_WINDOW_S * 1000; Date.now() < end;) {
   await new Promise((ok) => setTimeout(ok, 2500));
-  const m = await processMemory(bare.profile);
-  for (const k of Object.keys(barePeak)) barePeak[k] = Math.max(barePeak[k], m[k]);
+  raise(barePeak, await processMemory(bare.profile));
 }
 const bareSteps = (await bareStep()) - bareFrom;
 await bare.close();

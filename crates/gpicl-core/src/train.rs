@@ -170,8 +170,8 @@ impl Trainer {
             self.apply(grads);
             return Ok(loss.detach());
         }
-        let size = tokens.dims()[0];
-        let parts = self.micro_batches.min(size);
+        // At most one part per sequence: `set_micro_batches` clamps to the batch size.
+        let (size, parts) = (tokens.dims()[0], self.micro_batches);
         let mut sum = GradientsAccumulator::<Transformer>::new();
         let mut total: Option<Tensor<1>> = None;
         for i in 0..parts {

@@ -177,8 +177,10 @@ pub struct App {
     learner: Option<Result<Rc<Learner>, String>>,
     walk_data: Option<Result<Rc<WalkData>, String>>,
     state: RunState,
-    /// The page's own title (index.html's) and the tab's title as last set.
-    title: (String, String),
+    /// The page's own title (index.html's), which the tab's title ends with.
+    base_title: String,
+    /// The tab's title as last set (it is written only when it changes).
+    tab_title: String,
     worker: Option<TrainingWorker>,
     /// Counts workers (a new one after a lost device); messages of older ones are dropped.
     generation: u64,
@@ -265,6 +267,9 @@ impl Component for App {
         if let Some(s) = &shared {
             config = s.link.config.clone();
         }
+        let base_title = web_sys::window()
+            .and_then(|w| w.document())
+            .map_or_else(|| "gpicl".into(), |d| d.title());
         let mut app = Self {
             manifest: Rc::new(manifest),
             pretrained_ms: None,
@@ -302,12 +307,8 @@ impl Component for App {
                 ..Default::default()
             },
             walk_yours: false,
-            title: {
-                let base = web_sys::window()
-                    .and_then(|w| w.document())
-                    .map_or_else(|| "gpicl".into(), |d| d.title());
-                (base.clone(), base)
-            },
+            base_title: base_title.clone(),
+            tab_title: base_title,
         };
         app.spawn_worker(ctx);
         app
@@ -318,12 +319,12 @@ impl Component for App {
             self.pretrained_ms = Some(now_ms());
         }
         let step = self.record.as_ref().map_or(0, |r| r.steps);
-        let title = self.state.tab_title(step, &self.title.0);
-        if title != self.title.1 {
+        let title = self.state.tab_title(step, &self.base_title);
+        if title != self.tab_title {
             if let Some(d) = web_sys::window().and_then(|w| w.document()) {
                 d.set_title(&title);
             }
-            self.title.1 = title;
+            self.tab_title = title;
         }
     }
 
