@@ -29,6 +29,11 @@ pub const GPU_CHUNK: usize = 5;
 /// worker's WebAssembly memory holds one part's activations at a time, and it never gives
 /// memory back. The same step up to float rounding.
 pub const CPU_MICRO_BATCHES: usize = 2;
+/// Steps that finish within this many milliseconds of the last report are told together, in
+/// one `Trained` event: the page redraws its charts a few times a second, not at every CPU
+/// step (each redraw makes garbage in the renderer's DOM heap, which then keeps the memory).
+/// Any other event, and the end of training, sends what is held first.
+pub const REPORT_MS: f64 = 500.0;
 
 /// The current run and what is due for it.
 struct Run {
@@ -49,6 +54,10 @@ struct Run {
     saved_ms: f64,
     /// `Idle` was sent since the last command.
     idle_said: bool,
+    /// Losses of steps not yet reported, their milliseconds, and when the last report went.
+    unsent: Vec<f32>,
+    unsent_ms: f64,
+    reported_ms: f64,
 }
 
 /// The worker's state: the device, the data and the current run.
@@ -167,6 +176,9 @@ impl Runner {
                     saved_step: step,
                     saved_ms: (self.clock)(),
                     idle_said: false,
+                    unsent: Vec::new(),
+                    unsent_ms: 0.0,
+                    reported_ms: (self.clock)(),
                 });
                 vec![Event::Began {
                     run: id,
@@ -186,9 +198,60 @@ impl Runner {
         self.run.as_ref().map(|r| r.session.config())
     }
 
-    /// Does the next piece of work for the current run and returns what happened; `None`
-    /// when nothing is due (wait for a command).
+    /// Does the next piece of work for the current run and returns what happened (possibly
+    /// nothing yet: steps are reported together every [`REPORT_MS`]); `None` when nothing is
+    /// due (wait for a command).
     pub async fn work(&mut self) -> Option<Vec<Event>> {
+        // `None`: nothing is due, and what was held went out before the `Idle` that said so.
+        let events = self.next().await?;
+        let now = (self.clock)();
+        let Some(r) = self.run.as_mut() else {
+            return Some(events);
+        };
+        let mut out = Vec::new();
+        for event in events {
+            match event {
+                Event::Trained { losses, ms, .. }
+                    if r.running && now - r.reported_ms < REPORT_MS =>
+                {
+                    r.unsent.extend(losses);
+                    r.unsent_ms += ms;
+                }
+                Event::Trained {
+                    run,
+                    step,
+                    losses,
+                    ms,
+                } => {
+                    r.unsent.extend(losses);
+                    out.push(Event::Trained {
+                        run,
+                        step,
+                        losses: std::mem::take(&mut r.unsent),
+                        ms: std::mem::take(&mut r.unsent_ms) + ms,
+                    });
+                    r.reported_ms = now;
+                }
+                other => {
+                    // What was held goes first: the page's record stays in step order.
+                    if !r.unsent.is_empty() {
+                        out.push(Event::Trained {
+                            run: r.id,
+                            step: r.session.step_count(),
+                            losses: std::mem::take(&mut r.unsent),
+                            ms: std::mem::take(&mut r.unsent_ms),
+                        });
+                        r.reported_ms = now;
+                    }
+                    out.push(other);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The next piece of work, each step's `Trained` on its own.
+    async fn next(&mut self) -> Option<Vec<Event>> {
         let webgpu = self.webgpu;
         let backend = self.backend_name();
         let now = (self.clock)();

@@ -7,18 +7,81 @@ use burn::prelude::Device;
 use gpicl_core::RunConfig;
 use gpicl_web::data::{PageData, TRAIN_FILES};
 use gpicl_web::protocol::{Command, Event, Purpose};
-use gpicl_web::runner::Runner;
+use gpicl_web::runner::{REPORT_MS, Runner};
 
 fn runner() -> Runner {
+    let start = std::time::Instant::now();
+    runner_with_clock(Box::new(move || start.elapsed().as_secs_f64() * 1000.0))
+}
+
+fn runner_with_clock(clock: Box<dyn Fn() -> f64>) -> Runner {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     let data = PageData::parse(&TRAIN_FILES.map(|f| std::fs::read(root.join(f)).unwrap())).unwrap();
-    let start = std::time::Instant::now();
-    Runner::new(
-        Device::flex(),
-        false,
-        Rc::new(data),
-        Box::new(move || start.elapsed().as_secs_f64() * 1000.0),
-    )
+    Runner::new(Device::flex(), false, Rc::new(data), clock)
+}
+
+/// Each `Trained` event's (step, number of losses).
+fn reports(events: &[Event]) -> Vec<(usize, usize)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Trained { step, losses, .. } => Some((*step, losses.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn steps_are_reported_together_within_report_ms_and_always_before_other_events() {
+    // A stopped clock: every step falls within the same report interval, so the steps before
+    // each evaluation (every 2 steps here) come as one event, just before it.
+    let mut r = runner_with_clock(Box::new(|| 0.0));
+    let mut config = RunConfig::preset("tiny").unwrap();
+    config.eval.every = 2;
+    r.handle(Command::New {
+        run: 1,
+        config: Box::new(config.clone()),
+    });
+    until_idle(&mut r);
+    r.handle(Command::Train { stop_at: Some(5) });
+    let events = until_idle(&mut r);
+    assert_eq!(
+        reports(&events),
+        [(2, 2), (4, 2), (5, 1)],
+        "{:?}",
+        kinds(&events)
+    );
+    assert_eq!(
+        kinds(&events),
+        [
+            "Trained",
+            "Evaluated",
+            "Trained",
+            "Evaluated",
+            "Trained",
+            "Evaluated",
+            "Idle"
+        ]
+    );
+    // A clock that moves on by more than REPORT_MS at every reading: each step on its own.
+    let t = std::cell::Cell::new(0.0);
+    let mut r = runner_with_clock(Box::new(move || {
+        t.set(t.get() + 2.0 * REPORT_MS);
+        t.get()
+    }));
+    r.handle(Command::New {
+        run: 1,
+        config: Box::new(config),
+    });
+    until_idle(&mut r);
+    r.handle(Command::Train { stop_at: Some(3) });
+    let events = until_idle(&mut r);
+    assert_eq!(
+        reports(&events),
+        [(1, 1), (2, 1), (3, 1)],
+        "{:?}",
+        kinds(&events)
+    );
 }
 
 /// Works until the runner says it is idle; returns every event on the way.
@@ -70,20 +133,33 @@ fn a_run_begins_trains_to_its_stop_pauses_saves_and_resumes() {
 
     r.handle(Command::Train { stop_at: Some(3) });
     let events = until_idle(&mut r);
-    assert_eq!(
-        kinds(&events),
-        ["Trained", "Trained", "Trained", "Evaluated", "Idle"]
+    // Steps are reported together (every `REPORT_MS`): one or more `Trained`, all three
+    // losses in order, the last at step 3, before the evaluation.
+    let n = events.len();
+    assert!(n >= 3, "{events:?}");
+    assert!(
+        kinds(&events[..n - 2]).iter().all(|k| k == "Trained"),
+        "{events:?}"
     );
+    let losses: usize = events[..n - 2]
+        .iter()
+        .map(|e| match e {
+            Event::Trained { losses, .. } => losses.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(losses, 3);
+    assert!(matches!(events[n - 3], Event::Trained { step: 3, .. }));
     let Event::Evaluated {
         step: 3, curves, ..
-    } = &events[3]
+    } = &events[n - 2]
     else {
         panic!("{events:?}")
     };
     assert_eq!(curves.len(), 3);
     let Event::Idle {
         step: 3, seen: 2, ..
-    } = events[4]
+    } = events[n - 1]
     else {
         panic!("{events:?}")
     };
