@@ -10,7 +10,7 @@ use yew::prelude::*;
 use crate::chart::{BaselineCurve, Chart, PALETTE, Series, accuracy_points, heatmap_svg, ramp};
 use crate::pretrained;
 use crate::record::losses;
-use crate::widgets::{curves_figure, figure};
+use crate::widgets::{curves_figure, figure, svg_html};
 
 /// Most loss points drawn (longer histories are averaged into buckets).
 const MAX_LOSS_POINTS: usize = 300;
@@ -178,7 +178,7 @@ fn heatmap(r: &Results) -> Html {
     );
     html! {
         <figure id="heatmap-chart" class="chart-figure" data-rows={rows.len().to_string()}>
-            { Html::from_html_unchecked(AttrValue::from(svg)) }
+            { svg_html(svg) }
             <figcaption>{"Each row is one evaluation during meta-training (earliest at the top), each column a position in the sequence. Learning in the weights moves down the picture; learning in context moves across it."}</figcaption>
         </figure>
     }

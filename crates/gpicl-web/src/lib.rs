@@ -27,6 +27,7 @@ pub mod run_state;
 pub mod runner;
 pub mod session;
 pub mod settings;
+pub mod svg;
 pub mod yours;
 
 #[cfg(target_arch = "wasm32")]

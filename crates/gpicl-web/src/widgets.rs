@@ -4,6 +4,35 @@ use gpicl_core::Curve;
 use yew::prelude::*;
 
 use crate::chart::{BaselineCurve, Chart, accuracy_chart};
+use crate::svg::{self, Element, Node};
+
+/// A chart's SVG text as Yew nodes ([`crate::svg`]): a redraw updates what changed instead of
+/// making every element anew. Text that is not the subset `chart.rs` writes (never expected)
+/// is inserted as markup.
+pub fn svg_html(text: String) -> Html {
+    match svg::parse(&text) {
+        Ok(root) => element_html(&root),
+        Err(_) => Html::from_html_unchecked(AttrValue::from(text)),
+    }
+}
+
+fn element_html(e: &Element) -> Html {
+    let mut tag = yew::virtual_dom::VTag::new(e.tag.clone());
+    let mut attributes = yew::virtual_dom::Attributes::new();
+    let map = attributes.get_mut_index_map();
+    for (k, v) in &e.attributes {
+        map.insert(
+            AttrValue::from(k.clone()),
+            yew::virtual_dom::AttributeOrProperty::Attribute(AttrValue::from(v.clone())),
+        );
+    }
+    tag.set_attributes(attributes);
+    tag.add_children(e.children.iter().map(|c| match c {
+        Node::Element(e) => element_html(e),
+        Node::Text(t) => Html::from(t.clone()),
+    }));
+    tag.into()
+}
 
 /// A class distribution as horizontal bars: the most probable class is highlighted and, when
 /// known, the true one underlined. `data-predicted` carries the predicted class for tests.
@@ -70,7 +99,7 @@ pub fn figure(
 ) -> Html {
     html! {
         <figure id={id.to_string()} class="chart-figure">
-            { Html::from_html_unchecked(AttrValue::from(chart.to_svg())) }
+            { svg_html(chart.to_svg()) }
             <figcaption>{caption}</figcaption>
             <details>
                 <summary>{"Numbers"}</summary>
