@@ -1,16 +1,26 @@
 //! In-memory classification datasets: f32 feature rows, integer labels.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use crate::Error;
 
 /// A classification dataset held in memory.
 ///
-/// Features are stored row-major (`len() × n_features`). Labels are in `0..n_classes`.
-#[derive(Debug, Clone, PartialEq)]
+/// Features are stored row-major (`len() × n_features`), as f32 values or, once
+/// [`Dataset::compact`], as 16-bit codes into a table of the distinct values (images: the same
+/// values in half the memory). Read rows with [`Dataset::row`] or [`Dataset::extend_row`].
+/// Labels are in `0..n_classes`.
+#[derive(Debug, Clone)]
 pub struct Dataset {
     /// A short human-readable name ("mnist", "fashion-mnist", a file name, ...).
     pub name: String,
-    /// Row-major features, `len() * n_features` values.
+    /// Row-major features, `len() * n_features` values; empty when the dataset is compact.
     pub features: Vec<f32>,
+    /// A compact dataset's rows: row-major codes into `table`; else empty.
+    codes: Vec<u16>,
+    /// A compact dataset's distinct values, indexed by code.
+    table: Vec<f32>,
     /// Number of features per example.
     pub n_features: usize,
     /// One label per example, each `< n_classes`.
@@ -65,6 +75,8 @@ impl Dataset {
         Ok(Self {
             name,
             features,
+            codes: Vec::new(),
+            table: Vec::new(),
             n_features,
             labels,
             n_classes,
@@ -72,6 +84,58 @@ impl Dataset {
             class_names: Vec::new(),
             feature_names: Vec::new(),
         })
+    }
+
+    /// The same dataset held as 16-bit codes into a table of its distinct values, when it has
+    /// at most 65 536 of them (pixels, block sums; a table's real numbers rarely): half the
+    /// memory, the same values bit for bit. Else unchanged.
+    pub fn compact(mut self) -> Self {
+        if !self.codes.is_empty() {
+            return self;
+        }
+        let mut index: HashMap<u32, u16> = HashMap::new();
+        let mut table = Vec::new();
+        let mut codes = Vec::with_capacity(self.features.len());
+        for &v in &self.features {
+            let code = match index.get(&v.to_bits()) {
+                Some(&c) => c,
+                None if table.len() <= u16::MAX as usize => {
+                    let c = table.len() as u16;
+                    index.insert(v.to_bits(), c);
+                    table.push(v);
+                    c
+                }
+                None => return self,
+            };
+            codes.push(code);
+        }
+        self.features = Vec::new();
+        self.codes = codes;
+        self.table = table;
+        self
+    }
+
+    /// Whether the rows are held as codes ([`Dataset::compact`]).
+    pub fn is_compact(&self) -> bool {
+        !self.codes.is_empty()
+    }
+
+    /// Every feature value, row-major, however the dataset holds them.
+    pub fn values(&self) -> Box<dyn Iterator<Item = f32> + '_> {
+        if self.is_compact() {
+            Box::new(self.codes.iter().map(|&c| self.table[c as usize]))
+        } else {
+            Box::new(self.features.iter().copied())
+        }
+    }
+
+    /// Holds the rows as f32 values again (what code that edits `features` needs).
+    fn expand(&mut self) {
+        if self.is_compact() {
+            self.features = self.values().collect();
+            self.codes = Vec::new();
+            self.table = Vec::new();
+        }
     }
 
     /// The name of class `k`: its name in the file, else its number.
@@ -114,20 +178,39 @@ impl Dataset {
         Ok(())
     }
 
-    /// The feature row of example `i`.
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.features[i * self.n_features..(i + 1) * self.n_features]
+    /// The feature row of example `i` (borrowed, or decoded from a compact dataset's codes).
+    pub fn row(&self, i: usize) -> Cow<'_, [f32]> {
+        let range = i * self.n_features..(i + 1) * self.n_features;
+        if self.is_compact() {
+            Cow::Owned(
+                self.codes[range]
+                    .iter()
+                    .map(|&c| self.table[c as usize])
+                    .collect(),
+            )
+        } else {
+            Cow::Borrowed(&self.features[range])
+        }
+    }
+
+    /// Appends the feature row of example `i` to `out` (no allocation of its own).
+    pub fn extend_row(&self, i: usize, out: &mut Vec<f32>) {
+        let range = i * self.n_features..(i + 1) * self.n_features;
+        if self.is_compact() {
+            out.extend(self.codes[range].iter().map(|&c| self.table[c as usize]));
+        } else {
+            out.extend_from_slice(&self.features[range]);
+        }
     }
 
     /// Mean and standard deviation over all examples and features together (a constant
     /// dataset's standard deviation counts as 1).
     pub fn stats(&self) -> (f64, f64) {
-        let n = self.features.len() as f64;
-        let mean = self.features.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let n = (self.len() * self.n_features) as f64;
+        let mean = self.values().map(|v| v as f64).sum::<f64>() / n;
         let var = self
-            .features
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
+            .values()
+            .map(|v| (v as f64 - mean).powi(2))
             .sum::<f64>()
             / n;
         (mean, if var > 0.0 { var.sqrt() } else { 1.0 })
@@ -137,8 +220,18 @@ impl Dataset {
     /// deviation, [`Dataset::stats`]), as in the paper. A constant dataset is only centred.
     pub fn z_normalize(&mut self) {
         let (mean, std) = self.stats();
-        for v in &mut self.features {
-            *v = ((*v as f64 - mean) / std) as f32;
+        self.map_values(|v| ((v as f64 - mean) / std) as f32);
+    }
+
+    /// Replaces every feature value `v` by `f(v)` (a compact dataset's table of values).
+    pub fn map_values(&mut self, f: impl Fn(f32) -> f32) {
+        let values = if self.is_compact() {
+            &mut self.table
+        } else {
+            &mut self.features
+        };
+        for v in values {
+            *v = f(*v);
         }
     }
 
@@ -173,6 +266,8 @@ impl Dataset {
         Ok(Self {
             name: self.name.clone(),
             features,
+            codes: Vec::new(),
+            table: Vec::new(),
             n_features: out * out,
             labels: self.labels.clone(),
             n_classes: self.n_classes,
@@ -185,6 +280,7 @@ impl Dataset {
     /// Standardises each feature (column) in place to mean 0 and standard deviation 1 over
     /// the examples; a constant column is only centred.
     pub fn standardize_columns(&mut self) {
+        self.expand();
         let (n, w) = (self.len() as f64, self.n_features);
         let mut mean = vec![0.0f64; w];
         for row in self.features.chunks_exact(w) {
@@ -229,9 +325,16 @@ impl Dataset {
     /// The first `n` examples (or all, if fewer).
     pub fn take(&self, n: usize) -> Self {
         let n = n.min(self.len());
+        let (features, codes) = if self.is_compact() {
+            (Vec::new(), self.codes[..n * self.n_features].to_vec())
+        } else {
+            (self.features[..n * self.n_features].to_vec(), Vec::new())
+        };
         Self {
             name: self.name.clone(),
-            features: self.features[..n * self.n_features].to_vec(),
+            features,
+            codes,
+            table: self.table.clone(),
             n_features: self.n_features,
             labels: self.labels[..n].to_vec(),
             n_classes: self.n_classes,
@@ -242,8 +345,61 @@ impl Dataset {
     }
 }
 
+/// Equal datasets hold the same examples, values, labels and names, compact or not.
+impl PartialEq for Dataset {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.n_features == other.n_features
+            && self.labels == other.labels
+            && self.n_classes == other.n_classes
+            && self.image_side == other.image_side
+            && self.class_names == other.class_names
+            && self.feature_names == other.feature_names
+            && self.values().eq(other.values())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_compact_dataset_holds_the_same_values_in_codes() {
+        // Block averages (multiples of 1/16), as the page's pooled images.
+        let values: Vec<f32> = (0..600).map(|i| ((i * 37) % 97) as f32 / 16.0).collect();
+        let labels: Vec<u32> = (0..100).map(|i| i % 3).collect();
+        let plain = Dataset::new("img", values, 6, labels, None).unwrap();
+        let compact = plain.clone().compact();
+        assert!(compact.is_compact() && !plain.is_compact());
+        assert!(compact.features.is_empty());
+        assert_eq!(compact, plain);
+        assert_eq!(compact.row(7), plain.row(7));
+        let mut row = vec![1.0];
+        compact.extend_row(7, &mut row);
+        assert_eq!(row[1..], *plain.row(7));
+        assert_eq!(compact.stats(), plain.stats());
+        assert_eq!(compact.take(10), plain.take(10));
+        assert!(compact.take(10).is_compact());
+        // Normalised in either form: the same f32 values, bit for bit.
+        let (mut a, mut b) = (plain.clone(), compact.clone());
+        a.z_normalize();
+        b.z_normalize();
+        assert!(
+            a.values()
+                .map(f32::to_bits)
+                .eq(b.values().map(f32::to_bits))
+        );
+        assert!(b.is_compact());
+        // Per-column standardisation edits the values: it holds them as f32 again.
+        let (mut a, mut b) = (plain.clone(), compact);
+        a.standardize_columns();
+        b.standardize_columns();
+        assert!(!b.is_compact());
+        assert_eq!(a, b);
+        // More distinct values than 16 bits can name: left as f32.
+        let many: Vec<f32> = (0..70_000).map(|i| i as f32).collect();
+        let wide = Dataset::new("wide", many, 1, vec![0; 70_000], None).unwrap();
+        assert!(!wide.compact().is_compact());
+    }
+
     use super::*;
 
     #[test]

@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d.n_features, 4);
         assert_eq!(d.image_side, Some(2));
-        assert_eq!(d.row(1), &[4.0, 5.0, 6.0, 255.0]);
+        assert_eq!(*d.row(1), [4.0, 5.0, 6.0, 255.0]);
         assert_eq!(d.labels, vec![3, 1]);
 
         let mut gz = Vec::new();
@@ -314,8 +314,8 @@ mod tests {
         let d = parse_idx_pair("t", &images, &idx(&[2], &[1, 0])).unwrap();
         assert_eq!(d.n_features, 2);
         assert_eq!(d.image_side, None);
-        assert_eq!(d.row(0), &[0.0, 4080.0]);
-        assert_eq!(d.row(1), &[-3.0, 7.0]);
+        assert_eq!(*d.row(0), [0.0, 4080.0]);
+        assert_eq!(*d.row(1), [-3.0, 7.0]);
         // Odd-length 16-bit bodies and negative labels are refused.
         assert!(parse_idx_pair("t", &images[..images.len() - 1], &idx(&[2], &[1, 0])).is_err());
         let mut labels = vec![0, 0, 0x0b, 1, 0, 0, 0, 2];
@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(d.n_features, 2);
         assert_eq!(d.labels, vec![1, 0, 1]);
         assert_eq!(d.n_classes, 2);
-        assert_eq!(d.row(1), &[-1.0, 20.0]);
+        assert_eq!(*d.row(1), [-1.0, 20.0]);
         assert_eq!(d.class_names, ["3", "7"]);
         assert_eq!(d.feature_names, ["a", "b"]);
         let d = parse_csv("c", b"2,0.1\n0,0.2\n", LabelColumn::First).unwrap();
@@ -366,7 +366,7 @@ mod tests {
         let d = parse_csv("c", text, LabelColumn::Last).unwrap();
         assert_eq!((d.n_features, d.n_classes), (2, 2));
         assert_eq!(d.labels, vec![0, 1, 0]);
-        assert_eq!(d.row(1), &[3.0, 4.0]);
+        assert_eq!(*d.row(1), [3.0, 4.0]);
         assert_eq!(
             (d.class_name(1), d.class_name(5)),
             ("dog".into(), "5".into())

@@ -431,7 +431,7 @@ impl Batch {
                     }
                     None => rng.random_range(0..data.len()),
                 };
-                x.extend_from_slice(data.row(i));
+                data.extend_row(i, &mut x);
                 let label = task.permutation[data.labels[i] as usize];
                 labels.push(renamed.as_ref().map_or(label, |r| r[label as usize]));
                 indices.push(i);

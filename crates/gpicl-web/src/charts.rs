@@ -48,9 +48,32 @@ fn n_classes(r: &Results) -> usize {
     r.config.model.n_classes
 }
 
+/// What the charts drawn from the evaluations depend on: they are drawn again only when it
+/// changes (an evaluation, another run, new baselines or overlay), not at every report of
+/// training steps, which would rebuild hundreds of table cells and heatmap cells each time.
+/// The run's config stands for the run: the same config gives the same curves.
+type EvalKey = Option<(gpicl_core::RunConfig, usize, Option<usize>, usize, usize)>;
+
+fn eval_key(p: &ChartsProps) -> EvalKey {
+    p.record.as_ref().map(|r| {
+        (
+            r.config.clone(),
+            r.history.len(),
+            r.history.last().map(|e| e.step),
+            Rc::as_ptr(&p.baselines) as usize,
+            p.overlay.as_ref().map_or(0, |o| Rc::as_ptr(o) as usize),
+        )
+    })
+}
+
 /// The learner's accuracy-vs-position curves at its latest evaluation.
 #[function_component(AccuracyChart)]
 pub fn accuracy_chart(p: &ChartsProps) -> Html {
+    let props = p.clone();
+    (*use_memo(eval_key(p), move |_| accuracy_figure(&props))).clone()
+}
+
+fn accuracy_figure(p: &ChartsProps) -> Html {
     let Some((r, last)) = p.record.as_ref().and_then(|r| Some((r, r.history.last()?))) else {
         return html! { <figure id="acc-chart" class="empty"><figcaption>{"Your learner's in-context accuracy (meta-trained from scratch in this tab) appears after its first evaluation."}</figcaption></figure> };
     };
@@ -78,14 +101,20 @@ pub fn accuracy_chart(p: &ChartsProps) -> Html {
 /// The loss, the curve's history and the heatmap.
 #[function_component(TrainingCharts)]
 pub fn training_charts(p: &ChartsProps) -> Html {
+    let record = p.record.clone();
+    let evals = use_memo(eval_key(p), move |_| {
+        record.map_or_else(
+            Html::default,
+            |r| html! { <>{ history_chart(&r) }{ heatmap(&r) }</> },
+        )
+    });
     let Some(r) = &p.record else {
         return html! { <div class="plots">{ loss_chart(None) }</div> };
     };
     html! {
         <div class="plots">
             { loss_chart(Some(r)) }
-            { history_chart(r) }
-            { heatmap(r) }
+            { (*evals).clone() }
         </div>
     }
 }

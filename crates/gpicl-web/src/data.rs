@@ -89,12 +89,14 @@ fn normalised(mut d: Dataset) -> Dataset {
 }
 
 impl PageData {
-    /// Parses the bytes of [`TRAIN_FILES`], in that order.
+    /// Parses the bytes of [`TRAIN_FILES`], in that order, one dataset after the other, each
+    /// held compact ([`Dataset::compact`]: 16-bit codes, 2 bytes a value instead of 4; the
+    /// worker's WebAssembly memory never shrinks, so its data is most of what it keeps).
     pub fn parse(files: &[Vec<u8>; 6]) -> Result<Self, Error> {
         Ok(Self {
-            train: normalised(parse_pooled("mnist", &files[0], &files[1])?),
-            test: normalised(parse_pooled("mnist", &files[2], &files[3])?),
-            fashion: normalised(parse_pooled("fashion-mnist", &files[4], &files[5])?),
+            train: normalised(parse_pooled("mnist", &files[0], &files[1])?).compact(),
+            test: normalised(parse_pooled("mnist", &files[2], &files[3])?).compact(),
+            fashion: normalised(parse_pooled("fashion-mnist", &files[4], &files[5])?).compact(),
         })
     }
 }

@@ -78,7 +78,7 @@ const ROW_VALUES: usize = 3;
 fn shown(data: &WalkData, i: usize) -> Shown {
     let d = &data.shown;
     match d.image_side {
-        Some(side) => Shown::Image(gray_bmp_data_url(d.row(i), side)),
+        Some(side) => Shown::Image(gray_bmp_data_url(&d.row(i), side)),
         None => {
             let values: Vec<String> = d.row(i).iter().map(|v| format!("{v}")).collect();
             let full = values

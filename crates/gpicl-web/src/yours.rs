@@ -80,11 +80,10 @@ impl Sample {
         Self {
             inputs: rows
                 .iter()
-                .flat_map(|&i| prepared.row(i))
-                .copied()
+                .flat_map(|&i| prepared.row(i).into_owned())
                 .collect(),
             n_inputs: prepared.n_features,
-            raw: rows.iter().flat_map(|&i| raw.row(i)).copied().collect(),
+            raw: rows.iter().flat_map(|&i| raw.row(i).into_owned()).collect(),
             n_raw: raw.n_features,
             image_side: raw.image_side,
             labels: rows.iter().map(|&i| raw.labels[i]).collect(),

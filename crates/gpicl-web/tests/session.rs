@@ -92,8 +92,9 @@ fn pooled_bundles_equal_the_full_bundles_pooled() {
         let expected = full.clone().prepared(POOL).unwrap();
         assert_eq!(pooled.n_features, expected.n_features);
         assert_eq!(pooled.labels, expected.labels, "{prefix}");
-        let bits =
-            |d: &gpicl_core::Dataset| d.features.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        // The page holds them compact (16-bit codes); the values are the same, bit for bit.
+        assert!(pooled.is_compact() && !expected.is_compact(), "{prefix}");
+        let bits = |d: &gpicl_core::Dataset| d.values().map(f32::to_bits).collect::<Vec<_>>();
         assert!(
             bits(pooled) == bits(&expected),
             "{prefix}: pooled values differ"
@@ -160,9 +161,7 @@ fn a_session_trains_and_evaluates_deterministically() {
 fn a_diverging_run_stops_with_advice() {
     // Inputs near float32's largest value overflow to ±inf in the projection: NaN loss.
     let mut data = load();
-    for v in &mut data.train.features {
-        *v *= 1e38;
-    }
+    data.train.map_values(|v| v * 1e38);
     let config = RunConfig::preset("tiny").unwrap();
     let mut s = Session::new(config, Rc::new(data), &Device::flex()).unwrap();
     let err = pollster::block_on(s.train(2))
@@ -243,9 +242,7 @@ fn a_session_saved_to_a_checkpoint_file_resumes_exactly() {
 fn a_diverged_run_rolls_back_to_its_last_checkpoint() {
     // The page keeps its last autosave; on a non-finite loss it resumes from it.
     let mut bad = load();
-    for v in &mut bad.train.features {
-        *v *= 1e38;
-    }
+    bad.train.map_values(|v| v * 1e38);
     let bad = Rc::new(bad);
     let config = RunConfig::preset("tiny").unwrap();
     let mut s = Session::new(config, bad.clone(), &Device::flex()).unwrap();
