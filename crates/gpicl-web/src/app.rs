@@ -718,7 +718,7 @@ impl App {
         };
         let command = Command::Resume {
             run,
-            checkpoint: saved.checkpoint.clone(),
+            checkpoint: saved.checkpoint.to_vec(),
             evaluate,
         };
         self.request(pending, command);
@@ -949,7 +949,7 @@ impl App {
                     return;
                 };
                 let saved = Saved {
-                    checkpoint: bytes,
+                    checkpoint: js_sys::Uint8Array::from(bytes.as_slice()),
                     results: self.results_json(),
                     step,
                 };
@@ -1132,7 +1132,7 @@ impl App {
                     let mut fresh = Results::new(&ck.config, self.backend_name());
                     fresh.steps = ck.state.step;
                     let saved = Rc::new(Saved {
-                        checkpoint: bytes,
+                        checkpoint: js_sys::Uint8Array::from(bytes.as_slice()),
                         results: serde_json::to_string(&fresh).unwrap_or_default(),
                         step: ck.state.step,
                     });

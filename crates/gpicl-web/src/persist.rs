@@ -26,8 +26,10 @@ extern "C" {
 /// An autosaved run: its checkpoint file and its results (curves and losses) as JSON.
 #[derive(Clone)]
 pub struct Saved {
-    /// The checkpoint file's bytes (`.gpicl`).
-    pub checkpoint: Vec<u8>,
+    /// The checkpoint file's bytes (`.gpicl`), held by JavaScript: an autosave comes every
+    /// ~10 s, and the page's WebAssembly memory, which never shrinks, grew by a checkpoint's
+    /// size at many of them while it held the last one there.
+    pub checkpoint: Uint8Array,
     /// `results.json` of the run so far.
     pub results: String,
     /// Steps completed.
@@ -53,10 +55,7 @@ async fn wait(p: Result<Promise, JsValue>) -> Result<JsValue, String> {
 pub async fn save(slot: &str, saved: &Saved) -> Result<(), String> {
     let record = Object::new();
     let set = |k: &str, v: JsValue| Reflect::set(&record, &k.into(), &v).map_err(message);
-    set(
-        "checkpoint",
-        Uint8Array::from(saved.checkpoint.as_slice()).into(),
-    )?;
+    set("checkpoint", saved.checkpoint.clone().into())?;
     set("results", saved.results.as_str().into())?;
     set("step", (saved.step as f64).into())?;
     wait(store_put(slot, &record)).await.map(|_| ())
@@ -81,8 +80,7 @@ fn read_record(record: &JsValue) -> Result<Option<Saved>, String> {
     let get = |k: &str| Reflect::get(record, &k.into()).unwrap_or(JsValue::UNDEFINED);
     let checkpoint = get("checkpoint")
         .dyn_into::<Uint8Array>()
-        .map_err(|_| "the autosave has no checkpoint".to_string())?
-        .to_vec();
+        .map_err(|_| "the autosave has no checkpoint".to_string())?;
     let results = get("results")
         .as_string()
         .ok_or("the autosave has no results")?;
