@@ -38,13 +38,7 @@ fn steps_are_reported_together_within_report_ms_and_always_before_other_events()
     let mut r = runner_with_clock(Box::new(|| 0.0));
     let mut config = RunConfig::preset("tiny").unwrap();
     config.eval.every = 2;
-    r.handle(Command::New {
-        run: 1,
-        config: Box::new(config.clone()),
-    });
-    until_idle(&mut r);
-    r.handle(Command::Train { stop_at: Some(5) });
-    let events = until_idle(&mut r);
+    let events = train_new_run(&mut r, &config, 5);
     assert_eq!(
         reports(&events),
         [(2, 2), (4, 2), (5, 1)],
@@ -69,19 +63,27 @@ fn steps_are_reported_together_within_report_ms_and_always_before_other_events()
         t.set(t.get() + 2.0 * REPORT_MS);
         t.get()
     }));
-    r.handle(Command::New {
-        run: 1,
-        config: Box::new(config),
-    });
-    until_idle(&mut r);
-    r.handle(Command::Train { stop_at: Some(3) });
-    let events = until_idle(&mut r);
+    let events = train_new_run(&mut r, &config, 3);
     assert_eq!(
         reports(&events),
         [(1, 1), (2, 1), (3, 1)],
         "{:?}",
         kinds(&events)
     );
+}
+
+/// Starts run 1 of `config`, lets it settle, trains it to step `stop_at`; returns the events
+/// of the training.
+fn train_new_run(r: &mut Runner, config: &RunConfig, stop_at: usize) -> Vec<Event> {
+    r.handle(Command::New {
+        run: 1,
+        config: Box::new(config.clone()),
+    });
+    until_idle(r);
+    r.handle(Command::Train {
+        stop_at: Some(stop_at),
+    });
+    until_idle(r)
 }
 
 /// Works until the runner says it is idle; returns every event on the way.
