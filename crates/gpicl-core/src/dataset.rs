@@ -90,7 +90,7 @@ impl Dataset {
     /// at most 65 536 of them (pixels, block sums; a table's real numbers rarely): half the
     /// memory, the same values bit for bit. Else unchanged.
     pub fn compact(mut self) -> Self {
-        if !self.codes.is_empty() {
+        if self.is_compact() {
             return self;
         }
         let mut index: HashMap<u32, u16> = HashMap::new();
@@ -180,16 +180,12 @@ impl Dataset {
 
     /// The feature row of example `i` (borrowed, or decoded from a compact dataset's codes).
     pub fn row(&self, i: usize) -> Cow<'_, [f32]> {
-        let range = i * self.n_features..(i + 1) * self.n_features;
         if self.is_compact() {
-            Cow::Owned(
-                self.codes[range]
-                    .iter()
-                    .map(|&c| self.table[c as usize])
-                    .collect(),
-            )
+            let mut row = Vec::with_capacity(self.n_features);
+            self.extend_row(i, &mut row);
+            Cow::Owned(row)
         } else {
-            Cow::Borrowed(&self.features[range])
+            Cow::Borrowed(&self.features[i * self.n_features..(i + 1) * self.n_features])
         }
     }
 
@@ -361,6 +357,8 @@ impl PartialEq for Dataset {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_compact_dataset_holds_the_same_values_in_codes() {
         // Block averages (multiples of 1/16), as the page's pooled images.
@@ -399,8 +397,6 @@ mod tests {
         let wide = Dataset::new("wide", many, 1, vec![0; 70_000], None).unwrap();
         assert!(!wide.compact().is_compact());
     }
-
-    use super::*;
 
     #[test]
     fn rejects_inconsistent_shapes() {

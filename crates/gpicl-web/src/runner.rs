@@ -60,6 +60,20 @@ struct Run {
     reported_ms: f64,
 }
 
+impl Run {
+    /// The steps held so far as one `Trained` event at `step`; the report interval restarts
+    /// at `now`.
+    fn report(&mut self, step: usize, now: f64) -> Event {
+        self.reported_ms = now;
+        Event::Trained {
+            run: self.id,
+            step,
+            losses: std::mem::take(&mut self.unsent),
+            ms: std::mem::take(&mut self.unsent_ms),
+        }
+    }
+}
+
 /// The worker's state: the device, the data and the current run.
 pub struct Runner {
     device: Device,
@@ -211,37 +225,19 @@ impl Runner {
         let mut out = Vec::new();
         for event in events {
             match event {
-                Event::Trained { losses, ms, .. }
-                    if r.running && now - r.reported_ms < REPORT_MS =>
-                {
-                    r.unsent.extend(losses);
-                    r.unsent_ms += ms;
-                }
                 Event::Trained {
-                    run,
-                    step,
-                    losses,
-                    ms,
+                    step, losses, ms, ..
                 } => {
                     r.unsent.extend(losses);
-                    out.push(Event::Trained {
-                        run,
-                        step,
-                        losses: std::mem::take(&mut r.unsent),
-                        ms: std::mem::take(&mut r.unsent_ms) + ms,
-                    });
-                    r.reported_ms = now;
+                    r.unsent_ms += ms;
+                    if !r.running || now - r.reported_ms >= REPORT_MS {
+                        out.push(r.report(step, now));
+                    }
                 }
                 other => {
                     // What was held goes first: the page's record stays in step order.
                     if !r.unsent.is_empty() {
-                        out.push(Event::Trained {
-                            run: r.id,
-                            step: r.session.step_count(),
-                            losses: std::mem::take(&mut r.unsent),
-                            ms: std::mem::take(&mut r.unsent_ms),
-                        });
-                        r.reported_ms = now;
+                        out.push(r.report(r.session.step_count(), now));
                     }
                     out.push(other);
                 }

@@ -3,8 +3,8 @@
 //! a tick's label) instead of parsing the whole chart again into new elements. Every element
 //! a redraw throws away is garbage in the renderer's DOM heap, which keeps the memory it grew
 //! to; a chart redrawn at every report grew it by ~10 MiB a minute. Only the subset of XML that
-//! `chart.rs` writes is read: elements, attributes in double quotes, text, and the five
-//! entities `escape` writes.
+//! `chart.rs` writes is read: elements, attributes in double quotes, text, and the entities
+//! `chart::escape` writes (and `&#39;`).
 
 /// An element: its tag, its attributes in order, and its children.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,19 +113,13 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chart::{Chart, PALETTE, Series, heatmap_svg};
+    use crate::chart::{Chart, PALETTE, Series, escape, heatmap_svg};
 
     /// Writes the tree back as `chart.rs` writes SVG (for the round trip).
     fn write(e: &Element) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
         let mut s = format!("<{}", e.tag);
         for (k, v) in &e.attributes {
-            s.push_str(&format!(" {k}=\"{}\"", esc(v)));
+            s.push_str(&format!(" {k}=\"{}\"", escape(v)));
         }
         if e.children.is_empty() {
             return s + "/>";
@@ -134,7 +128,7 @@ mod tests {
         for c in &e.children {
             match c {
                 Node::Element(e) => s.push_str(&write(e)),
-                Node::Text(t) => s.push_str(&esc(t)),
+                Node::Text(t) => s.push_str(&escape(t)),
             }
         }
         s + &format!("</{}>", e.tag)

@@ -143,13 +143,7 @@ fn a_run_begins_trains_to_its_stop_pauses_saves_and_resumes() {
         kinds(&events[..n - 2]).iter().all(|k| k == "Trained"),
         "{events:?}"
     );
-    let losses: usize = events[..n - 2]
-        .iter()
-        .map(|e| match e {
-            Event::Trained { losses, .. } => losses.len(),
-            _ => 0,
-        })
-        .sum();
+    let losses: usize = reports(&events).iter().map(|&(_, n)| n).sum();
     assert_eq!(losses, 3);
     assert!(matches!(events[n - 3], Event::Trained { step: 3, .. }));
     let Event::Evaluated {
