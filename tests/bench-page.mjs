@@ -11,7 +11,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { artifacts, clickLatency, open, openBare, processMemory, serveDist } from './browser.mjs';
+import { artifacts, clickLatency, numbers, open, openBare, processMemory, serveDist } from './browser.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -100,8 +100,7 @@ const steps = await step();
 const half = samples[Math.floor(samples.length / 2)] ?? samples[0];
 const last = samples[samples.length - 1];
 const rate = last && half && last[0] > half[0] ? (last[1] - half[1]) / ((last[0] - half[0]) / 1000) : null;
-const table = await page.$$eval('#acc-chart tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
-const headers = await page.$$eval('#acc-chart thead th', (h) => h.map((c) => c.textContent));
+const { header: headers, rows: table } = await numbers(page, 'acc-chart');
 await page.screenshot({ path: join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.png`), fullPage: true });
 await close();
 

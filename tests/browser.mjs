@@ -188,6 +188,17 @@ export async function openBare(webgpu, url) {
   return { profile, title, close };
 }
 
+/** Opens the figure `id`'s folded "Numbers" (the page makes the table only while they are
+ *  open, as a visitor opens them) and returns its header and rows, one string per cell. */
+export async function numbers(page, id) {
+  await page.evaluate((id) => { document.querySelector(`#${id} details`).open = true; }, id);
+  await page.waitForSelector(`#${id} tbody tr`);
+  return page.$eval(`#${id} table`, (t) => ({
+    header: [...t.tHead.rows[0].cells].map((c) => c.textContent),
+    rows: [...t.tBodies[0].rows].map((r) => [...r.cells].map((c) => c.textContent)),
+  }));
+}
+
 /** Clicks `selector` and returns the milliseconds until the step-through shows the learner's
  *  new prediction (its verdict line changes). */
 export function clickLatency(page, selector) {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { artifacts, clickLatency, open as openBrowser, serveDist } from './browser.mjs';
+import { artifacts, clickLatency, numbers, open as openBrowser, serveDist } from './browser.mjs';
 
 const report = {};
 let server;
@@ -110,7 +110,7 @@ test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot,
     assert.match(await page.textContent('#acc-chart svg'), /1-NN, same contexts/);
     assert.match(await page.textContent('#acc-chart svg'), /logistic regression, same contexts/);
     assert.equal(await page.locator('#acc-chart svg line.reference').count(), 1);
-    assert.ok((await page.locator('#acc-chart tbody tr').count()) >= 10);
+    assert.ok((await numbers(page, 'acc-chart')).rows.length >= 10);
 
     // Step-through (the pretrained learner, on the CPU with its KV cache): predictions are
     // shown; feeding an example changes them. The time from the click to the new prediction is
@@ -178,7 +178,7 @@ test('without WebGPU the page says so, trains on the CPU in its worker by itself
     // and its table has one row per position.
     await page.waitForSelector('#history-chart svg', { timeout: 240_000 });
     assert.ok((await page.locator('#history-chart svg path.series').count()) >= 2);
-    assert.equal(await page.locator('#history-chart tbody tr').count(), 30);
+    assert.equal((await numbers(page, 'history-chart')).rows.length, 30);
     // The two clocks: one heatmap row per evaluation, one cell per position.
     const rows = Number(await page.getAttribute('#heatmap-chart', 'data-rows'));
     assert.ok(rows >= 2);
@@ -309,10 +309,10 @@ test('your data: a CSV made up here is learnt in context above chance, beside th
     await page.waitForSelector('#data-chart svg', { timeout: 240_000 });
     // The learner's curve and the three baselines (1-NN, logistic regression, MLP).
     assert.equal(await page.locator('#data-chart svg path.series').count(), 4);
-    const rows = await page.$$eval('#data-chart tbody tr', (trs) => trs.map((r) => [...r.cells].map((c) => c.textContent)));
+    const { header, rows } = await numbers(page, 'data-chart');
     const learner = rows.map((r) => parseFloat(r[1]) / 100);
     const late = learner.slice(-10).reduce((a, b) => a + b, 0) / 10;
-    report.your_data_blobs = { first: learner[0], late_mean: late, header: await page.$$eval('#data-chart thead th', (h) => h.map((c) => c.textContent)), last_row: rows.at(-1) };
+    report.your_data_blobs = { first: learner[0], late_mean: late, header, last_row: rows.at(-1) };
     assert.ok(late > 1 / 3 + 0.2, `late accuracy ${late}`);
     assert.ok(late > learner[0] + 0.2, `the curve does not rise: ${learner}`);
     assert.match(await page.textContent('#data-chart figcaption'), /240 rows, 4 features, 3 classes/);
@@ -417,7 +417,7 @@ test('your data in the step-through, IDX images, and a share link that names the
     await b.page.waitForSelector('#data-match[data-same="true"]', { timeout: 240_000 });
     assert.equal(await b.page.locator('#data-wanted').count(), 0);
     // The same file, the same tasks: the same curve as on the page that made the link.
-    const table = async (p) => p.$$eval('#data-chart tbody tr', (trs) => trs.map((r) => r.cells[1].textContent));
+    const table = async (p) => (await numbers(p, 'data-chart')).rows.map((r) => r[1]);
     assert.deepEqual(await table(b.page), await table(page));
 
     // IDX images and labels, chosen together in either order: learnt, and shown as images.

@@ -36,6 +36,37 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
 }
 
+/// Checks that `n_values` feature values make rows of `n_features` for every label, and that
+/// an image side fits them (what [`Dataset::new`] and [`Dataset::from_codes`] share).
+fn check_shape(
+    name: &str,
+    n_values: usize,
+    n_features: usize,
+    labels: &[u32],
+    image_side: Option<usize>,
+) -> Result<(), Error> {
+    if n_features == 0 {
+        return Err(Error::Data(format!("{name}: examples have no features")));
+    }
+    if labels.is_empty() {
+        return Err(Error::Data(format!("{name}: no examples")));
+    }
+    if n_values != labels.len() * n_features {
+        return Err(Error::Data(format!(
+            "{name}: {n_values} feature values do not make {} rows of {n_features}",
+            labels.len()
+        )));
+    }
+    if let Some(side) = image_side
+        && side * side != n_features
+    {
+        return Err(Error::Data(format!(
+            "{name}: image side {side} does not match {n_features} features"
+        )));
+    }
+    Ok(())
+}
+
 impl Dataset {
     /// Builds a dataset, checking that the shapes and labels are consistent.
     pub fn new(
@@ -46,44 +77,76 @@ impl Dataset {
         image_side: Option<usize>,
     ) -> Result<Self, Error> {
         let name = name.into();
-        if n_features == 0 {
-            return Err(Error::Data(format!("{name}: examples have no features")));
-        }
-        if labels.is_empty() {
-            return Err(Error::Data(format!("{name}: no examples")));
-        }
-        if features.len() != labels.len() * n_features {
-            return Err(Error::Data(format!(
-                "{name}: {} feature values do not make {} rows of {n_features}",
-                features.len(),
-                labels.len()
-            )));
-        }
-        if let Some(side) = image_side
-            && side * side != n_features
-        {
-            return Err(Error::Data(format!(
-                "{name}: image side {side} does not match {n_features} features"
-            )));
-        }
+        check_shape(&name, features.len(), n_features, &labels, image_side)?;
         if features.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data(format!(
                 "{name}: features contain NaN or infinity"
             )));
         }
+        Ok(Self::assemble(
+            name,
+            (features, Vec::new(), Vec::new()),
+            n_features,
+            labels,
+            image_side,
+        ))
+    }
+
+    /// Builds a compact dataset ([`Dataset::compact`]'s form) from its codes, row-major, and
+    /// the table of values they index, checking the shapes, labels and codes as
+    /// [`Dataset::new`] does. For parsers of integer data, which then never hold the rows as f32.
+    pub fn from_codes(
+        name: impl Into<String>,
+        codes: Vec<u16>,
+        table: Vec<f32>,
+        n_features: usize,
+        labels: Vec<u32>,
+        image_side: Option<usize>,
+    ) -> Result<Self, Error> {
+        let name = name.into();
+        check_shape(&name, codes.len(), n_features, &labels, image_side)?;
+        if table.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "{name}: features contain NaN or infinity"
+            )));
+        }
+        if codes.iter().any(|&c| c as usize >= table.len()) {
+            return Err(Error::Data(format!(
+                "{name}: a code past the table of {} values",
+                table.len()
+            )));
+        }
+        Ok(Self::assemble(
+            name,
+            (Vec::new(), codes, table),
+            n_features,
+            labels,
+            image_side,
+        ))
+    }
+
+    /// A checked dataset from its rows as (`features`, `codes`, `table`): one of the first two
+    /// is empty.
+    fn assemble(
+        name: String,
+        (features, codes, table): (Vec<f32>, Vec<u16>, Vec<f32>),
+        n_features: usize,
+        labels: Vec<u32>,
+        image_side: Option<usize>,
+    ) -> Self {
         let n_classes = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
-        Ok(Self {
+        Self {
             name,
             features,
-            codes: Vec::new(),
-            table: Vec::new(),
+            codes,
+            table,
             n_features,
             labels,
             n_classes,
             image_side,
             class_names: Vec::new(),
             feature_names: Vec::new(),
-        })
+        }
     }
 
     /// The same dataset held as 16-bit codes into a table of its distinct values, when it has
@@ -396,6 +459,25 @@ mod tests {
         let many: Vec<f32> = (0..70_000).map(|i| i as f32).collect();
         let wide = Dataset::new("wide", many, 1, vec![0; 70_000], None).unwrap();
         assert!(!wide.compact().is_compact());
+    }
+
+    #[test]
+    fn a_dataset_from_codes_is_checked_like_one_from_values() {
+        let table = vec![0.0, 0.5, 1.0];
+        let d = Dataset::from_codes("c", vec![0, 2, 1, 1], table.clone(), 2, vec![0, 1], None);
+        let d = d.unwrap();
+        assert!(d.is_compact());
+        assert_eq!(
+            d,
+            Dataset::new("c", vec![0.0, 1.0, 0.5, 0.5], 2, vec![0, 1], None).unwrap()
+        );
+        let made = |codes: Vec<u16>, table: Vec<f32>, side| {
+            Dataset::from_codes("c", codes, table, 2, vec![0, 1], side)
+        };
+        assert!(made(vec![0, 1, 3, 1], table.clone(), None).is_err()); // past the table
+        assert!(made(vec![0, 1, 2], table.clone(), None).is_err()); // a short row
+        assert!(made(vec![0, 1, 2, 1], vec![0.0, f32::NAN, 1.0], None).is_err());
+        assert!(made(vec![0, 1, 2, 1], table, Some(3)).is_err()); // not 3×3 images
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! (the page pools them for the pretrained learner, as it pools the pad's drawings).
 
 use gpicl_core::manifest::InputStats;
-use gpicl_core::parse::parse_idx_pair;
+use gpicl_core::parse::parse_idx_pair_compact;
 use gpicl_core::{Dataset, Error};
 
 use crate::drawing::normalized;
@@ -67,9 +67,11 @@ pub struct WalkData {
 
 /// Parses a pooled bundle (block sums, 16-bit IDX) and its labels into the block averages:
 /// the dataset `parse_idx_pair(full images).avg_pool(POOL)` gives, bit for bit, before
-/// normalisation.
+/// normalisation. It is held compact ([`Dataset::compact`]: each block sum is its own code)
+/// and never as f32 values: a WebAssembly memory never shrinks, and 60 000 rows as f32 would
+/// raise the worker's for good by 11 MiB.
 pub fn parse_pooled(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset, Error> {
-    let mut d = parse_idx_pair(name, images, labels)?;
+    let mut d = parse_idx_pair_compact(name, images, labels)?;
     if d.n_features != 49 || d.image_side != Some(7) {
         return Err(Error::Data(format!(
             "{name}: a pooled bundle holds 7×7 images, found {} features",
@@ -77,9 +79,7 @@ pub fn parse_pooled(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset,
         )));
     }
     let block = (POOL * POOL) as f32;
-    for v in &mut d.features {
-        *v /= block;
-    }
+    d.map_values(|v| v / block);
     Ok(d)
 }
 
@@ -90,13 +90,13 @@ fn normalised(mut d: Dataset) -> Dataset {
 
 impl PageData {
     /// Parses the bytes of [`TRAIN_FILES`], in that order, one dataset after the other, each
-    /// held compact ([`Dataset::compact`]: 16-bit codes, 2 bytes a value instead of 4; the
+    /// held compact ([`parse_pooled`]: 16-bit codes, 2 bytes a value instead of 4; the
     /// worker's WebAssembly memory never shrinks, so its data is most of what it keeps).
     pub fn parse(files: &[Vec<u8>; 6]) -> Result<Self, Error> {
         Ok(Self {
-            train: normalised(parse_pooled("mnist", &files[0], &files[1])?).compact(),
-            test: normalised(parse_pooled("mnist", &files[2], &files[3])?).compact(),
-            fashion: normalised(parse_pooled("fashion-mnist", &files[4], &files[5])?).compact(),
+            train: normalised(parse_pooled("mnist", &files[0], &files[1])?),
+            test: normalised(parse_pooled("mnist", &files[2], &files[3])?),
+            fashion: normalised(parse_pooled("fashion-mnist", &files[4], &files[5])?),
         })
     }
 }
@@ -104,14 +104,14 @@ impl PageData {
 impl WalkData {
     /// Parses the bytes of [`WALK_FILES`], in that order; `stats` are the learner's.
     pub fn parse(files: &[Vec<u8>; 2], stats: InputStats) -> Result<Self, Error> {
-        let shown = parse_idx_pair("mnist", &files[0], &files[1])?;
+        let shown = parse_idx_pair_compact("mnist", &files[0], &files[1])?;
         let mut inputs = shown.avg_pool(POOL)?;
         inputs.features = normalized(&inputs.features, stats);
         Ok(Self {
             about: "MNIST test digits".into(),
             inputs,
             // 256 pixel values: 2 bytes each instead of 4 (3 MiB → 1.5 in the page's memory).
-            shown: shown.compact(),
+            shown,
             named: false,
         })
     }

@@ -88,7 +88,7 @@ pub fn curves_figure(
     figure(id, &chart, caption, "example", &header, &rows)
 }
 
-/// A chart with its caption and, folded, the table of its numbers.
+/// A chart with its caption and, folded, the table of its numbers ([`Numbers`]).
 pub fn figure(
     id: &str,
     chart: &Chart,
@@ -101,13 +101,45 @@ pub fn figure(
         <figure id={id.to_string()} class="chart-figure">
             { svg_html(chart.to_svg()) }
             <figcaption>{caption}</figcaption>
-            <details>
-                <summary>{"Numbers"}</summary>
-                <table>
-                    <thead><tr><th scope="col">{first}</th>{ for header.iter().map(|h| html! { <th scope="col">{h}</th> }) }</tr></thead>
-                    <tbody>{ for rows.iter().map(|r| html! { <tr>{ for r.iter().map(|v| html! { <td>{v}</td> }) }</tr> }) }</tbody>
-                </table>
-            </details>
+            <Numbers first={AttrValue::from(first.to_string())} header={header.to_vec()} rows={rows.to_vec()} />
         </figure>
+    }
+}
+
+/// What [`Numbers`] shows: the first column's heading, the others', and the rows.
+#[derive(Properties, PartialEq)]
+pub struct NumbersProps {
+    /// The first column's heading.
+    pub first: AttrValue,
+    /// The other columns' headings.
+    pub header: Vec<String>,
+    /// The rows, one string per cell.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A figure's numbers, folded under "Numbers": the table exists only while it is open. The
+/// loss chart is redrawn every second, and hundreds of rows nobody opened, remade each time,
+/// cost the page's memory and its DOM's garbage collector.
+#[function_component(Numbers)]
+pub fn numbers(p: &NumbersProps) -> Html {
+    let open = use_state_eq(|| false);
+    let ontoggle = {
+        let open = open.clone();
+        Callback::from(move |e: Event| {
+            if let Some(details) = e.target_dyn_into::<web_sys::HtmlDetailsElement>() {
+                open.set(details.open());
+            }
+        })
+    };
+    html! {
+        <details {ontoggle}>
+            <summary>{"Numbers"}</summary>
+            if *open {
+                <table>
+                    <thead><tr><th scope="col">{p.first.clone()}</th>{ for p.header.iter().map(|h| html! { <th scope="col">{h}</th> }) }</tr></thead>
+                    <tbody>{ for p.rows.iter().map(|r| html! { <tr>{ for r.iter().map(|v| html! { <td>{v}</td> }) }</tr> }) }</tbody>
+                </table>
+            }
+        </details>
     }
 }
