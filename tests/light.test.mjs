@@ -75,7 +75,12 @@ test('on a 390 × 844 touch phone the page fits its width, shows the curves, and
   const { page, errors, close } = await openBrowser(false, server.base, { mobile: true });
   try {
     await page.waitForFunction(() => window.__painted.pretrained, null, { timeout: 120_000 });
-    const chart = await page.locator('#pretrained-chart svg').boundingBox();
+    // Read in the page: the WebAssembly may be putting its own figure in place of the static
+    // one at this moment (a locator's element can be detached between finding and measuring).
+    const chart = await (await page.waitForFunction(() => {
+      const r = document.querySelector('#pretrained-chart svg')?.getBoundingClientRect();
+      return r && r.width > 0 && { x: r.x, width: r.width };
+    }, null, { timeout: 30_000 })).jsonValue();
     assert.ok(chart.width > 200 && chart.x >= 0 && chart.x + chart.width <= 390, JSON.stringify(chart));
     await settled(page);
     const widths = await page.evaluate(() => ({
