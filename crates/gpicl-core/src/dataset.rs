@@ -36,11 +36,12 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
 }
 
-/// Checks that `n_values` feature values make rows of `n_features` for every label, and that
-/// an image side fits them (what [`Dataset::new`] and [`Dataset::from_codes`] share).
-fn check_shape(
+/// Checks that `n_values` feature values make rows of `n_features` for every label, that an
+/// image side fits them and that every one of `values` (the features, or a compact dataset's
+/// table) is finite: what [`Dataset::new`] and [`Dataset::from_codes`] share.
+fn check_rows(
     name: &str,
-    n_values: usize,
+    (n_values, values): (usize, &[f32]),
     n_features: usize,
     labels: &[u32],
     image_side: Option<usize>,
@@ -64,6 +65,11 @@ fn check_shape(
             "{name}: image side {side} does not match {n_features} features"
         )));
     }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Data(format!(
+            "{name}: features contain NaN or infinity"
+        )));
+    }
     Ok(())
 }
 
@@ -77,12 +83,8 @@ impl Dataset {
         image_side: Option<usize>,
     ) -> Result<Self, Error> {
         let name = name.into();
-        check_shape(&name, features.len(), n_features, &labels, image_side)?;
-        if features.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Data(format!(
-                "{name}: features contain NaN or infinity"
-            )));
-        }
+        let values = (features.len(), features.as_slice());
+        check_rows(&name, values, n_features, &labels, image_side)?;
         Ok(Self::assemble(
             name,
             (features, Vec::new(), Vec::new()),
@@ -104,12 +106,13 @@ impl Dataset {
         image_side: Option<usize>,
     ) -> Result<Self, Error> {
         let name = name.into();
-        check_shape(&name, codes.len(), n_features, &labels, image_side)?;
-        if table.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Data(format!(
-                "{name}: features contain NaN or infinity"
-            )));
-        }
+        check_rows(
+            &name,
+            (codes.len(), &table),
+            n_features,
+            &labels,
+            image_side,
+        )?;
         if codes.iter().any(|&c| c as usize >= table.len()) {
             return Err(Error::Data(format!(
                 "{name}: a code past the table of {} values",

@@ -177,8 +177,8 @@ fn loss_chart(r: Option<&Results>) -> Html {
         &chart,
         &caption,
         "step",
-        &["loss".into()],
-        &rows,
+        vec!["loss".into()],
+        rows,
     )
 }
 
@@ -275,8 +275,8 @@ fn history_chart(r: &Results) -> Html {
         &chart,
         &format!("The {name} curve at earlier meta-training steps (lighter = earlier)."),
         "example",
-        &header,
-        &rows,
+        header,
+        rows,
     )
 }
 

@@ -85,7 +85,7 @@ pub fn curves_figure(
                 .collect()
         })
         .collect();
-    figure(id, &chart, caption, "example", &header, &rows)
+    figure(id, &chart, caption, "example", header, rows)
 }
 
 /// A chart with its caption and, folded, the table of its numbers ([`Numbers`]).
@@ -94,14 +94,14 @@ pub fn figure(
     chart: &Chart,
     caption: &str,
     first: &str,
-    header: &[String],
-    rows: &[Vec<String>],
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
 ) -> Html {
     html! {
         <figure id={id.to_string()} class="chart-figure">
             { svg_html(chart.to_svg()) }
             <figcaption>{caption}</figcaption>
-            <Numbers first={AttrValue::from(first.to_string())} header={header.to_vec()} rows={rows.to_vec()} />
+            <Numbers first={AttrValue::from(first.to_string())} {header} {rows} />
         </figure>
     }
 }

@@ -346,13 +346,14 @@ fn build_page(smallest: bool) -> Result<()> {
 fn test() -> Result<()> {
     let started = std::time::Instant::now();
     let mut phases: Vec<(&str, f64)> = Vec::new();
-    let mut phase = |name, since: &mut std::time::Instant| {
+    // Records the minutes since the last phase ended as `name`'s.
+    let mut since = started;
+    let mut phase = |name| {
         phases.push((name, since.elapsed().as_secs_f64() / 60.0));
-        *since = std::time::Instant::now();
+        since = std::time::Instant::now();
     };
-    let mut t = std::time::Instant::now();
     setup(true)?;
-    phase("set-up (packages, tools)", &mut t);
+    phase("set-up (packages, tools)");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
         "clippy",
@@ -363,7 +364,7 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    phase("fmt, clippy (native)", &mut t);
+    phase("fmt, clippy (native)");
     // The page's browser-only code (and the core, for wasm32).
     run(cargo().args([
         "clippy",
@@ -376,16 +377,16 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    phase("clippy (wasm32)", &mut t);
+    phase("clippy (wasm32)");
     data(true)?;
-    phase("data bundles", &mut t);
+    phase("data bundles");
     let (passed, failed) = cargo_test()?;
-    phase("Rust tests (build and run)", &mut t);
+    phase("Rust tests (build and run)");
     // The browser tests' server sends the precompressed files, as a compressing host would.
     build_page(false)?;
-    phase("the page's build", &mut t);
+    phase("the page's build");
     let (e2e_passed, e2e_failed) = browser_tests()?;
-    phase("browser tests", &mut t);
+    phase("browser tests");
     // Where the time went, for keeping a cold run within CI's limit (README, "Build times").
     for (name, minutes) in &phases {
         println!("time: {name}: {minutes:.1} min");
