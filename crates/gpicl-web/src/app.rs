@@ -14,6 +14,7 @@ use std::rc::Rc;
 use gpicl_core::checkpoint::MAGIC;
 use gpicl_core::share::{Limits, Link, Replay};
 use gpicl_core::{Checkpoint, Curve, Manifest, Results, RunConfig};
+use js_sys::Uint8Array;
 use yew::prelude::*;
 
 use crate::chart::BaselineCurve;
@@ -28,7 +29,7 @@ use crate::now_ms;
 use crate::pad::Pad;
 use crate::persist::{self, Saved};
 use crate::pretrained;
-use crate::protocol::{BackendInfo, Command, Event as WorkerEvent, Purpose};
+use crate::protocol::{BackendInfo, Command, Event as WorkerEvent, File, Purpose};
 use crate::record::{add_eval, add_losses};
 use crate::run_state::{Happening, RunState};
 use crate::settings::Field;
@@ -547,7 +548,7 @@ fn learn_command(
         Command::Learn {
             name,
             format,
-            bytes,
+            bytes: bytes.into(),
         },
     ))
 }
@@ -718,7 +719,7 @@ impl App {
         };
         let command = Command::Resume {
             run,
-            checkpoint: saved.checkpoint.to_vec(),
+            checkpoint: File::Js(saved.checkpoint.clone()),
             evaluate,
         };
         self.request(pending, command);
@@ -936,7 +937,9 @@ impl App {
     }
 
     /// The worker read the run's checkpoint: store it as the autosave, or download it.
-    fn checkpointed(&mut self, ctx: &Context<Self>, purpose: Purpose, step: usize, bytes: Vec<u8>) {
+    fn checkpointed(&mut self, ctx: &Context<Self>, purpose: Purpose, step: usize, bytes: File) {
+        // Left in JavaScript: the page's WebAssembly memory never holds a checkpoint.
+        let bytes = bytes.to_js();
         match purpose {
             Purpose::Download => {
                 let name = self.file_name("gpicl");
@@ -949,7 +952,7 @@ impl App {
                     return;
                 };
                 let saved = Saved {
-                    checkpoint: js_sys::Uint8Array::from(bytes.as_slice()),
+                    checkpoint: bytes,
                     results: self.results_json(),
                     step,
                 };
@@ -1081,16 +1084,18 @@ impl App {
             Export::Json => persist::download(
                 &self.file_name("json"),
                 "application/json",
-                self.results_json().as_bytes(),
+                &Uint8Array::from(self.results_json().as_bytes()),
             ),
             Export::Csv => match &self.record {
                 Some(r) => {
-                    persist::download(&self.file_name("csv"), "text/csv", r.to_csv().as_bytes())
+                    let csv = Uint8Array::from(r.to_csv().as_bytes());
+                    persist::download(&self.file_name("csv"), "text/csv", &csv)
                 }
                 None => Err("no run yet".into()),
             },
             Export::Svg => persist::chart_svg("#acc-chart").and_then(|svg| {
-                persist::download(&self.file_name("svg"), "image/svg+xml", svg.as_bytes())
+                let svg = Uint8Array::from(svg.as_bytes());
+                persist::download(&self.file_name("svg"), "image/svg+xml", &svg)
             }),
             Export::Png => {
                 let name = self.file_name("png");
@@ -1132,7 +1137,7 @@ impl App {
                     let mut fresh = Results::new(&ck.config, self.backend_name());
                     fresh.steps = ck.state.step;
                     let saved = Rc::new(Saved {
-                        checkpoint: js_sys::Uint8Array::from(bytes.as_slice()),
+                        checkpoint: Uint8Array::from(bytes.as_slice()),
                         results: serde_json::to_string(&fresh).unwrap_or_default(),
                         step: ck.state.step,
                     });

@@ -98,8 +98,8 @@ pub async fn discard(slot: &str) -> Result<(), String> {
 }
 
 /// Offers `bytes` to the user as a download named `name`.
-pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
-    files_download(name, mime, &Uint8Array::from(bytes)).map_err(message)
+pub fn download(name: &str, mime: &str, bytes: &Uint8Array) -> Result<(), String> {
+    files_download(name, mime, bytes).map_err(message)
 }
 
 /// Copies `text` to the clipboard (the browser may refuse: then the page shows it to copy).
@@ -113,12 +113,11 @@ pub fn chart_svg(selector: &str) -> Result<String, String> {
 }
 
 /// The chart inside `selector` as PNG bytes (drawn at twice its size).
-pub async fn chart_png(selector: &str) -> Result<Vec<u8>, String> {
+pub async fn chart_png(selector: &str) -> Result<Uint8Array, String> {
     let bytes = wait(files_svg_to_png(selector)).await?;
-    Ok(bytes
+    bytes
         .dyn_into::<Uint8Array>()
-        .map_err(|_| "the PNG came back empty".to_string())?
-        .to_vec())
+        .map_err(|_| "the PNG came back empty".to_string())
 }
 
 /// The file chosen in a file input: its name and bytes (at most `max_bytes`).

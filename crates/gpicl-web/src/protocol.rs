@@ -1,7 +1,7 @@
 //! The page ↔ training-worker protocol: one enum of commands (page → worker), one of events
 //! (worker → page). Each message crosses `postMessage` as JSON text plus, for the few that
-//! carry a file (a checkpoint), its bytes as a separate transferable buffer: a checkpoint is
-//! megabytes, and as JSON numbers it would cost seconds of the page's thread.
+//! carry a [`File`] (a checkpoint, a visitor's table), its bytes as a separate buffer: a
+//! checkpoint is megabytes, and as JSON numbers it would cost seconds of the page's thread.
 //!
 //! Every event about a run names it (`run`: the page's counter), so the page drops what
 //! belongs to a run it has already replaced.
@@ -58,7 +58,7 @@ pub enum Command {
         run: u64,
         /// The `.gpicl` file's bytes (carried beside the JSON).
         #[serde(skip)]
-        checkpoint: Vec<u8>,
+        checkpoint: File,
         /// Evaluate at the checkpoint's step first.
         evaluate: bool,
     },
@@ -83,7 +83,7 @@ pub enum Command {
         format: Format,
         /// The file's bytes, or both files' one after the other (carried beside the JSON).
         #[serde(skip)]
-        bytes: Vec<u8>,
+        bytes: File,
     },
 }
 
@@ -147,7 +147,7 @@ pub enum Event {
         step: usize,
         /// The `.gpicl` file's bytes (carried beside the JSON).
         #[serde(skip)]
-        bytes: Vec<u8>,
+        bytes: File,
     },
     /// The run diverged at a step (nothing was applied); the worker stopped training it.
     Diverged {
@@ -184,27 +184,82 @@ pub enum Event {
     },
 }
 
+/// A file a message carries beside its JSON: a checkpoint, a visitor's table.
+#[derive(Debug, Clone)]
+pub enum File {
+    /// Bytes in this module's memory: what the worker reads and writes (and native code).
+    Bytes(Vec<u8>),
+    /// Bytes left in JavaScript, as a message brings them: the page only stores, downloads or
+    /// passes on a checkpoint, so one never enters its WebAssembly memory (which never
+    /// shrinks, and grew by a checkpoint's size at autosaves while they passed through it).
+    #[cfg(target_arch = "wasm32")]
+    Js(js_sys::Uint8Array),
+}
+
+impl Default for File {
+    fn default() -> Self {
+        File::Bytes(Vec::new())
+    }
+}
+
+/// Files are equal when their bytes are.
+impl PartialEq for File {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (File::Bytes(a), File::Bytes(b)) => a == b,
+            #[cfg(target_arch = "wasm32")]
+            _ => self.clone().into_vec() == other.clone().into_vec(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for File {
+    fn from(bytes: Vec<u8>) -> Self {
+        File::Bytes(bytes)
+    }
+}
+
+impl File {
+    /// The bytes in this module's memory (copied in when they are in JavaScript).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            File::Bytes(bytes) => bytes,
+            #[cfg(target_arch = "wasm32")]
+            File::Js(array) => array.to_vec(),
+        }
+    }
+
+    /// The bytes as JavaScript's (copied out when they are in this module's memory).
+    #[cfg(target_arch = "wasm32")]
+    pub fn to_js(&self) -> js_sys::Uint8Array {
+        match self {
+            File::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()),
+            File::Js(array) => array.clone(),
+        }
+    }
+}
+
 /// A protocol message as it crosses `postMessage`: JSON text and the bytes of a file it
 /// carries (a checkpoint), if any.
 pub trait Wire: Serialize + DeserializeOwned {
     /// The file the message carries, if it carries one.
-    fn bytes(&self) -> Option<&[u8]>;
-    /// Where a carried file's bytes go back in (`None` for messages without one).
-    fn bytes_mut(&mut self) -> Option<&mut Vec<u8>>;
+    fn file(&self) -> Option<&File>;
+    /// Where a carried file goes back in (`None` for messages without one).
+    fn file_mut(&mut self) -> Option<&mut File>;
 
-    /// The message as JSON (without the carried bytes) and the carried bytes.
-    fn to_wire(&self) -> (String, Option<&[u8]>) {
+    /// The message as JSON (without the carried file) and the carried file.
+    fn to_wire(&self) -> (String, Option<&File>) {
         let json = serde_json::to_string(self).expect("protocol messages serialise");
-        (json, self.bytes())
+        (json, self.file())
     }
 
     /// The message back from [`Wire::to_wire`]'s parts; a message that expects bytes and
     /// got none (or the reverse) is an error.
-    fn from_wire(json: &str, bytes: Option<Vec<u8>>) -> Result<Self, String> {
+    fn from_wire(json: &str, file: Option<File>) -> Result<Self, String> {
         let mut message: Self =
             serde_json::from_str(json).map_err(|e| format!("bad protocol message: {e}"))?;
-        match (message.bytes_mut(), bytes) {
-            (Some(slot), Some(bytes)) => *slot = bytes,
+        match (message.file_mut(), file) {
+            (Some(slot), Some(file)) => *slot = file,
             (None, None) => {}
             (Some(_), None) => return Err("a protocol message lost its bytes".into()),
             (None, Some(_)) => return Err("a protocol message came with stray bytes".into()),
@@ -214,7 +269,7 @@ pub trait Wire: Serialize + DeserializeOwned {
 }
 
 impl Wire for Command {
-    fn bytes(&self) -> Option<&[u8]> {
+    fn file(&self) -> Option<&File> {
         match self {
             Command::Resume { checkpoint, .. } => Some(checkpoint),
             Command::Learn { bytes, .. } => Some(bytes),
@@ -222,7 +277,7 @@ impl Wire for Command {
         }
     }
 
-    fn bytes_mut(&mut self) -> Option<&mut Vec<u8>> {
+    fn file_mut(&mut self) -> Option<&mut File> {
         match self {
             Command::Resume { checkpoint, .. } => Some(checkpoint),
             Command::Learn { bytes, .. } => Some(bytes),
@@ -232,14 +287,14 @@ impl Wire for Command {
 }
 
 impl Wire for Event {
-    fn bytes(&self) -> Option<&[u8]> {
+    fn file(&self) -> Option<&File> {
         match self {
             Event::Checkpoint { bytes, .. } => Some(bytes),
             _ => None,
         }
     }
 
-    fn bytes_mut(&mut self) -> Option<&mut Vec<u8>> {
+    fn file_mut(&mut self) -> Option<&mut File> {
         match self {
             Event::Checkpoint { bytes, .. } => Some(bytes),
             _ => None,
@@ -252,8 +307,8 @@ mod tests {
     use super::*;
 
     fn round_trip<M: Wire + PartialEq + std::fmt::Debug>(m: M) {
-        let (json, bytes) = m.to_wire();
-        let back = M::from_wire(&json, bytes.map(<[u8]>::to_vec)).unwrap();
+        let (json, file) = m.to_wire();
+        let back = M::from_wire(&json, file.cloned()).unwrap();
         assert_eq!(back, m);
     }
 
@@ -270,22 +325,22 @@ mod tests {
             format: Format::Csv {
                 label_column: Some(2),
             },
-            bytes: b"a,b\n1,x\n".to_vec(),
+            bytes: b"a,b\n1,x\n".to_vec().into(),
         });
         let resume = Command::Resume {
             run: 4,
-            checkpoint: vec![1, 2, 3, 250],
+            checkpoint: vec![1, 2, 3, 250].into(),
             evaluate: true,
         };
-        let (json, bytes) = resume.to_wire();
+        let (json, file) = resume.to_wire();
         assert!(!json.contains("250"), "the bytes travel apart: {json}");
-        assert_eq!(bytes, Some(&[1, 2, 3, 250][..]));
+        assert_eq!(file, Some(&File::Bytes(vec![1, 2, 3, 250])));
         round_trip(resume);
         round_trip(Event::Checkpoint {
             run: 1,
             purpose: Purpose::Autosave,
             step: 20,
-            bytes: vec![9; 100],
+            bytes: vec![9; 100].into(),
         });
         round_trip(Event::Trained {
             run: 1,
@@ -306,11 +361,11 @@ mod tests {
         assert!(Command::from_wire("not json", None).is_err());
         let (json, _) = Command::Resume {
             run: 1,
-            checkpoint: vec![1],
+            checkpoint: vec![1].into(),
             evaluate: false,
         }
         .to_wire();
         assert!(Command::from_wire(&json, None).is_err());
-        assert!(Command::from_wire("\"Pause\"", Some(vec![1])).is_err());
+        assert!(Command::from_wire("\"Pause\"", Some(vec![1].into())).is_err());
     }
 }

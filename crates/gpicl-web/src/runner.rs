@@ -129,7 +129,7 @@ impl Runner {
                 checkpoint,
                 evaluate,
             } => {
-                let made = Checkpoint::from_bytes(&checkpoint).and_then(|ck| {
+                let made = Checkpoint::from_bytes(&checkpoint.into_vec()).and_then(|ck| {
                     Limits::BROWSER.check(&ck.config).map_err(Error::Config)?;
                     Session::resume(&ck, self.data.clone(), &self.device)
                 });
@@ -314,7 +314,7 @@ impl Runner {
                     run: id,
                     purpose,
                     step,
-                    bytes: ck.to_bytes(),
+                    bytes: ck.to_bytes().into(),
                 },
                 Err(e) => Event::Error {
                     run: id,

@@ -18,7 +18,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 use burn::prelude::Device;
 use gpicl_core::{Manifest, RunConfig, Transformer};
 
-use crate::protocol::{Command, Event, Wire};
+use crate::protocol::{Command, Event, File, Wire};
 use crate::runner::Runner;
 use crate::{fetch, gpu, now_ms, pretrained, yours};
 
@@ -33,21 +33,31 @@ pub fn to_js<M: Wire>(message: &M) -> (JsValue, Array) {
     let envelope = Object::new();
     let transfer = Array::new();
     let _ = Reflect::set(&envelope, &"json".into(), &json.into());
-    if let Some(bytes) = bytes {
-        let array = Uint8Array::from(bytes);
-        transfer.push(&array.buffer());
-        let _ = Reflect::set(&envelope, &"bytes".into(), &array);
+    match bytes {
+        // A copy made for the message: moved to the other side, not copied again.
+        Some(File::Bytes(bytes)) => {
+            let array = Uint8Array::from(bytes.as_slice());
+            transfer.push(&array.buffer());
+            let _ = Reflect::set(&envelope, &"bytes".into(), &array);
+        }
+        // The sender's own (the page's autosave, kept as a rollback point): the browser
+        // copies it.
+        Some(File::Js(array)) => {
+            let _ = Reflect::set(&envelope, &"bytes".into(), array);
+        }
+        None => {}
     }
     (envelope.into(), transfer)
 }
 
-/// A protocol message back from `{json, bytes?}`; `None` for other messages.
+/// A protocol message back from `{json, bytes?}`, its carried file left in JavaScript
+/// ([`File::Js`]); `None` for other messages.
 pub fn from_js<M: Wire>(data: &JsValue) -> Option<Result<M, String>> {
     let json = Reflect::get(data, &"json".into()).ok()?.as_string()?;
     let bytes = Reflect::get(data, &"bytes".into())
         .ok()
         .and_then(|b| b.dyn_into::<Uint8Array>().ok())
-        .map(|b| b.to_vec());
+        .map(File::Js);
     Some(M::from_wire(&json, bytes))
 }
 
@@ -136,7 +146,7 @@ async fn take(runner: &mut Runner, learner: &mut Shipped, base: &str, command: C
             *learner = Some(load_learner(base, &device).await?);
         }
         let (config, model) = learner.as_ref().expect("loaded above");
-        yours::learn(&name, &bytes, format, config, model, &device)
+        yours::learn(&name, &bytes.into_vec(), format, config, model, &device)
             .await
             .map_err(|e| e.to_string())
     };

@@ -175,12 +175,12 @@ fn a_run_begins_trains_to_its_stop_pauses_saves_and_resumes() {
     else {
         panic!("{:?}", kinds(&events))
     };
-    let saved = bytes.clone();
+    let saved = bytes.clone().into_vec();
 
     // A damaged file is refused and the run goes on; the saved one resumes at its step.
     let refused = r.handle(Command::Resume {
         run: 2,
-        checkpoint: saved[..saved.len() / 2].to_vec(),
+        checkpoint: saved[..saved.len() / 2].to_vec().into(),
         evaluate: true,
     });
     assert!(
@@ -203,7 +203,7 @@ fn a_run_begins_trains_to_its_stop_pauses_saves_and_resumes() {
 
     let began = r.handle(Command::Resume {
         run: 3,
-        checkpoint: saved,
+        checkpoint: saved.into(),
         evaluate: true,
     });
     assert!(matches!(&began[..], [Event::Began { run: 3, step: 3, config: c }] if *c == config));
