@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
-# The one prepared GPU session (see README "GPU numbers"): on an NVIDIA machine with PyTorch,
-# time `gpicl bench` on native wgpu (Vulkan) against the same model in PyTorch, then meta-train
-# the page's pretrained learner. Needs a release `gpicl` at $GPICL_BIN and the Vulkan loader.
-# Writes everything under $OUT (log.txt, pretrained/).
+# The one prepared GPU session (README, "Benchmark"): on an NVIDIA machine with PyTorch, time
+# `gpicl bench` on native wgpu (Vulkan) against the same model and whole step in PyTorch, at the
+# `browser`, `bench`, `pretrained` and `paper` shapes, with burn's fusion and autotuning
+# ($GPICL_BIN, built with `--features fusion,autotune`) and, if given, without them
+# ($GPICL_LEAN_BIN) and on CUDA ($GPICL_CUDA_BIN, `--features cuda,fusion,autotune`); then
+# meta-train the `paper` preset for the time left and evaluate it on unseen MNIST and
+# Fashion-MNIST tasks beside the baselines (the paper's Table 1 row). Needs the Vulkan loader.
+# Writes everything under $OUT (log.txt, paper/).
 set -u
 OUT=${OUT:-/tmp/gpicl-device}
 BIN=${GPICL_BIN:-.devrun/gpicl}
-[ -x "$BIN" ] || { [ -f "$BIN.gz" ] && gunzip -k "$BIN.gz" && chmod +x "$BIN"; }
+LEAN=${GPICL_LEAN_BIN:-}
+CUDA=${GPICL_CUDA_BIN:-}
 TRAIN_MINUTES=${TRAIN_MINUTES:-4}
+PRESETS=${PRESETS:-browser bench pretrained paper}
+for b in "$BIN" "$LEAN" "$CUDA"; do
+  [ -n "$b" ] && [ ! -x "$b" ] && [ -f "$b.gz" ] && gunzip -k "$b.gz" && chmod +x "$b"
+done
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-echo "== burn wgpu (Vulkan): gpicl bench"
-for p in bench pretrained paper; do
-  timeout 120 "$BIN" bench --backends wgpu --preset "$p" --steps 20 --warmup 3
-done
-echo "== PyTorch, same model and step"
-PYTHONUNBUFFERED=1 timeout 150 python3 bench/reference_torch.py \
-  --preset bench --preset pretrained --preset paper --steps 20 --compile
-echo "== meta-train the pretrained learner (wgpu, ${TRAIN_MINUTES} min)"
-timeout $((TRAIN_MINUTES * 60 + 90)) "$BIN" train --preset pretrained --backend wgpu \
-  --data-dir web/data --max-minutes "$TRAIN_MINUTES" --out "$OUT/pretrained"
+bench() { # label binary backend
+  [ -n "$2" ] && [ -x "$2" ] || return 0
+  echo "== $1"
+  for p in $PRESETS; do
+    timeout 150 "$2" bench --backends "$3" --preset "$p" --steps 20 --warmup 5
+  done
+}
+bench "burn wgpu (Vulkan), fusion + autotune" "$BIN" wgpu
+bench "burn wgpu (Vulkan), lean (no fusion, no autotune)" "$LEAN" wgpu
+bench "burn CUDA, fusion + autotune" "$CUDA" cuda
+echo "== PyTorch eager, same model and whole step (tasks drawn on the device)"
+args=(); for p in $PRESETS; do args+=(--preset "$p"); done
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/reference_torch.py "${args[@]}" --steps 20
+echo "== the paper's setting: meta-train \`paper\` (wgpu, ${TRAIN_MINUTES} min)"
+timeout $((TRAIN_MINUTES * 60 + 120)) "$BIN" train --preset paper --backend wgpu \
+  --data-dir web/data --max-minutes "$TRAIN_MINUTES" --out "$OUT/paper"
+echo "== unseen MNIST tasks and Fashion-MNIST at the 100th example, beside the baselines"
+timeout 300 "$BIN" eval --checkpoint "$OUT/paper/checkpoint.gpicl" --data-dir web/data \
+  --backend wgpu --baselines
 echo "== done"

@@ -29,6 +29,7 @@ from torch import nn
 
 # (B, T, tokens per example, n_in, d_in, n_classes, d_model, layers, heads, d_ff)
 PRESETS = {
+    "browser": (32, 30, 2, 49, 49, 10, 64, 2, 4, 256),
     "bench": (32, 50, 1, 196, 196, 10, 128, 4, 8, 512),
     "cpu": (32, 50, 2, 49, 49, 10, 128, 2, 8, 256),
     "pretrained": (128, 100, 2, 49, 49, 10, 128, 4, 8, 512),

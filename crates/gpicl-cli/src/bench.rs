@@ -28,9 +28,17 @@ pub struct BenchArgs {
     phases: bool,
 }
 
-/// Synthetic data of the preset's shape: the timing does not depend on the pixel values.
+/// Synthetic data of the preset's shape: MNIST-sized images (28×28) pooled as the preset
+/// pools them (`image_pool`), so the task projections are `n_in × d_in` as in training and as
+/// in `bench/reference_torch.py`. The timing does not depend on the pixel values.
 fn synthetic(config: &RunConfig) -> Result<Dataset> {
-    let n_features = 196;
+    let pool = config.tasks.image_pool;
+    anyhow::ensure!(
+        pool > 0 && 28 % pool == 0,
+        "image_pool {pool} does not divide 28"
+    );
+    let side = 28 / pool;
+    let n_features = side * side;
     let n = 1000;
     let features = (0..n * n_features)
         .map(|i| ((i * 7919) % 255) as f32 / 255.0)
@@ -43,7 +51,7 @@ fn synthetic(config: &RunConfig) -> Result<Dataset> {
         features,
         n_features,
         labels,
-        Some(14),
+        Some(side),
     )?)
 }
 
@@ -53,11 +61,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let data = synthetic(&config)?;
     let m = &config.model;
     println!(
-        "preset {}: B={} T={} format={:?} d_model={} layers={} heads={} d_ff={}; {} warm-up + {} timed steps",
+        "preset {}: B={} T={} format={:?} inputs {}→{} d_model={} layers={} heads={} d_ff={}; {} warm-up + {} timed steps",
         config.name,
         config.train.batch_size,
         config.tasks.seq_len,
         config.tasks.format,
+        data.n_features,
+        m.d_in,
         m.d_model,
         m.n_layers,
         m.n_heads,

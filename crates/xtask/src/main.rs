@@ -9,10 +9,12 @@
 //!   committed bundles, deriving the page's again; `--page`: only derive the page's bundles
 //!   from the committed full ones).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
-//! - `cargo xtask bench-cpu [--rounds N] [--baseline GPICL] [--python PYTHON]` — the Flex
-//!   training step against the same model and step in PyTorch on the CPU, in one run, at the
-//!   `bench` and `cpu` shapes (best of N alternating rounds; optionally another `gpicl` binary,
-//!   an older build, beside them).
+//! - `cargo xtask bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N]
+//!   [--steps N] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON]` — the
+//!   training step on one backend against the same model and whole step (task sampling
+//!   included) in PyTorch, in one run: Flex against PyTorch on the CPU at the `bench` and `cpu`
+//!   shapes, wgpu or CUDA against PyTorch on CUDA at the `browser`, `bench`, `pretrained` and
+//!   `paper` shapes (best of N alternating rounds; optionally another `gpicl` binary beside).
 //! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
 //!   (`gpicl bench-step`).
 //! - `cargo xtask fuzz [INPUTS]` — the decoders of share links, checkpoints and results files
@@ -829,9 +831,11 @@ fn precompress(smallest: bool) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench-cpu`: `gpicl bench --backends flex` against `bench/reference_torch.py
-/// --device cpu` (and, with `--baseline`, another `gpicl` binary), alternating, best of each.
-fn bench_cpu(args: &[String]) -> Result<()> {
+/// `cargo xtask bench-torch`: `gpicl bench` on one backend against `bench/reference_torch.py`
+/// (the same model and whole step, task sampling included, on the matching PyTorch device)
+/// and, with `--baseline`, another `gpicl` binary: alternating, best of `--rounds` each, one
+/// table. Flex is timed against PyTorch on the CPU; wgpu and CUDA against PyTorch on CUDA.
+fn bench_torch(args: &[String]) -> Result<()> {
     let option = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -841,10 +845,38 @@ fn bench_cpu(args: &[String]) -> Result<()> {
     let rounds: usize = option("--rounds").map_or(Ok(3), |r| r.parse())?;
     let python = option("--python").unwrap_or_else(|| "python3".into());
     let baseline = option("--baseline");
-    run(cargo().args(["build", "--release", "-p", "gpicl-cli"]))?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let ours = target.join("release/gpicl").to_string_lossy().to_string();
+    let backend = option("--backend").unwrap_or_else(|| "flex".into());
+    let (device, default_presets, default_features) = match backend.as_str() {
+        "flex" => ("cpu", "bench,cpu", ""),
+        "wgpu" => ("cuda", "browser,bench,pretrained,paper", "fusion,autotune"),
+        "cuda" => (
+            "cuda",
+            "browser,bench,pretrained,paper",
+            "cuda,fusion,autotune",
+        ),
+        other => bail!("--backend {other}: flex, wgpu or cuda"),
+    };
+    let presets = option("--presets").unwrap_or_else(|| default_presets.into());
+    let steps = option("--steps").unwrap_or_else(|| "10".into());
+    // The binary: given (`--gpicl`, e.g. built elsewhere for a GPU machine), or built here
+    // with `--features` (by default the backend's, with burn's fusion and autotuning).
+    let ours = match option("--gpicl") {
+        Some(bin) => bin,
+        None => {
+            let features = option("--features").unwrap_or_else(|| default_features.into());
+            run(cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "gpicl-cli",
+                "--features",
+                &features,
+            ]))?;
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| root().join("target"), PathBuf::from);
+            target.join("release/gpicl").to_string_lossy().to_string()
+        }
+    };
     // The first number on the output line that starts with `first` (the milliseconds a step).
     let time = |cmd: &mut Command, first: &str| -> Result<f64> {
         let out = cmd
@@ -865,13 +897,13 @@ fn bench_cpu(args: &[String]) -> Result<()> {
             Command::new(bin).args([
                 "bench",
                 "--backends",
-                "flex",
+                &backend,
                 "--preset",
                 preset,
                 "--steps",
-                "10",
+                &steps,
             ]),
-            "flex",
+            &backend,
         )
     };
     let (column, rule) = match baseline {
@@ -879,21 +911,21 @@ fn bench_cpu(args: &[String]) -> Result<()> {
         None => ("", ""),
     };
     println!(
-        "| shape | {column}Flex ms/step | PyTorch ms/step | Flex's speed as a fraction of PyTorch's |"
+        "| shape | {column}gpicl {backend} ms/step | steps/s | PyTorch eager ({device}) ms/step | steps/s | gpicl's time / PyTorch's |"
     );
-    println!("|---|{rule}---:|---:|---:|");
-    for preset in ["bench", "cpu"] {
-        let (mut flex, mut torch, mut base) = (f64::MAX, f64::MAX, f64::MAX);
+    println!("|---|{rule}---:|---:|---:|---:|---:|");
+    for preset in presets.split(',') {
+        let (mut ms, mut torch, mut base) = (f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..rounds.max(1) {
             if let Some(b) = &baseline {
                 base = base.min(gpicl(b, preset)?);
             }
-            flex = flex.min(gpicl(&ours, preset)?);
+            ms = ms.min(gpicl(&ours, preset)?);
             let mut reference = Command::new(&python);
             reference.args([
                 "bench/reference_torch.py",
                 "--device",
-                "cpu",
+                device,
                 "--preset",
                 preset,
                 "--steps",
@@ -902,13 +934,15 @@ fn bench_cpu(args: &[String]) -> Result<()> {
             torch = torch.min(time(&mut reference, preset)?);
         }
         let base = if baseline.is_some() {
-            format!("{base:.0} | ")
+            format!("{base:.1} | ")
         } else {
             String::new()
         };
         println!(
-            "| `{preset}` | {base}{flex:.0} | {torch:.0} | {:.2} |",
-            torch / flex
+            "| `{preset}` | {base}{ms:.1} | {:.2} | {torch:.1} | {:.2} | {:.2} |",
+            1000.0 / ms,
+            1000.0 / torch,
+            ms / torch
         );
     }
     Ok(())
@@ -949,13 +983,13 @@ fn main() -> Result<()> {
                 .context("usage: cargo xtask finish-wasm DIR")?;
             finish_wasm(Path::new(&dir))
         }
-        Some("bench-cpu") => bench_cpu(&args[1..]),
+        Some("bench-torch") => bench_torch(&args[1..]),
         Some(cmd @ ("bench" | "bench-step")) => run(cargo()
             .args(["run", "--release", "-p", "gpicl-cli", "--", cmd])
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-cpu [--rounds N] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
+                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
             );
             std::process::exit(2);
         }
