@@ -28,31 +28,21 @@ pub struct BenchArgs {
     phases: bool,
 }
 
-/// Synthetic data of the preset's shape: MNIST-sized images (28×28) pooled as the preset
-/// pools them (`image_pool`), so the task projections are `n_in × d_in` as in training and as
-/// in `bench/reference_torch.py`. The timing does not depend on the pixel values.
+/// Synthetic data of the preset's shape: MNIST-sized images (28×28) pooled as training pools
+/// them ([`Dataset::avg_pool`] by `image_pool`), so the task projections are `n_in × d_in` as
+/// in training and in `bench/reference_torch.py`. The timing does not depend on the pixel
+/// values.
 fn synthetic(config: &RunConfig) -> Result<Dataset> {
-    let pool = config.tasks.image_pool;
-    anyhow::ensure!(
-        pool > 0 && 28 % pool == 0,
-        "image_pool {pool} does not divide 28"
-    );
-    let side = 28 / pool;
+    let (side, n) = (28, 1000);
     let n_features = side * side;
-    let n = 1000;
     let features = (0..n * n_features)
         .map(|i| ((i * 7919) % 255) as f32 / 255.0)
         .collect();
     let labels = (0..n as u32)
         .map(|i| i % config.model.n_classes as u32)
         .collect();
-    Ok(Dataset::new(
-        "synthetic",
-        features,
-        n_features,
-        labels,
-        Some(side),
-    )?)
+    let images = Dataset::new("synthetic", features, n_features, labels, Some(side))?;
+    Ok(images.avg_pool(config.tasks.image_pool)?)
 }
 
 /// Runs `gpicl bench`, printing a table.
