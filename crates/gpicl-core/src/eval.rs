@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::model::Transformer;
 use crate::task::{Batch, Task, TaskSampler, mix_seed, rng};
 use crate::tokens::TokenFormat;
-use crate::train::sequence_loss;
 use crate::{Dataset, Error};
 
 /// Which tasks an evaluation set uses.
@@ -78,8 +77,21 @@ const UNSEEN_STREAM: u64 = 0x756e_7365_656e;
 /// The random stream of [`EvalSet::with_views`].
 const VIEW_STREAM: u64 = 0x7669_6577;
 
-/// Sequences evaluated per forward pass.
+/// Sequences sampled and scored together (the batches of an [`EvalSet`]).
 const EVAL_BATCH: usize = 32;
+
+/// Sequences per forward pass when a batch is scored: all of it on a GPU (a pass is a kernel
+/// launch per op), 8 on Flex, whose activations are held in the process's memory (the page's
+/// training worker: a WebAssembly memory never shrinks, and 32 sequences' forward pass was its
+/// high-water mark). A sequence's logits do not depend on the others in its pass, so the curves
+/// are the same either way.
+fn sequences_per_pass(device: &Device) -> usize {
+    if crate::kernels::on_flex(device) {
+        8
+    } else {
+        EVAL_BATCH
+    }
+}
 
 impl EvalSet {
     /// `sequences` sequences of `seq_len` examples from `data`, tasks and examples drawn from
@@ -240,6 +252,19 @@ pub fn curve_tensors(
     set: &EvalSet,
     device: &Device,
 ) -> (Tensor<1>, Tensor<1>, usize) {
+    let per_pass = sequences_per_pass(device);
+    curve_tensors_by(model, format, n_classes, set, device, per_pass)
+}
+
+/// [`curve_tensors`], `per_pass` sequences per forward pass.
+fn curve_tensors_by(
+    model: &Transformer,
+    format: TokenFormat,
+    n_classes: usize,
+    set: &EvalSet,
+    device: &Device,
+    per_pass: usize,
+) -> (Tensor<1>, Tensor<1>, usize) {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let t = set.seq_len();
@@ -249,7 +274,12 @@ pub fn curve_tensors(
     // Log-probabilities over the set's classes only (renormalised), `[batch, t, classes]`.
     let read = |batch: &Batch| {
         let (tokens, targets) = format.encode(batch, n_classes, &device);
-        let (_, logp) = sequence_loss(&model, format, tokens, targets.clone());
+        let logits = tokens
+            .split(per_pass, 0)
+            .into_iter()
+            .map(|part| format.prediction_logits(model.forward(part)))
+            .collect();
+        let logp = log_softmax(Tensor::cat(logits, 0), 2);
         let outputs = logp.dims()[2];
         let logp = if set.classes < outputs {
             log_softmax(logp.narrow(2, 0, set.classes), 2)
@@ -362,5 +392,32 @@ mod tests {
         assert_eq!(again.views[1].rename, viewed.views[1].rename);
         assert_eq!(again.views[1].projection[0], viewed.views[1].projection[0]);
         assert_ne!(other.views[1].projection[0], viewed.views[1].projection[0]);
+    }
+
+    /// Scoring a batch in several forward passes (Flex's 8 sequences a pass) gives the curves of
+    /// one pass bit for bit, for both token formats (the page's model): a sequence's logits do not depend on the
+    /// other sequences of its pass.
+    #[test]
+    fn forward_passes_of_any_size_give_the_same_curves() {
+        let device = Device::flex();
+        let data = SYNTHETIC[1].make(5).unwrap().prepared(1).unwrap();
+        for format in [TokenFormat::Pair, TokenFormat::Paper] {
+            let mut config = crate::RunConfig::preset("browser").unwrap();
+            config.tasks.format = format;
+            let m = &config.model;
+            let model = m.init(3, &device).unwrap();
+            // 40 sequences: a batch of 32 and one of 8, cut into uneven passes too.
+            let t = config.tasks.seq_len;
+            let set = EvalSet::unseen("blobs", &data, 40, t, m.d_in, m.n_classes, 7).unwrap();
+            let read = |per_pass| {
+                let (correct, loss, count) =
+                    curve_tensors_by(&model, format, m.n_classes, &set, &device, per_pass);
+                (correct.into_data(), loss.into_data(), count)
+            };
+            let whole = read(EVAL_BATCH);
+            for per_pass in [1, 5, 8] {
+                assert_eq!(read(per_pass), whole, "{format:?}, {per_pass} a pass");
+            }
+        }
     }
 }

@@ -62,7 +62,7 @@ pub trait Kernels: Backend {
 }
 
 /// Whether `device` (with or without autodiff) is Flex, where the kernels run.
-fn on_flex(device: &Device) -> bool {
+pub(crate) fn on_flex(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),
         DispatchDevice::Flex(_)

@@ -380,8 +380,12 @@ impl Component for App {
             Msg::Autosaved(run, result) => match result {
                 // A save of an earlier run (replaced while it was written) is no rollback
                 // point for this one.
-                Ok(saved) if run == self.run_id => self.last_save = Some(saved),
-                Ok(_) => {}
+                Ok(saved) if run == self.run_id => {
+                    if let Some(old) = self.last_save.replace(saved) {
+                        persist::release(old);
+                    }
+                }
+                Ok(saved) => persist::release(saved),
                 Err(e) => self.io_error = Some(format!("Autosave failed: {e}")),
             },
             Msg::Done(result) => {
@@ -946,9 +950,12 @@ impl App {
                 if let Err(e) = persist::download(&name, "application/octet-stream", &bytes) {
                     self.io_error = Some(format!("Download failed: {e}"));
                 }
+                // The download took a copy.
+                persist::free(&bytes);
             }
             Purpose::Autosave => {
                 let Some(slot) = self.slot.clone() else {
+                    persist::free(&bytes);
                     return;
                 };
                 let saved = Saved {

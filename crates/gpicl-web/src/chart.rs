@@ -29,6 +29,28 @@ pub fn ramp(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Rows of the two-clocks heatmap at most: a long run's picture keeps its height, and the page
+/// its DOM (31 elements a row) and memory, whatever the run's length.
+pub const MAX_HEATMAP_ROWS: usize = 40;
+
+/// Which of `n` evaluations the heatmap shows: all of them up to [`MAX_HEATMAP_ROWS`], else
+/// every 2nd, 4th, … (the smallest power of two that fits) and the latest. A new evaluation
+/// then adds a row or replaces the latest, and the others stay as they were (the page's redraw
+/// leaves their elements alone) until the stride doubles.
+pub fn heatmap_rows(n: usize) -> Vec<usize> {
+    let mut stride = 1;
+    loop {
+        let mut rows: Vec<usize> = (0..n).step_by(stride).collect();
+        if n > 0 && rows.last() != Some(&(n - 1)) {
+            rows.push(n - 1);
+        }
+        if rows.len() <= MAX_HEATMAP_ROWS {
+            return rows;
+        }
+        stride *= 2;
+    }
+}
+
 /// A heatmap of accuracy (0–1, one colour scale from white at chance to dark blue at 100 %):
 /// one row per labelled series (top to bottom), one column per position. For the two learning
 /// clocks: meta-training steps down, examples in context across.
@@ -45,6 +67,10 @@ pub fn heatmap_svg(title: &str, rows: &[(String, Vec<f32>)], chance: f32) -> Str
         escape(title),
         escape(title)
     );
+    // The rows in a group of their own: a new evaluation's row is appended inside it, so the
+    // page's diff adds its elements and leaves the others (after the rows, they would shift
+    // onto the axis labels' places and every one of those be made anew).
+    s.push_str("<g>");
     for (r, (label, values)) in rows.iter().enumerate() {
         let y = top + ch * r as f64;
         let _ = write!(
@@ -67,6 +93,7 @@ pub fn heatmap_svg(title: &str, rows: &[(String, Vec<f32>)], chance: f32) -> Str
             );
         }
     }
+    s.push_str("</g>");
     let base = top + ch * rows.len() as f64;
     for c in (0..cols).filter(|c| (c + 1) % 5 == 0 || *c == 0) {
         let _ = write!(
@@ -474,5 +501,30 @@ mod tests {
         let r = ramp(3);
         assert_eq!(r[0], "#c6dbef");
         assert_eq!(r[2], "#08306b");
+    }
+
+    /// The heatmap shows every evaluation up to its height, then every 2nd, 4th, … and the
+    /// latest; a new evaluation adds a row or replaces the latest, the earlier rows stay.
+    #[test]
+    fn heatmap_rows_are_bounded_and_stable() {
+        assert_eq!(heatmap_rows(0), Vec::<usize>::new());
+        assert_eq!(heatmap_rows(3), vec![0, 1, 2]);
+        assert_eq!(
+            heatmap_rows(MAX_HEATMAP_ROWS),
+            (0..MAX_HEATMAP_ROWS).collect::<Vec<_>>()
+        );
+        for n in 1..2000 {
+            let rows = heatmap_rows(n);
+            assert!(rows.len() <= MAX_HEATMAP_ROWS, "{n}: {} rows", rows.len());
+            assert!(rows.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!((rows[0], *rows.last().unwrap()), (0, n - 1));
+            // Once past the cap, the picture still uses most of its height.
+            assert!(n < MAX_HEATMAP_ROWS || rows.len() > MAX_HEATMAP_ROWS / 2);
+            let next = heatmap_rows(n + 1);
+            if next.len() >= rows.len() {
+                // No doubling: all rows but the latest stay.
+                assert_eq!(next[..rows.len() - 1], rows[..rows.len() - 1]);
+            }
+        }
     }
 }

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use gpicl_core::{Curve, Manifest, Results};
 use yew::prelude::*;
 
-use crate::chart::{BaselineCurve, Chart, PALETTE, Series, accuracy_points, heatmap_svg, ramp};
+use crate::chart::{
+    BaselineCurve, Chart, PALETTE, Series, accuracy_points, heatmap_rows, heatmap_svg, ramp,
+};
 use crate::pretrained;
 use crate::record::losses;
 use crate::widgets::{curves_figure, figure, svg_html};
@@ -190,8 +192,9 @@ fn heatmap(r: &Results) -> Html {
         return html! {};
     }
     let unseen = 1.min(evals[0].curves.len() - 1);
-    let rows: Vec<(String, Vec<f32>)> = evals
-        .iter()
+    let rows: Vec<(String, Vec<f32>)> = heatmap_rows(evals.len())
+        .into_iter()
+        .map(|i| &evals[i])
         .map(|e| {
             (
                 format!("step {}", e.step),
@@ -208,7 +211,7 @@ fn heatmap(r: &Results) -> Html {
     html! {
         <figure id="heatmap-chart" class="chart-figure" data-rows={rows.len().to_string()}>
             { svg_html(svg) }
-            <figcaption>{"Each row is one evaluation during meta-training (earliest at the top), each column a position in the sequence. Learning in the weights moves down the picture; learning in context moves across it."}</figcaption>
+            <figcaption>{"Each row is one evaluation during meta-training (earliest at the top; a long run shows every 2nd, 4th, … and the latest), each column a position in the sequence. Learning in the weights moves down the picture; learning in context moves across it."}</figcaption>
         </figure>
     }
 }

@@ -1,6 +1,8 @@
 //! The page's side of the browser plumbing in `web/store.js`: the autosaves in IndexedDB (one
 //! slot per tab, held with a Web Lock), downloads, and a chart as SVG or PNG.
 
+use std::rc::Rc;
+
 use js_sys::{Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -100,6 +102,27 @@ pub async fn discard(slot: &str) -> Result<(), String> {
 /// Offers `bytes` to the user as a download named `name`.
 pub fn download(name: &str, mime: &str, bytes: &Uint8Array) -> Result<(), String> {
     files_download(name, mime, bytes).map_err(message)
+}
+
+/// Frees `bytes` now rather than at the renderer's next full garbage collection: detaches their
+/// `ArrayBuffer` (`transfer(0)`: Chrome 114, Firefox 122, Safari 17.4; elsewhere the collector
+/// frees them as before). A checkpoint (1.2 MiB) came with every autosave, ~10 s apart, and the
+/// replaced ones waited, 2–4 of them, for a collection that comes every ~30 s. Only for bytes
+/// nothing else holds: any other view of them reads as empty afterwards.
+pub fn free(bytes: &Uint8Array) {
+    let buffer = bytes.buffer();
+    if let Ok(transfer) = Reflect::get(&buffer, &"transfer".into())
+        && let Some(transfer) = transfer.dyn_ref::<js_sys::Function>()
+    {
+        let _ = transfer.call1(&buffer, &0.into());
+    }
+}
+
+/// Frees a save's checkpoint ([`free`]) if `saved` is its last holder; else leaves it.
+pub fn release(saved: Rc<Saved>) {
+    if let Ok(saved) = Rc::try_unwrap(saved) {
+        free(&saved.checkpoint);
+    }
 }
 
 /// Copies `text` to the clipboard (the browser may refuse: then the page shows it to copy).
