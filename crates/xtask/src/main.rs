@@ -22,6 +22,9 @@
 //! - `cargo xtask bench-page` — the page in headless Chromium: load → first step, steps/s,
 //!   click latency while training, memory, the bytes fetched, the curves reached
 //!   (`tests/bench-page.mjs`).
+//! - `cargo xtask memory-timeline [--gpu] [--infra] [--seconds N]` — what grows in the page's
+//!   renderer while it trains: its largest mappings every 0.5 s (no DevTools attached), or
+//!   Chromium's memory-infra dump by allocator every 2 s (`tests/memory-timeline.mjs`).
 //! - `cargo xtask dist` — the static site a host serves: the page's release build in `dist/`
 //!   with precompressed `.gz` and `.br` files beside each large file.
 //! - `cargo xtask finish-wasm [DIR]` — each `.wasm` file in DIR (default: `$TRUNK_STAGING_DIR`,
@@ -960,6 +963,14 @@ fn main() -> Result<()> {
                 .args(&args[1..])
                 .current_dir(root()))
         }
+        Some("memory-timeline") => {
+            setup(true)?;
+            build_page(false)?;
+            run(Command::new("node")
+                .arg("tests/memory-timeline.mjs")
+                .args(&args[1..])
+                .current_dir(root()))
+        }
         Some("serve") => {
             setup(false)?;
             run(trunk().args(["serve", "--release"]))
@@ -989,7 +1000,7 @@ fn main() -> Result<()> {
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N]>"
+                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N] | memory-timeline [--gpu] [--infra] [--seconds N]>"
             );
             std::process::exit(2);
         }
