@@ -81,13 +81,13 @@ const VIEW_STREAM: u64 = 0x7669_6577;
 const EVAL_BATCH: usize = 32;
 
 /// Sequences per forward pass when a batch is scored: all of it on a GPU (a pass is a kernel
-/// launch per op), 8 on Flex, whose activations are held in the process's memory (the page's
+/// launch per op), 4 on Flex, whose activations are held in the process's memory (the page's
 /// training worker: a WebAssembly memory never shrinks, and 32 sequences' forward pass was its
 /// high-water mark). A sequence's logits do not depend on the others in its pass, so the curves
 /// are the same either way.
 fn sequences_per_pass(device: &Device) -> usize {
     if crate::kernels::on_flex(device) {
-        8
+        4
     } else {
         EVAL_BATCH
     }
@@ -394,7 +394,7 @@ mod tests {
         assert_ne!(other.views[1].projection[0], viewed.views[1].projection[0]);
     }
 
-    /// Scoring a batch in several forward passes (Flex's 8 sequences a pass) gives the curves of
+    /// Scoring a batch in several forward passes (Flex's 4 sequences a pass) gives the curves of
     /// one pass bit for bit, for both token formats (the page's model): a sequence's logits do not depend on the
     /// other sequences of its pass.
     #[test]
@@ -415,7 +415,7 @@ mod tests {
                 (correct.into_data(), loss.into_data(), count)
             };
             let whole = read(EVAL_BATCH);
-            for per_pass in [1, 5, 8] {
+            for per_pass in [1, 4, 5, 8] {
                 assert_eq!(read(per_pass), whole, "{format:?}, {per_pass} a pass");
             }
         }

@@ -28,7 +28,7 @@ pub const GPU_CHUNK: usize = 5;
 /// Micro-batches of a step on the CPU ([`gpicl_core::Trainer::set_micro_batches`]): the
 /// worker's WebAssembly memory holds one part's activations at a time, and it never gives
 /// memory back. The same step up to float rounding.
-pub const CPU_MICRO_BATCHES: usize = 8;
+pub const CPU_MICRO_BATCHES: usize = 16;
 /// Steps that finish within this many milliseconds of the last report are told together, in
 /// one `Trained` event: the page redraws its charts a few times a second, not at every CPU
 /// step (each redraw makes garbage in the renderer's DOM heap, which then keeps the memory).
