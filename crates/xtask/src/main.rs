@@ -343,6 +343,16 @@ fn trunk() -> Command {
 
 /// Builds the page into `dist/` and precompresses it ([`precompress`]; `smallest`: gzip by
 /// Zopfli, for a site to deploy), printing the size of what a browser downloads.
+/// Builds the page (`dist/`) and runs the browser script `script` on it with `args`.
+fn page_script(script: &str, args: &[String]) -> Result<()> {
+    setup(true)?;
+    build_page(false)?;
+    run(Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(root()))
+}
+
 fn build_page(smallest: bool) -> Result<()> {
     run(trunk().args(["build", "--release"]))?;
     precompress(smallest)
@@ -955,22 +965,8 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("bench-page") => {
-            setup(true)?;
-            build_page(false)?;
-            run(Command::new("node")
-                .arg("tests/bench-page.mjs")
-                .args(&args[1..])
-                .current_dir(root()))
-        }
-        Some("memory-timeline") => {
-            setup(true)?;
-            build_page(false)?;
-            run(Command::new("node")
-                .arg("tests/memory-timeline.mjs")
-                .args(&args[1..])
-                .current_dir(root()))
-        }
+        Some("bench-page") => page_script("tests/bench-page.mjs", &args[1..]),
+        Some("memory-timeline") => page_script("tests/memory-timeline.mjs", &args[1..]),
         Some("serve") => {
             setup(false)?;
             run(trunk().args(["serve", "--release"]))
