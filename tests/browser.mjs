@@ -82,11 +82,10 @@ export async function serveDist() {
   };
 }
 
-/** Resident memory (MiB, VmRSS) of the Chromium processes of the profile `profile` (Linux
- *  /proc): `page`, the largest renderer (the page's: it holds the WebAssembly memory; the
- *  others are the blank first tab's and a spare), and by kind: `renderer` (all of them),
- *  `gpu-process`, `browser`, `other` (zygotes, utilities). */
-export async function processMemory(profile) {
+/** The Chromium processes of the profile `profile` (Linux /proc: the browser started with it
+ *  and its descendants), each `{ pid, type, rss }`: `type` is the helper's `--type=` (null for
+ *  the browser process itself), `rss` its resident memory (MiB, VmRSS). */
+export async function profileProcesses(profile) {
   const procs = [];
   for (const pid of await readdir('/proc').catch(() => [])) {
     if (!/^\d+$/.test(pid)) continue;
@@ -101,16 +100,27 @@ export async function processMemory(profile) {
   }
   const root = procs.find((p) => p.cmd.some((a) => a === `--user-data-dir=${profile}`)
     && !p.cmd.some((a) => a.startsWith('--type=')));
-  const out = { page: 0, renderer: 0, 'gpu-process': 0, browser: 0, other: 0 };
-  if (!root) return out;
+  if (!root) return [];
   const mine = new Set([root.pid]);
   for (let grew = true; grew;) {
     grew = false;
     for (const p of procs) if (!mine.has(p.pid) && mine.has(p.ppid)) { mine.add(p.pid); grew = true; }
   }
-  for (const p of procs.filter((q) => mine.has(q.pid))) {
-    const type = p.cmd.find((a) => a.startsWith('--type='))?.slice(7);
-    const kind = !type ? 'browser' : type in out ? type : 'other';
+  return procs.filter((p) => mine.has(p.pid)).map((p) => ({
+    pid: p.pid,
+    type: p.cmd.find((a) => a.startsWith('--type='))?.slice(7) ?? null,
+    rss: p.rss,
+  }));
+}
+
+/** Resident memory (MiB, VmRSS) of the Chromium processes of the profile `profile`
+ *  ([`profileProcesses`]): `page`, the largest renderer (the page's: it holds the WebAssembly
+ *  memory; the others are the blank first tab's and a spare), and by kind: `renderer` (all of
+ *  them), `gpu-process`, `browser`, `other` (zygotes, utilities). */
+export async function processMemory(profile) {
+  const out = { page: 0, renderer: 0, 'gpu-process': 0, browser: 0, other: 0 };
+  for (const p of await profileProcesses(profile)) {
+    const kind = !p.type ? 'browser' : p.type in out ? p.type : 'other';
     out[kind] += p.rss;
     if (kind === 'renderer') out.page = Math.max(out.page, p.rss);
   }

@@ -12,8 +12,8 @@
 // - `--gpu`: on WebGPU (SwiftShader here) instead of the CPU fallback.
 // Lines carry the run's step, read from the tab's title.
 
-import { readFile, readdir } from 'node:fs/promises';
-import { open, openBare, serveDist } from './browser.mjs';
+import { readFile } from 'node:fs/promises';
+import { open, openBare, profileProcesses, serveDist } from './browser.mjs';
 
 const args = process.argv.slice(2);
 const gpu = args.includes('--gpu');
@@ -22,19 +22,6 @@ const i = args.indexOf('--seconds');
 const seconds = i >= 0 ? Number(args[i + 1]) : 60;
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 const server = await serveDist();
-
-async function rendererPids() {
-  const out = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('--type=renderer')) continue;
-      const rss = Number((await readFile(`/proc/${pid}/status`, 'utf8')).match(/^VmRSS:\s+(\d+)/m)[1]);
-      out.push([Number(pid), rss]);
-    } catch { /* gone */ }
-  }
-  return out.sort((a, b) => b[1] - a[1]).map((p) => p[0]);
-}
 
 async function mappings(pid) {
   const maps = [];
@@ -59,7 +46,9 @@ if (!infra) {
   const bare = await openBare(gpu, server.base);
   const step = async () => Number((await bare.title()).match(/^step (\d+)/)?.[1] ?? 0);
   while ((await step()) < 1) await sleep(250);
-  const [pid] = await rendererPids();
+  // The page's renderer: the profile's largest (the others hold a blank tab or wait spare).
+  const renderers = (await profileProcesses(bare.profile)).filter((p) => p.type === 'renderer');
+  const { pid } = renderers.sort((a, b) => b.rss - a.rss)[0];
   const t0 = Date.now();
   let peak = 0;
   while (Date.now() - t0 < seconds * 1000) {

@@ -395,8 +395,8 @@ mod tests {
     }
 
     /// Scoring a batch in several forward passes (Flex's 4 sequences a pass) gives the curves of
-    /// one pass bit for bit, for both token formats (the page's model): a sequence's logits do not depend on the
-    /// other sequences of its pass.
+    /// one pass bit for bit, for both token formats (the page's model): a sequence's logits do
+    /// not depend on the other sequences of its pass.
     #[test]
     fn forward_passes_of_any_size_give_the_same_curves() {
         let device = Device::flex();

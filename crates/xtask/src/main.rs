@@ -341,8 +341,6 @@ fn trunk() -> Command {
     c
 }
 
-/// Builds the page into `dist/` and precompresses it ([`precompress`]; `smallest`: gzip by
-/// Zopfli, for a site to deploy), printing the size of what a browser downloads.
 /// Builds the page (`dist/`) and runs the browser script `script` on it with `args`.
 fn page_script(script: &str, args: &[String]) -> Result<()> {
     setup(true)?;
@@ -353,6 +351,8 @@ fn page_script(script: &str, args: &[String]) -> Result<()> {
         .current_dir(root()))
 }
 
+/// Builds the page into `dist/` and precompresses it ([`precompress`]; `smallest`: gzip by
+/// Zopfli, for a site to deploy), printing the size of what a browser downloads.
 fn build_page(smallest: bool) -> Result<()> {
     run(trunk().args(["build", "--release"]))?;
     precompress(smallest)
