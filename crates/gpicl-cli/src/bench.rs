@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use gpicl_core::task::ProjectionSource;
 use gpicl_core::{Dataset, RunConfig, Trainer};
 
 use crate::backend::Backend;
@@ -26,6 +27,19 @@ pub struct BenchArgs {
     /// many more steps, waiting for the device after each phase.
     #[arg(long)]
     phases: bool,
+    /// Where the tasks' projections are drawn (`tasks.projections`; default: the preset's,
+    /// `host`): `device` draws them on the backend, as `bench/reference_torch.py` does.
+    #[arg(long, value_enum)]
+    projections: Option<Projections>,
+}
+
+/// `tasks.projections` on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Projections {
+    /// On the host, uploaded ([`ProjectionSource::Host`]).
+    Host,
+    /// On the device ([`ProjectionSource::Device`]).
+    Device,
 }
 
 /// Synthetic data of the preset's shape: MNIST-sized images (28×28) pooled as training pools
@@ -47,17 +61,27 @@ fn synthetic(config: &RunConfig) -> Result<Dataset> {
 
 /// Runs `gpicl bench`, printing a table.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let config = RunConfig::preset(&args.preset)?;
+    let mut config = RunConfig::preset(&args.preset)?;
+    match args.projections {
+        Some(Projections::Host) => config.tasks.projections = ProjectionSource::Host,
+        Some(Projections::Device) => config.tasks.projections = ProjectionSource::Device,
+        None => {}
+    }
+    config.validate()?;
     let data = synthetic(&config)?;
     let m = &config.model;
     println!(
-        "preset {}: B={} T={} format={:?} inputs {}→{} d_model={} layers={} heads={} d_ff={}; {} warm-up + {} timed steps",
+        "preset {}: B={} T={} format={:?} inputs {}→{} (projections drawn on the {}) d_model={} layers={} heads={} d_ff={}; {} warm-up + {} timed steps",
         config.name,
         config.train.batch_size,
         config.tasks.seq_len,
         config.tasks.format,
         data.n_features,
         m.d_in,
+        match config.tasks.projections {
+            ProjectionSource::Host => "host",
+            ProjectionSource::Device => "device",
+        },
         m.d_model,
         m.n_layers,
         m.n_heads,
@@ -108,7 +132,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn print_phases(trainer: &mut Trainer, data: &Dataset, steps: usize) -> Result<()> {
     const NAMES: [&str; 5] = [
         "task sampling (CPU)",
-        "tokens to the device",
+        "tokens on the device",
         "forward",
         "backward",
         "Adam",

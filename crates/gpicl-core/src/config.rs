@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::model::{Arch, ModelConfig};
-use crate::task::{TablePrior, TaskPool};
+use crate::task::{ProjectionSource, TablePrior, TaskPool};
 use crate::tokens::TokenFormat;
 
 /// The task distribution the learner meta-trains on.
@@ -48,6 +48,12 @@ pub struct TaskConfig {
     /// mix of networks, linear maps, parities and rings (`mixed`; `task::TablePrior`).
     #[serde(default)]
     pub table_prior: TablePrior,
+    /// Where the training tasks' projections are drawn: on the host (`host`, the default: the
+    /// tasks of every earlier run) or on the training device (`device`: nothing uploaded but
+    /// one key per sequence, for GPU speed; other draws from the same seeds;
+    /// `task::ProjectionSource`). Evaluation sets are always drawn on the host.
+    #[serde(default)]
+    pub projections: ProjectionSource,
 }
 
 /// Optimisation settings.
@@ -144,6 +150,7 @@ impl RunConfig {
                 low_rank: false,
                 random_tables: 0.0,
                 table_prior: TablePrior::Net,
+                projections: ProjectionSource::Host,
             },
             train: TrainConfig {
                 steps: 3000,
@@ -356,6 +363,11 @@ impl RunConfig {
         }
         if !(0.0..=1.0).contains(&self.tasks.random_tables) {
             return bad("tasks.random_tables must be in [0, 1]");
+        }
+        if self.tasks.low_rank && self.tasks.projections == ProjectionSource::Device {
+            return bad(
+                "tasks.low_rank needs tasks.projections = host (low-rank projections are drawn on the host)",
+            );
         }
         if let TaskPool::Finite { log2 } = self.tasks.pool
             && log2 > 62

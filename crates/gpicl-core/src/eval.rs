@@ -7,7 +7,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Transformer;
-use crate::task::{Batch, Task, TaskSampler, mix_seed, rng};
+use crate::task::{Batch, Projections, Task, TaskSampler, mix_seed, rng};
 use crate::tokens::TokenFormat;
 use crate::{Dataset, Error};
 
@@ -64,7 +64,7 @@ impl View {
             n_in: own.n_in,
             d_in: own.d_in,
             x: own.x.clone(),
-            projection: self.projection[i].clone(),
+            projection: Projections::Values(self.projection[i].clone()),
             labels: self.labels[i].clone(),
             indices: own.indices.clone(),
         }
@@ -184,7 +184,7 @@ impl EvalSet {
                 rename: Vec::with_capacity(self.batches.len()),
             };
             for batch in &self.batches {
-                let mut projection = Vec::with_capacity(batch.projection.len());
+                let mut projection = Vec::with_capacity(batch.batch_size * batch.n_in * batch.d_in);
                 let mut labels = batch.labels.clone();
                 let mut rename = Vec::with_capacity(batch.batch_size * k);
                 for b in 0..batch.batch_size {

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod kernels;
 pub mod manifest;
 pub mod model;
+pub mod normals;
 pub mod optim;
 pub mod parse;
 pub mod results;

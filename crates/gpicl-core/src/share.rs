@@ -13,7 +13,7 @@ use crate::Error;
 use crate::config::RunConfig;
 use crate::eval::Curve;
 use crate::model::Arch;
-use crate::task::{TablePrior, TaskPool};
+use crate::task::{ProjectionSource, TablePrior, TaskPool};
 use crate::tokens::TokenFormat;
 
 /// The link format this build writes.
@@ -566,6 +566,11 @@ pub const FIELDS: &[Field] = &[
         get: |c| u8::from(c.tasks.low_rank).to_string(),
         set: |c, t, _| {
             c.tasks.low_rank = uint(t, 0, 1)? == 1;
+            if c.tasks.low_rank && c.tasks.projections == ProjectionSource::Device {
+                return Err(
+                    "not with proj=device (low-rank projections are drawn on the host)".into(),
+                );
+            }
             Ok(())
         },
     },
@@ -586,6 +591,26 @@ pub const FIELDS: &[Field] = &[
         set: |c, t, _| {
             c.tasks.table_prior =
                 one_of(t, &[("net", TablePrior::Net), ("mixed", TablePrior::Mixed)])?;
+            Ok(())
+        },
+    },
+    Field {
+        key: "proj",
+        get: |c| match c.tasks.projections {
+            ProjectionSource::Host => "host".into(),
+            ProjectionSource::Device => "device".into(),
+        },
+        set: |c, t, _| {
+            c.tasks.projections = one_of(
+                t,
+                &[
+                    ("host", ProjectionSource::Host),
+                    ("device", ProjectionSource::Device),
+                ],
+            )?;
+            if c.tasks.low_rank && c.tasks.projections == ProjectionSource::Device {
+                return Err("not with rank=1 (low-rank projections are drawn on the host)".into());
+            }
             Ok(())
         },
     },
@@ -702,6 +727,7 @@ const ADDED: &[(&str, &str)] = &[
     ("rank", "0"),
     ("tables", "0"),
     ("prior", "net"),
+    ("proj", "host"),
 ];
 
 /// Groups of fields that must agree with each other: when the whole fails validation or the
@@ -1043,6 +1069,29 @@ mod tests {
         let (buffer, step) = Limits::step_bytes(&d.link.config);
         assert!(buffer <= Limits::BROWSER.max_buffer_bytes);
         assert!(step <= Limits::BROWSER.max_step_bytes);
+    }
+
+    #[test]
+    fn device_projections_with_low_rank_are_refused_by_name() {
+        let defaults = RunConfig::preset("browser").unwrap();
+        let text = encode(&link(defaults.clone()))
+            .replace("rank=0", "rank=1")
+            .replace("proj=host", "proj=device");
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        assert!(
+            d.problems[0].starts_with("proj: not with rank=1"),
+            "{}",
+            d.problems[0]
+        );
+        assert!(d.link.config.tasks.low_rank, "the first of the two stays");
+        assert_eq!(d.link.config.tasks.projections, ProjectionSource::Host);
+        assert_eq!(d.link.config.train.batch_size, 32, "nothing else moves");
+        // Alone, each is a valid setting and kept.
+        let text = encode(&link(defaults.clone())).replace("proj=host", "proj=device");
+        let d = decode(&text, &defaults, &Limits::BROWSER).unwrap();
+        assert_eq!(d.problems, Vec::<String>::new());
+        assert_eq!(d.link.config.tasks.projections, ProjectionSource::Device);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::{Dataset, Error};
+use burn::prelude::{Device, Tensor, TensorData};
 
 /// Mixes two 64-bit values into a well-spread seed (SplitMix64 finaliser). Used to derive
 /// independent seeds for named streams from one run seed.
@@ -27,11 +28,27 @@ pub fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// Where meta-training draws its tasks' projections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionSource {
+    /// On the host, from each task's seeded stream ([`Task::from_seed`]), then uploaded: the
+    /// tasks of every run before device draws, and of every evaluation set.
+    #[default]
+    Host,
+    /// On the training device, from a counter-based generator keyed by each task's seed
+    /// ([`crate::normals`]): nothing but the keys is uploaded, and the same tasks on every
+    /// backend to within [`crate::normals::DEVICE_TOLERANCE`]. Other draws than `Host`'s (the
+    /// same distribution), so other tasks from the same seeds; not with `low_rank`.
+    Device,
+}
+
 /// One task: a projection from the dataset's feature width to the model's input width, and a
 /// permutation of the labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
-    /// Row-major `n_in × d_in` matrix with entries drawn from N(0, 1/n_in).
+    /// Row-major `n_in × d_in` matrix with entries drawn from N(0, 1/n_in); empty for a task
+    /// whose projection is drawn on the device ([`Task::permutation_from_seed`]).
     pub projection: Vec<f32>,
     /// `permutation[y]` is the label the learner must output for true class `y`.
     pub permutation: Vec<u32>,
@@ -62,6 +79,19 @@ impl Task {
         }
         Self {
             projection,
+            permutation,
+        }
+    }
+
+    /// The task of `seed` as [`ProjectionSource::Device`] draws it: its permutation from a
+    /// stream of its own, no projection (the device draws it, keyed by `seed`).
+    pub fn permutation_from_seed(seed: u64, n_classes: usize, fixed_permutation: bool) -> Self {
+        let mut permutation: Vec<u32> = (0..n_classes as u32).collect();
+        if !fixed_permutation {
+            permutation.shuffle(&mut rng(mix_seed(seed, 0x7065_726d)));
+        }
+        Self {
+            projection: Vec::new(),
             permutation,
         }
     }
@@ -143,6 +173,32 @@ pub fn random_table(
     n_classes: usize,
     prior: TablePrior,
 ) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    let (x, labels, features, mut r) = table_rows(seed, seq_len, n_in, n_classes, prior);
+    let projection = table_projection(&mut r, features, n_in, d_in);
+    (x, projection, labels)
+}
+
+/// A random table's projection drawn on the host, from its stream after its rows: rows past
+/// `features` zero, the rest from N(0, 1/features).
+fn table_projection(r: &mut ChaCha8Rng, features: usize, n_in: usize, d_in: usize) -> Vec<f32> {
+    let sd = 1.0 / (features as f32).sqrt();
+    let mut projection = vec![0.0; n_in * d_in];
+    for v in &mut projection[..features * d_in] {
+        let z: f32 = StandardNormal.sample(r);
+        *v = z * sd;
+    }
+    projection
+}
+
+/// A random table's rows and labels ([`random_table`]), the number of features in use, and
+/// the table's stream where the projection's draws would start.
+fn table_rows(
+    seed: u64,
+    seq_len: usize,
+    n_in: usize,
+    n_classes: usize,
+    prior: TablePrior,
+) -> (Vec<f32>, Vec<u32>, usize, ChaCha8Rng) {
     const HIDDEN: usize = 16;
     let mut r = rng(seed);
     let mut k = r.random_range(2..=n_classes.max(2));
@@ -249,12 +305,7 @@ pub fn random_table(
     let mut names: Vec<u32> = (0..k as u32).collect();
     names.shuffle(&mut r);
     let labels = classes.into_iter().map(|c| names[c]).collect();
-    let sd = 1.0 / (features as f32).sqrt();
-    let mut projection = vec![0.0; n_in * d_in];
-    for v in &mut projection[..features * d_in] {
-        *v = normal(&mut r, sd);
-    }
-    (x, projection, labels)
+    (x, labels, features, r)
 }
 
 /// For each row of `k` outputs (`out`, row-major), the class whose output is largest once each
@@ -312,7 +363,7 @@ impl TaskPool {
 /// Sequences of examples with task-transformed labels, kept on the CPU.
 ///
 /// The projection is applied on the device (one batched matmul), so `x` holds raw features.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     /// Sequences in the batch.
     pub batch_size: usize,
@@ -324,13 +375,63 @@ pub struct Batch {
     pub d_in: usize,
     /// Raw features, `[batch, seq, n_in]`.
     pub x: Vec<f32>,
-    /// One projection per sequence, `[batch, n_in, d_in]`.
-    pub projection: Vec<f32>,
+    /// One projection per sequence, `n_in × d_in` each.
+    pub projection: Projections,
     /// Permuted labels (the targets), `[batch, seq]`.
     pub labels: Vec<u32>,
     /// Which example of the dataset stands at each place, `[batch, seq]` (`usize::MAX` in a
     /// random table's sequence, [`random_table`]).
     pub indices: Vec<usize>,
+}
+
+/// A batch's projections, one `n_in × d_in` matrix per sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Projections {
+    /// Drawn on the host, `[batch, n_in, d_in]` ([`ProjectionSource::Host`]).
+    Values(Vec<f32>),
+    /// Drawn where the batch is encoded ([`ProjectionSource::Device`]): sequence `b`'s entry
+    /// `(i, j)` is `row_scale[b · n_in + i] · normals(keys[b], n_in · d_in)[i · d_in + j]`
+    /// ([`crate::normals`]).
+    Drawn {
+        /// One stream per sequence.
+        keys: Vec<u64>,
+        /// Per sequence and input row, the scale of that row's entries, `[batch, n_in]`.
+        row_scale: Vec<f32>,
+    },
+}
+
+impl Projections {
+    /// Sequence `b`'s matrix, row-major `n_in × d_in`, on the host.
+    pub fn of(&self, b: usize, n_in: usize, d_in: usize) -> Vec<f32> {
+        match self {
+            Projections::Values(v) => v[b * n_in * d_in..(b + 1) * n_in * d_in].to_vec(),
+            Projections::Drawn { keys, row_scale } => {
+                let mut a = crate::normals::normals(keys[b], n_in * d_in);
+                for (row, s) in a.chunks_exact_mut(d_in).zip(&row_scale[b * n_in..]) {
+                    row.iter_mut().for_each(|v| *v *= s);
+                }
+                a
+            }
+        }
+    }
+
+    /// All of them as one `[batch, n_in, d_in]` tensor on `device`: uploaded, or drawn there.
+    pub fn to_device(&self, batch: usize, n_in: usize, d_in: usize, device: &Device) -> Tensor<3> {
+        match self {
+            Projections::Values(v) => {
+                Tensor::<3>::from_data(TensorData::new(v.clone(), [batch, n_in, d_in]), device)
+            }
+            Projections::Drawn { keys, row_scale } => {
+                let a = crate::normals::normals_on(keys, n_in * d_in, device)
+                    .reshape([batch, n_in, d_in]);
+                let scale = Tensor::<3>::from_data(
+                    TensorData::new(row_scale.clone(), [batch, n_in, 1]),
+                    device,
+                );
+                a * scale
+            }
+        }
+    }
 }
 
 /// Projects one raw input row (`n_in` values) by a task's row-major `n_in × d_in` projection
@@ -350,7 +451,7 @@ impl Batch {
     /// example (computed on the CPU, for baselines; training projects on the device).
     pub fn projected(&self, b: usize) -> Vec<f32> {
         let (n, d) = (self.n_in, self.d_in);
-        let a = &self.projection[b * n * d..(b + 1) * n * d];
+        let a = &self.projection.of(b, n, d);
         self.x[b * self.seq_len * n..(b + 1) * self.seq_len * n]
             .chunks_exact(n)
             .flat_map(|x| project(a, x, d))
@@ -400,7 +501,7 @@ impl Batch {
         let mut labels = Vec::with_capacity(batch_size * seq_len);
         let mut indices = Vec::with_capacity(batch_size * seq_len);
         for task in tasks {
-            debug_assert_eq!(task.projection.len(), n_in * d_in);
+            debug_assert!(task.projection.is_empty() || task.projection.len() == n_in * d_in);
             projection.extend_from_slice(&task.projection);
             let chosen: Option<Vec<&Vec<usize>>> = by_class.as_ref().map(|(by_class, k)| {
                 let k = k.unwrap_or_else(|| rng.random_range(2..=by_class.len()));
@@ -443,7 +544,7 @@ impl Batch {
             n_in,
             d_in,
             x,
-            projection,
+            projection: Projections::Values(projection),
             labels,
             indices,
         }
@@ -459,6 +560,7 @@ pub struct TaskSampler {
     bias_fraction: f32,
     classes: SequenceClasses,
     low_rank: bool,
+    projections: ProjectionSource,
     tables: f32,
     table_prior: TablePrior,
     d_in: usize,
@@ -486,6 +588,7 @@ impl TaskSampler {
             bias_fraction,
             classes: SequenceClasses::All,
             low_rank: false,
+            projections: ProjectionSource::Host,
             tables: 0.0,
             table_prior: TablePrior::Net,
             d_in,
@@ -498,6 +601,12 @@ impl TaskSampler {
     /// task's seed).
     pub fn set_low_rank(&mut self, on: bool) {
         self.low_rank = on;
+    }
+
+    /// Where the following batches' projections are drawn ([`ProjectionSource`]; the
+    /// configuration refuses `Device` with low-rank projections, which stay on the host).
+    pub fn set_projections(&mut self, source: ProjectionSource) {
+        self.projections = source;
     }
 
     /// Makes this fraction of each following batch (the last sequences) random tables
@@ -537,7 +646,11 @@ impl TaskSampler {
         // projections' normal draws are a step's largest CPU cost) gives the same tasks.
         let (n_in, d_in, n_classes) = (data.n_features, self.d_in, self.n_classes);
         let low_rank = self.low_rank;
-        let tasks = crate::map_indexed(seeds, |b, seed| {
+        let on_device = self.projections == ProjectionSource::Device;
+        let tasks = crate::map_indexed(seeds.clone(), |b, seed| {
+            if on_device {
+                return Task::permutation_from_seed(seed, n_classes, b < n_biased);
+            }
             let mut task = Task::from_seed(seed, n_in, d_in, n_classes, b < n_biased);
             if low_rank {
                 task.projection = low_rank_projection(mix_seed(seed, 0x7261_6e6b), n_in, d_in);
@@ -552,19 +665,37 @@ impl TaskSampler {
             self.classes,
             &mut self.rng,
         );
-        let seeds: Vec<u64> = (0..n_tables).map(|_| self.rng.random()).collect();
+        // On the device: each task's stream keyed by its seed, every row at N(0, 1/n_in).
+        let mut keys = seeds;
+        let mut row_scale = vec![1.0 / (n_in as f32).sqrt(); keys.len() * n_in];
+        let table_seeds: Vec<u64> = (0..n_tables).map(|_| self.rng.random()).collect();
         let prior = self.table_prior;
-        let tables = crate::map_indexed(seeds, |_, seed| {
-            random_table(seed, seq_len, n_in, d_in, n_classes, prior)
+        let tables = crate::map_indexed(table_seeds, |_, seed| {
+            let (x, labels, features, mut r) = table_rows(seed, seq_len, n_in, n_classes, prior);
+            let projection = match on_device {
+                true => Vec::new(),
+                false => table_projection(&mut r, features, n_in, d_in),
+            };
+            (seed, x, labels, features, projection)
         });
-        for (x, projection, labels) in tables {
+        for (seed, x, labels, features, projection) in tables {
             batch.x.extend_from_slice(&x);
-            batch.projection.extend_from_slice(&projection);
             batch.labels.extend_from_slice(&labels);
             batch
                 .indices
                 .extend(std::iter::repeat_n(usize::MAX, seq_len));
             batch.batch_size += 1;
+            if on_device {
+                // The table's rows past its features are zero, the rest at N(0, 1/features).
+                keys.push(mix_seed(seed, 0x7461_626c));
+                let sd = 1.0 / (features as f32).sqrt();
+                row_scale.extend((0..n_in).map(|i| if i < features { sd } else { 0.0 }));
+            } else if let Projections::Values(v) = &mut batch.projection {
+                v.extend_from_slice(&projection);
+            }
+        }
+        if on_device {
+            batch.projection = Projections::Drawn { keys, row_scale };
         }
         batch
     }
@@ -731,8 +862,8 @@ mod tests {
             .collect();
         for _ in 0..5 {
             let b = s.next_batch(&data, 3, 2);
-            for p in b.projection.chunks(6) {
-                assert!(allowed.iter().any(|a| a == p));
+            for i in 0..3 {
+                assert!(allowed.contains(&b.projection.of(i, 3, 2)));
             }
         }
     }
@@ -850,6 +981,80 @@ mod tests {
         sizes.sort_unstable();
         sizes.dedup();
         assert!(sizes.len() >= 6, "k varies: {sizes:?}");
+    }
+
+    #[test]
+    fn device_draws_are_other_tasks_of_the_same_kind() {
+        let data = toy(60, 5, 10);
+        let sampler = |source| {
+            let mut s = TaskSampler::new(TaskPool::Unlimited, 0.25, 4, 10, 3).unwrap();
+            s.set_tables(0.5, TablePrior::Mixed);
+            s.set_projections(source);
+            s.next_batch(&data, 8, 6)
+        };
+        let (host, drawn) = (
+            sampler(ProjectionSource::Host),
+            sampler(ProjectionSource::Device),
+        );
+        // The same examples and tables from the same stream; other permutations and projections.
+        assert_eq!(host.x, drawn.x);
+        assert_eq!(host.indices, drawn.indices);
+        assert_ne!(host.labels, drawn.labels);
+        assert_eq!(sampler(ProjectionSource::Device), drawn);
+        let Projections::Drawn { keys, row_scale } = &drawn.projection else {
+            panic!("device draws carry keys");
+        };
+        assert_eq!((keys.len(), row_scale.len()), (8, 8 * 5));
+        for b in 0..8 {
+            let a = drawn.projection.of(b, 5, 4);
+            let used = a
+                .chunks(4)
+                .filter(|row| row.iter().any(|&v| v != 0.0))
+                .count();
+            if b < 4 {
+                // A dataset's task: every row, at N(0, 1/n_in).
+                assert_eq!(used, 5);
+                assert!(
+                    row_scale[b * 5..][..5]
+                        .iter()
+                        .all(|&s| s == 1.0 / 5f32.sqrt())
+                );
+            } else {
+                // A random table: the rows of its features, as the host's projection has.
+                let host_used = host
+                    .projection
+                    .of(b, 5, 4)
+                    .chunks(4)
+                    .filter(|row| row.iter().any(|&v| v != 0.0))
+                    .count();
+                assert_eq!(used, host_used);
+            }
+        }
+        // The first quarter keeps the labels unpermuted, as on the host.
+        assert_eq!(host.labels[..12], drawn.labels[..12]);
+    }
+
+    #[test]
+    fn drawn_projections_reach_the_device_as_the_host_computes_them() {
+        let data = toy(60, 5, 10);
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 4, 10, 8).unwrap();
+        s.set_tables(0.5, TablePrior::Net);
+        s.set_projections(ProjectionSource::Device);
+        let batch = s.next_batch(&data, 4, 3);
+        let device = Device::flex();
+        let on_device: Vec<f32> = batch
+            .projection
+            .to_device(4, 5, 4, &device)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let host: Vec<f32> = (0..4).flat_map(|b| batch.projection.of(b, 5, 4)).collect();
+        for (d, h) in on_device.iter().zip(&host) {
+            assert!(
+                (d - h).abs() <= crate::normals::DEVICE_TOLERANCE,
+                "{d} vs {h}"
+            );
+        }
     }
 
     #[test]

@@ -53,10 +53,9 @@ impl TokenFormat {
         let (b, t) = (batch.batch_size, batch.seq_len);
         let x =
             Tensor::<3>::from_data(TensorData::new(batch.x.clone(), [b, t, batch.n_in]), device);
-        let a = Tensor::<3>::from_data(
-            TensorData::new(batch.projection.clone(), [b, batch.n_in, batch.d_in]),
-            device,
-        );
+        let a = batch
+            .projection
+            .to_device(b, batch.n_in, batch.d_in, device);
         let projected = x.matmul(a); // [b, t, d_in]
         let k = self.tokens_per_example();
         let projected = match self {

@@ -294,6 +294,7 @@ fn training_sampler(config: &RunConfig) -> Result<TaskSampler, Error> {
         mix_seed(config.seed, 0x7461_736b),
     )?;
     sampler.set_low_rank(config.tasks.low_rank);
+    sampler.set_projections(config.tasks.projections);
     sampler.set_tables(config.tasks.random_tables, config.tasks.table_prior);
     Ok(sampler)
 }

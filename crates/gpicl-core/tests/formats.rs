@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use burn::prelude::*;
 use gpicl_core::parse::{LabelColumn, parse_csv, parse_idx_pair};
 use gpicl_core::share::{Limits, Link, Replay, TableRef, decode, encode};
-use gpicl_core::task::{TablePrior, rng};
+use gpicl_core::task::{ProjectionSource, TablePrior, rng};
 use gpicl_core::{Arch, Checkpoint, Results, RunConfig, TaskPool, TokenFormat, Trainer};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -61,6 +61,12 @@ fn random_config(r: &mut ChaCha8Rng) -> RunConfig {
         TablePrior::Mixed
     } else {
         TablePrior::Net
+    };
+    // Drawn on the device only without low-rank projections (which stay on the host).
+    c.tasks.projections = if !c.tasks.low_rank && r.random_bool(0.5) {
+        ProjectionSource::Device
+    } else {
+        ProjectionSource::Host
     };
     c.train.steps = r.random_range(1..=100_000);
     c.train.batch_size = r.random_range(1..=32);

@@ -11,11 +11,24 @@ mod common;
 use burn::prelude::*;
 use common::prototypes;
 use gpicl_core::eval::evaluate;
+use gpicl_core::task::ProjectionSource;
 use gpicl_core::{EvalSet, EvalTasks, RunConfig, Trainer};
 
 #[test]
 fn meta_training_yields_an_in_context_learner_on_unseen_tasks() {
+    learns(ProjectionSource::Host);
+}
+
+/// The same with the training tasks' projections drawn on the device: other tasks of the same
+/// kind, so a learner of them learns the host's unseen tasks as well.
+#[test]
+fn meta_training_on_projections_drawn_on_the_device_learns_the_same() {
+    learns(ProjectionSource::Device);
+}
+
+fn learns(projections: ProjectionSource) {
     let mut config = RunConfig::preset("tiny").unwrap();
+    config.tasks.projections = projections;
     config.tasks.seq_len = 20;
     config.tasks.classes_per_sequence = Some(3);
     config.train.steps = 400;

@@ -17,6 +17,23 @@ fn wgpu() -> Device {
     Device::wgpu(DeviceKind::DefaultDevice)
 }
 
+/// Projections drawn on wgpu (WGSL's 32-bit integers and its own `ln`, `cos`, `sin`) are the
+/// host's within the generator's stated tolerance.
+#[test]
+fn projections_drawn_on_wgpu_are_the_hosts() {
+    let keys = [0u64, 7, 1 << 40, u64::MAX];
+    let len = 49 * 49 + 1;
+    let drawn = read(gpicl_core::normals::normals_on(&keys, len, &wgpu()));
+    for (row, &k) in drawn.chunks(len).zip(&keys) {
+        let host = gpicl_core::normals::normals(k, len);
+        let diff = max_abs_diff(row, &host);
+        assert!(
+            diff <= gpicl_core::normals::DEVICE_TOLERANCE,
+            "key {k}: {diff}"
+        );
+    }
+}
+
 #[test]
 fn forward_and_one_training_step_agree_on_flex_and_wgpu() {
     let mut config = RunConfig::preset("tiny").unwrap();

@@ -10,11 +10,12 @@
 //!   from the committed full ones).
 //! - `cargo xtask bench` — the training-step benchmark table (`gpicl bench`).
 //! - `cargo xtask bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N]
-//!   [--steps N] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON]` — the
-//!   training step on one backend against the same model and whole step (task sampling
-//!   included) in PyTorch, in one run: Flex against PyTorch on the CPU at the `bench` and `cpu`
-//!   shapes, wgpu or CUDA against PyTorch on CUDA at the `browser`, `bench`, `pretrained` and
-//!   `paper` shapes (best of N alternating rounds; optionally another `gpicl` binary beside).
+//!   [--steps N] [--projections host|device] [--features F | --gpicl BIN] [--baseline GPICL]
+//!   [--python PYTHON]` — the training step on one backend against the same model and whole
+//!   step (task sampling included) in PyTorch, in one run: Flex against PyTorch on the CPU at
+//!   the `bench` and `cpu` shapes, wgpu or CUDA against PyTorch on CUDA at the `browser`,
+//!   `bench`, `pretrained` and `paper` shapes (best of N alternating rounds; optionally another
+//!   `gpicl` binary beside; projections drawn on the device on a GPU, on the host on Flex).
 //! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
 //!   (`gpicl bench-step`).
 //! - `cargo xtask fuzz [INPUTS]` — the decoders of share links, checkpoints and results files
@@ -871,6 +872,16 @@ fn bench_torch(args: &[String]) -> Result<()> {
     };
     let presets = option("--presets").unwrap_or_else(|| default_presets.into());
     let steps = option("--steps").unwrap_or_else(|| "10".into());
+    // Where gpicl draws the tasks' projections: on a GPU on the device, as PyTorch does there;
+    // on the CPU on the host (Flex's element-wise kernels draw them slower than the host's
+    // seeded streams in parallel).
+    let projections = option("--projections").unwrap_or_else(|| {
+        match backend.as_str() {
+            "flex" => "host",
+            _ => "device",
+        }
+        .into()
+    });
     // The binary: given (`--gpicl`, e.g. built elsewhere for a GPU machine), or built here
     // with `--features` (by default the backend's, with burn's fusion and autotuning).
     let ours = match option("--gpicl") {
@@ -915,6 +926,8 @@ fn bench_torch(args: &[String]) -> Result<()> {
                 preset,
                 "--steps",
                 &steps,
+                "--projections",
+                &projections,
             ]),
             &backend,
         )
@@ -923,6 +936,7 @@ fn bench_torch(args: &[String]) -> Result<()> {
         Some(_) => ("baseline ms/step | ", "---:|"),
         None => ("", ""),
     };
+    println!("gpicl's projections drawn on the {projections}; PyTorch's on its device");
     println!(
         "| shape | {column}gpicl {backend} ms/step | steps/s | PyTorch eager ({device}) ms/step | steps/s | gpicl's time / PyTorch's |"
     );
@@ -996,7 +1010,7 @@ fn main() -> Result<()> {
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N] | memory-timeline [--gpu] [--infra] [--seconds N]>"
+                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--projections host|device] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N] | memory-timeline [--gpu] [--infra] [--seconds N]>"
             );
             std::process::exit(2);
         }
