@@ -58,21 +58,17 @@ fn uniforms(i: u32, (s1, s2): (u32, u32)) -> (f32, f32) {
 pub fn normals(key: u64, len: usize) -> Vec<f32> {
     let w = words(key);
     let half = len.div_ceil(2);
-    let pair = |i: usize| {
+    let mut out = vec![0.0; len];
+    let (cosines, sines) = out.split_at_mut(half);
+    for (i, c) in cosines.iter_mut().enumerate() {
         let (u1, u2) = uniforms(i as u32, w);
-        ((-2.0 * u1.ln()).sqrt(), TWO_PI * u2)
-    };
-    (0..len)
-        .map(|e| {
-            if e < half {
-                let (r, t) = pair(e);
-                r * t.cos()
-            } else {
-                let (r, t) = pair(e - half);
-                r * t.sin()
-            }
-        })
-        .collect()
+        let (r, t) = ((-2.0 * u1.ln()).sqrt(), TWO_PI * u2);
+        *c = r * t.cos();
+        if let Some(s) = sines.get_mut(i) {
+            *s = r * t.sin();
+        }
+    }
+    out
 }
 
 /// The first `len` values of each stream of `keys`, `[keys.len(), len]`, drawn on `device`

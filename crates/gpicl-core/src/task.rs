@@ -415,22 +415,52 @@ impl Projections {
         }
     }
 
-    /// All of them as one `[batch, n_in, d_in]` tensor on `device`: uploaded, or drawn there.
+    /// All of them as one `[batch, n_in, d_in]` tensor on `device`: values uploaded; keys drawn
+    /// on a GPU ([`crate::normals::normals_on`]), or on the host and uploaded where the device
+    /// is the CPU (Flex: the host's draws, in parallel, are faster than its element-wise
+    /// kernels) and in the browser (the page's module keeps no integer kernels for this).
     pub fn to_device(&self, batch: usize, n_in: usize, d_in: usize, device: &Device) -> Tensor<3> {
+        let upload = |values: Vec<f32>| {
+            Tensor::<3>::from_data(TensorData::new(values, [batch, n_in, d_in]), device)
+        };
         match self {
-            Projections::Values(v) => {
-                Tensor::<3>::from_data(TensorData::new(v.clone(), [batch, n_in, d_in]), device)
-            }
-            Projections::Drawn { keys, row_scale } => {
-                let a = crate::normals::normals_on(keys, n_in * d_in, device)
-                    .reshape([batch, n_in, d_in]);
-                let scale = Tensor::<3>::from_data(
-                    TensorData::new(row_scale.clone(), [batch, n_in, 1]),
-                    device,
-                );
-                a * scale
-            }
+            Projections::Values(v) => upload(v.clone()),
+            Projections::Drawn { .. } => match self.drawn_on(batch, n_in, d_in, device) {
+                Some(a) => a,
+                None => {
+                    let drawn =
+                        crate::map_indexed((0..batch).collect(), |_, b| self.of(b, n_in, d_in));
+                    upload(drawn.concat())
+                }
+            },
         }
+    }
+
+    /// Keyed projections drawn on `device` itself, natively on a GPU; `None` elsewhere.
+    #[cfg(not(target_family = "wasm"))]
+    fn drawn_on(
+        &self,
+        batch: usize,
+        n_in: usize,
+        d_in: usize,
+        device: &Device,
+    ) -> Option<Tensor<3>> {
+        let Projections::Drawn { keys, row_scale } = self else {
+            return None;
+        };
+        if crate::kernels::on_flex(device) {
+            return None;
+        }
+        let a = crate::normals::normals_on(keys, n_in * d_in, device).reshape([batch, n_in, d_in]);
+        let scale =
+            Tensor::<3>::from_data(TensorData::new(row_scale.clone(), [batch, n_in, 1]), device);
+        Some(a * scale)
+    }
+
+    /// In the browser the host draws them (see [`Projections::to_device`]).
+    #[cfg(target_family = "wasm")]
+    fn drawn_on(&self, _: usize, _: usize, _: usize, _: &Device) -> Option<Tensor<3>> {
+        None
     }
 }
 
