@@ -149,7 +149,7 @@ impl Trainer {
     /// The run as it stands, read from the device in one asynchronous round trip (in the
     /// browser await it; natively block on it). `backend` names the device for the record.
     pub async fn checkpoint(&self, backend: &str) -> Result<Checkpoint, Error> {
-        let (params, moments) = read_values(&self.model, self.optim.moments()).await?;
+        let (params, moments) = read_values(&self.model, &self.optim.moments()).await?;
         Ok(Checkpoint {
             config: self.config.clone(),
             state: self.state(),

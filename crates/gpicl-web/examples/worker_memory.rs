@@ -3,13 +3,16 @@
 //! evaluation, the baselines, training steps, later evaluations), and the peak within it. A
 //! WebAssembly memory never shrinks, so the worker's is at least the highest of these peaks
 //! (plus the allocator's fragmentation). Run from the repository's root:
-//! `cargo run --release -p gpicl-web --example worker_memory`.
+//! `cargo run --release -p gpicl-web --example worker_memory`; with `-- --wgpu` the run is on
+//! native wgpu (llvmpipe here) as the worker's is on WebGPU: tensors on the device, but what
+//! the GPU path keeps in the process (native wgpu's and naga's own state included, which the
+//! browser keeps outside the worker's memory).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use burn::prelude::Device;
+use burn::prelude::{Device, DeviceKind};
 use gpicl_core::RunConfig;
 use gpicl_web::data::{PageData, TRAIN_FILES};
 use gpicl_web::protocol::{Command, Event};
@@ -67,7 +70,13 @@ fn main() {
     let data = Rc::new(PageData::parse(&files).expect("the bundles parse"));
     drop(files);
     row("the data bundles fetched and parsed", take());
-    let mut runner = Runner::new(Device::flex(), false, data, Box::new(|| 0.0));
+    let gpu = std::env::args().any(|a| a == "--wgpu");
+    let device = if gpu {
+        Device::wgpu(DeviceKind::DefaultDevice)
+    } else {
+        Device::flex()
+    };
+    let mut runner = Runner::new(device, gpu, data, Box::new(|| 0.0));
     let config = RunConfig::preset("browser").expect("the browser preset");
     runner.handle(Command::New {
         run: 1,
