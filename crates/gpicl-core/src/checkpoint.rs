@@ -188,6 +188,12 @@ impl Checkpoint {
             if m.time == 0 {
                 return bad(format!("optimizer state of parameter {} at step 0", m.id));
             }
+            if m.time != header.moments[0].time {
+                return bad(format!(
+                    "optimizer state of parameter {} at step {}, of parameter {} at step {}",
+                    m.id, m.time, header.moments[0].id, header.moments[0].time
+                ));
+            }
         }
         let values: u64 = sizes.values().sum::<u64>()
             + header.moments.iter().map(|m| 2 * sizes[&m.id]).sum::<u64>();

@@ -11,11 +11,11 @@
 #![warn(missing_docs)]
 
 pub mod baselines;
+pub use gpicl_kernels as kernels;
 pub mod checkpoint;
 pub mod config;
 pub mod dataset;
 pub mod eval;
-pub mod kernels;
 pub mod manifest;
 pub mod model;
 pub mod normals;
@@ -39,31 +39,7 @@ pub use task::{TaskPool, TaskSampler};
 pub use tokens::TokenFormat;
 pub use train::Trainer;
 
-/// `f(i, item)` for each item, in parallel where the `rayon` feature is on (natively, where the
-/// CLI turns it on), one after another otherwise (the page has no threads); the results in the
-/// items' order either way.
-pub(crate) fn map_indexed<T: Send, R: Send>(
-    items: Vec<T>,
-    f: impl Fn(usize, T) -> R + Sync + Send,
-) -> Vec<R> {
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        items
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, t)| f(i, t))
-            .collect()
-    }
-    #[cfg(not(feature = "rayon"))]
-    {
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| f(i, t))
-            .collect()
-    }
-}
+pub(crate) use gpicl_kernels::map_indexed;
 
 /// Everything that can go wrong, each with a message fit for a user.
 #[derive(Debug, thiserror::Error)]

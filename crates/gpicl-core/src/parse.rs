@@ -37,29 +37,22 @@ struct Idx {
     data: Vec<f32>,
 }
 
-/// An IDX file's header: its dimensions, the width of one value in bytes (1: unsigned byte,
-/// 2: signed 16-bit integer, big-endian), the number of values and the header's length.
-struct IdxHeader {
-    dims: Vec<usize>,
-    width: usize,
-    count: usize,
-    len: usize,
-}
-
-/// Reads an IDX header from the start of `r`, whose whole decompressed file is `total` bytes,
-/// and checks that the values fill the rest of it exactly.
-fn idx_header(r: &mut dyn Read, total: usize, what: &str) -> Result<IdxHeader, Error> {
+/// Reads an (already decompressed) IDX file's header: its dimensions, the width of one value in
+/// bytes (1: unsigned byte, 2: signed 16-bit integer, big-endian) and the values' bytes.
+fn idx_body<'a>(bytes: &'a [u8], what: &str) -> Result<(Vec<usize>, usize, &'a [u8]), Error> {
     let err = |m: String| Error::Parse(format!("IDX {what}: {m}"));
-    let mut magic = [0u8; 4];
-    if total < 4 || r.read_exact(&mut magic).is_err() {
-        return Err(err(format!("{total} bytes is too short for a header")));
+    if bytes.len() < 4 {
+        return Err(err(format!(
+            "{} bytes is too short for a header",
+            bytes.len()
+        )));
     }
-    if magic[0] != 0 || magic[1] != 0 {
+    if bytes[0] != 0 || bytes[1] != 0 {
         return Err(err("bad magic number (not an IDX file)".into()));
     }
     // 0x08: unsigned byte; 0x0B: signed 16-bit integer, big-endian (the page's pooled
     // bundles hold 4×4 block sums of pixels, up to 4080).
-    let width = match magic[2] {
+    let width = match bytes[2] {
         0x08 => 1,
         0x0B => 2,
         other => {
@@ -68,42 +61,32 @@ fn idx_header(r: &mut dyn Read, total: usize, what: &str) -> Result<IdxHeader, E
             )));
         }
     };
-    let ndim = magic[3] as usize;
+    let ndim = bytes[3] as usize;
     if ndim == 0 || ndim > 4 {
         return Err(err(format!("{ndim} dimensions unsupported")));
     }
-    let len = 4 + 4 * ndim;
-    let mut sizes = [0u8; 16];
-    if total < len || r.read_exact(&mut sizes[..4 * ndim]).is_err() {
+    let header = 4 + 4 * ndim;
+    if bytes.len() < header {
         return Err(err("truncated header".into()));
     }
-    let dims: Vec<usize> = sizes[..4 * ndim]
-        .chunks_exact(4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            let b = &bytes[4 + 4 * i..8 + 4 * i];
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+        })
         .collect();
     let count = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| err("dimensions overflow".into()))?;
-    if Some(total - len) != count.checked_mul(width) {
+    let body = &bytes[header..];
+    if Some(body.len()) != count.checked_mul(width) {
         return Err(err(format!(
             "expected {count} values of {width} byte(s), found {} bytes",
-            total - len
+            body.len()
         )));
     }
-    Ok(IdxHeader {
-        dims,
-        width,
-        count,
-        len,
-    })
-}
-
-/// Reads an (already decompressed) IDX file's header: its dimensions, the width of one value in
-/// bytes and the values' bytes.
-fn idx_body<'a>(bytes: &'a [u8], what: &str) -> Result<(Vec<usize>, usize, &'a [u8]), Error> {
-    let h = idx_header(&mut &bytes[..], bytes.len(), what)?;
-    Ok((h.dims, h.width, &bytes[h.len..]))
+    Ok((dims, width, body))
 }
 
 fn parse_idx(bytes: &[u8], what: &str) -> Result<Idx, Error> {
@@ -133,72 +116,29 @@ pub fn parse_idx_pair(name: &str, images: &[u8], labels: &[u8]) -> Result<Datase
 /// form: each stored integer is its own code into the table `0, 1, …, max` as floats), so that
 /// their f32 values are never all held at once (a WebAssembly memory never shrinks). The values
 /// are those of [`parse_idx_pair`], bit for bit. Images with negative values are refused.
-///
-/// The images are decompressed as they are read, a block at a time, straight into their codes:
-/// the whole decompressed file is never held beside them (for MNIST's 60 000 pooled rows, 5.9 MB
-/// less at the peak). Its size is known before (a gzip file's trailer states it, and the
-/// decompressor checks it at the end), so the header is checked against it first, as for a file
-/// read whole.
 pub fn parse_idx_pair_compact(name: &str, images: &[u8], labels: &[u8]) -> Result<Dataset, Error> {
-    let (dims, codes) = idx_codes(images, "images")?;
+    let (dims, codes) = {
+        let bytes = maybe_gunzip(images)?;
+        let (dims, width, body) = idx_body(&bytes, "images")?;
+        let codes: Vec<u16> = if width == 1 {
+            body.iter().map(|&b| u16::from(b)).collect()
+        } else {
+            let mut codes = Vec::with_capacity(body.len() / 2);
+            for c in body.chunks_exact(2) {
+                let v = i16::from_be_bytes([c[0], c[1]]);
+                let code = u16::try_from(v)
+                    .map_err(|_| Error::Parse(format!("IDX images: a negative value ({v})")))?;
+                codes.push(code);
+            }
+            codes
+        };
+        (dims, codes)
+    };
     let (n_features, side) = image_shape(&dims)?;
     let labels = idx_labels(labels, dims[0])?;
     let max = codes.iter().copied().max().unwrap_or(0);
     let table = (0..=max).map(f32::from).collect();
     Dataset::from_codes(name, codes, table, n_features, labels, side)
-}
-
-/// An IDX file's dimensions and its values as 16-bit codes, decompressed a block at a time.
-fn idx_codes(bytes: &[u8], what: &str) -> Result<(Vec<usize>, Vec<u16>), Error> {
-    let gzip = |e: std::io::Error| Error::Parse(format!("gzip: {e}"));
-    let (mut reader, total): (Box<dyn Read + '_>, usize) = if bytes.starts_with(&GZIP_MAGIC) {
-        let stated = bytes.len().checked_sub(4).map_or(0, |at| {
-            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
-        });
-        // Trusted no further than deflate can expand (as `maybe_gunzip`).
-        let bound = bytes
-            .len()
-            .saturating_mul(1032)
-            .min(MAX_DECOMPRESSED as usize);
-        let decoder = flate2::read::GzDecoder::new(bytes).take(MAX_DECOMPRESSED);
-        (Box::new(decoder), stated.min(bound))
-    } else {
-        (Box::new(bytes), bytes.len())
-    };
-    let h = idx_header(&mut reader, total, what)?;
-    let mut codes = Vec::with_capacity(h.count);
-    let mut block = vec![0u8; (64 * 1024).min(h.count * h.width)];
-    let mut left = h.count * h.width;
-    while left > 0 {
-        let part = &mut block[..left.min(64 * 1024)];
-        reader.read_exact(part).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::Parse(format!(
-                "IDX {what}: the file ends before its {} values do",
-                h.count
-            )),
-            _ => gzip(e),
-        })?;
-        left -= part.len();
-        if h.width == 1 {
-            codes.extend(part.iter().map(|&b| u16::from(b)));
-        } else {
-            for c in part.chunks_exact(2) {
-                let v = i16::from_be_bytes([c[0], c[1]]);
-                let code = u16::try_from(v)
-                    .map_err(|_| Error::Parse(format!("IDX {what}: a negative value ({v})")))?;
-                codes.push(code);
-            }
-        }
-    }
-    // The decompressor checks the trailer (size and checksum) once it reads past the end.
-    let more = std::io::copy(&mut reader, &mut std::io::sink()).map_err(gzip)?;
-    if more > 0 {
-        return Err(Error::Parse(format!(
-            "IDX {what}: {more} bytes after the {} values",
-            h.count
-        )));
-    }
-    Ok((h.dims, codes))
 }
 
 /// The number of features of an IDX images array's rows, and their side when they are square
@@ -415,47 +355,6 @@ mod tests {
             enc.finish().unwrap();
         }
         assert_eq!(parse_idx_pair("t", &gz, &labels).unwrap(), d);
-    }
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
-    }
-
-    #[test]
-    fn compact_idx_is_read_from_gzip_a_block_at_a_time() {
-        // 16-bit values over several 64 KiB blocks.
-        let (n, w) = (1500u32, 49u32);
-        let mut images = vec![0, 0, 0x0b, 2];
-        images.extend(n.to_be_bytes());
-        images.extend(w.to_be_bytes());
-        for i in 0..n * w {
-            images.extend(((i * 7919 % 4081) as i16).to_be_bytes());
-        }
-        let labels = idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
-        let raw = parse_idx_pair_compact("t", &images, &labels).unwrap();
-        assert_eq!(raw, parse_idx_pair("t", &images, &labels).unwrap());
-        assert_eq!(
-            parse_idx_pair_compact("t", &gzip(&images), &labels).unwrap(),
-            raw
-        );
-        // A trailer that states another size, a truncated stream, bytes after the values.
-        let mut lying = gzip(&images);
-        let at = lying.len() - 4;
-        lying[at..].copy_from_slice(&(images.len() as u32 + 2).to_le_bytes());
-        let e = parse_idx_pair_compact("t", &lying, &labels).unwrap_err();
-        assert!(e.to_string().contains("expected 73500 values"), "{e}");
-        let cut = gzip(&images);
-        let e = parse_idx_pair_compact("t", &cut[..cut.len() / 2], &labels).unwrap_err();
-        assert!(e.to_string().contains("IDX images"), "{e}");
-        let mut longer = images.clone();
-        longer.extend([0, 1]);
-        let mut long_gz = gzip(&longer);
-        let at = long_gz.len() - 4;
-        long_gz[at..].copy_from_slice(&(images.len() as u32).to_le_bytes());
-        assert!(parse_idx_pair_compact("t", &long_gz, &labels).is_err());
     }
 
     #[test]

@@ -18,6 +18,13 @@
 //!
 //! Only Flex runs these kernels. On every other device (WebGPU, wgpu, CUDA) the functions run
 //! burn's own ops, as before; the parity tests hold the two to the same numbers.
+//!
+//! A crate of its own (re-exported as `gpicl_core::kernels`) so that the page's build can
+//! optimise these loops for speed and the rest of the core for size (`Cargo.toml`, profile
+//! `web`): at one level for the whole core, 3 made the page's module 71 KB larger (gzip), `s`
+//! made the CPU fallback 40 % slower.
+
+#![warn(missing_docs)]
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -62,7 +69,7 @@ pub trait Kernels: Backend {
 }
 
 /// Whether `device` (with or without autodiff) is Flex, where the kernels run.
-pub(crate) fn on_flex(device: &Device) -> bool {
+pub fn on_flex(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),
         DispatchDevice::Flex(_)
@@ -671,7 +678,7 @@ impl AttentionShape {
         let (nq, nk) = self.sizes();
         let nw = self.heads * self.new * self.total;
         let sequences = context.chunks_mut(nq).zip(weights.chunks_mut(nw)).collect();
-        crate::map_indexed(sequences, |b, (context, weights)| {
+        map_indexed(sequences, |b, (context, weights)| {
             let (q, k, v) = (&q[b * nq..][..nq], &k[b * nk..][..nk], &v[b * nk..][..nk]);
             attend(self, q, k, v, scale, context, weights)
         });
@@ -690,7 +697,7 @@ impl AttentionShape {
         let (nq, nk) = self.sizes();
         let nw = self.heads * self.new * self.total;
         let sequences = (dq.chunks_mut(nq).zip(dk.chunks_mut(nk))).zip(dv.chunks_mut(nk));
-        crate::map_indexed(sequences.collect(), |b, ((dq, dk), dv)| {
+        map_indexed(sequences.collect(), |b, ((dq, dk), dv)| {
             let (q, k, v) = (&q[b * nq..][..nq], &k[b * nk..][..nk], &v[b * nk..][..nk]);
             let (weights, grad) = (&weights[b * nw..][..nw], &grad[b * nq..][..nq]);
             attend_backward(self, q, k, v, weights, grad, scale, dq, dk, dv)
@@ -979,6 +986,32 @@ fn layer_norm_grad_rows[lanes](
         }
     }
 }
+}
+
+/// `f(i, item)` for each item, in parallel where the `rayon` feature is on (natively, where the
+/// CLI turns it on), one after another otherwise (the page has no threads); the results in the
+/// items' order either way.
+pub fn map_indexed<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(usize, T) -> R + Sync + Send,
+) -> Vec<R> {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        items
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect()
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect()
+    }
 }
 
 #[cfg(test)]
