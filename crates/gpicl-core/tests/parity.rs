@@ -8,7 +8,7 @@ mod common;
 
 use burn::prelude::*;
 use common::{max_abs_diff, prototypes, read};
-use gpicl_core::task::TaskSampler;
+use gpicl_core::task::{ProjectionSource, TablePrior, TaskSampler};
 use gpicl_core::{RunConfig, TaskPool, Trainer};
 
 const TOL: f32 = 1e-3;
@@ -32,6 +32,21 @@ fn projections_drawn_on_wgpu_are_the_hosts() {
             "key {k}: {diff}"
         );
     }
+}
+
+/// A batch's keyed projections reach wgpu as the host computes them: drawn by the device,
+/// each row scaled (a random table's rows past its features zero), in the batch's layout.
+#[test]
+fn a_batchs_drawn_projections_on_wgpu_are_the_hosts() {
+    let data = prototypes(60, 5, 10, 0.1, 3);
+    let mut sampler = TaskSampler::new(TaskPool::Unlimited, 0.0, 4, 10, 8).unwrap();
+    sampler.set_tables(0.5, TablePrior::Net);
+    sampler.set_projections(ProjectionSource::Device);
+    let batch = sampler.next_batch(&data, 4, 3);
+    let drawn = read(batch.projection.to_device(4, 5, 4, &wgpu()));
+    let host: Vec<f32> = (0..4).flat_map(|b| batch.projection.of(b, 5, 4)).collect();
+    let diff = max_abs_diff(&drawn, &host);
+    assert!(diff <= gpicl_core::normals::DEVICE_TOLERANCE, "{diff}");
 }
 
 #[test]
