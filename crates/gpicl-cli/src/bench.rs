@@ -89,7 +89,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.warmup,
         args.steps
     );
-    println!("{:<8} {:>12} {:>10}", "backend", "ms/step", "steps/s");
+    println!(
+        "{:<8} {:>12} {:>10}  examples",
+        "backend", "ms/step", "steps/s"
+    );
     for backend in &args.backends {
         let device = match backend.device() {
             Ok(d) => d,
@@ -115,10 +118,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         let per_step = t0.elapsed().as_secs_f64() / args.steps.max(1) as f64;
         println!(
-            "{:<8} {:>12.1} {:>10.2}",
+            "{:<8} {:>12.1} {:>10.2}  {}",
             format!("{backend:?}").to_lowercase(),
             per_step * 1e3,
-            1.0 / per_step
+            1.0 / per_step,
+            if trainer.keeps_rows_on_device() {
+                "gathered on the device"
+            } else {
+                "uploaded"
+            }
         );
         if args.phases {
             print_phases(&mut trainer, &data, args.steps)?;

@@ -50,9 +50,22 @@ impl TokenFormat {
         n_classes: usize,
         device: &Device,
     ) -> (Tensor<3>, Tensor<2, Int>) {
+        let shape = [batch.batch_size, batch.seq_len, batch.n_in];
+        let x = Tensor::<3>::from_data(TensorData::new(batch.x.clone(), shape), device);
+        self.encode_rows(batch, x, n_classes, device)
+    }
+
+    /// [`TokenFormat::encode`] with the batch's raw rows already on `device` as `x`
+    /// (`[batch, seq, n_in]`, the values of [`Batch::x`]): the trainer gathers them there from
+    /// the dataset's rows kept on a GPU instead of uploading them.
+    pub fn encode_rows(
+        self,
+        batch: &Batch,
+        x: Tensor<3>,
+        n_classes: usize,
+        device: &Device,
+    ) -> (Tensor<3>, Tensor<2, Int>) {
         let (b, t) = (batch.batch_size, batch.seq_len);
-        let x =
-            Tensor::<3>::from_data(TensorData::new(batch.x.clone(), [b, t, batch.n_in]), device);
         let a = batch
             .projection
             .to_device(b, batch.n_in, batch.d_in, device);

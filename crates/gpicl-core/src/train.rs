@@ -65,6 +65,30 @@ pub struct Trainer {
     /// Parts each batch's forward and backward passes are split into (see
     /// [`Trainer::set_micro_batches`]).
     micro_batches: usize,
+    /// The training dataset's rows, kept on a native GPU ([`Trainer::keeps_rows_on_device`]).
+    rows: Option<DeviceRows>,
+}
+
+/// A dataset's feature rows held on the training device, so that a step gathers its examples
+/// there from indices (as PyTorch indexes a dataset on the GPU) instead of uploading them.
+/// The browser never keeps any ([`rows_stay_on`]).
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+struct DeviceRows {
+    /// The dataset they hold: the address and length of its features. A run trains on one
+    /// dataset; one at another address is uploaded in its place.
+    source: (usize, usize),
+    /// Examples held.
+    len: usize,
+    /// `[examples, n_features]`.
+    values: Tensor<2>,
+}
+
+/// Whether a run on `device` keeps its dataset's rows there: on native GPUs. On Flex an upload
+/// is a copy in the same memory, and in the browser the page keeps its data compact on the
+/// host (and a WebGPU buffer of the whole dataset would outweigh the few hundred kilobytes of
+/// a step's examples).
+fn rows_stay_on(device: &Device) -> bool {
+    !cfg!(target_family = "wasm") && !crate::kernels::on_flex(device)
 }
 
 impl Trainer {
@@ -85,6 +109,7 @@ impl Trainer {
             sampler,
             step: 0,
             micro_batches: 1,
+            rows: None,
         })
     }
 
@@ -193,6 +218,7 @@ impl Trainer {
     /// batch of tasks and examples, drawn on the CPU.
     pub fn sample(&mut self, data: &Dataset) -> Result<Batch, Error> {
         data.check_classes(self.config.model.n_classes)?;
+        self.keep_rows(data);
         let tasks = &self.config.tasks;
         let bursty = tasks.classes_curriculum_steps.is_none_or(|n| self.step < n);
         self.sampler.set_classes(
@@ -211,10 +237,69 @@ impl Trainer {
             .next_batch(data, t.batch_size, self.config.tasks.seq_len))
     }
 
-    /// The second phase: `batch` as input tokens and targets on the device.
+    /// The second phase: `batch` as input tokens and targets on the device. Where the
+    /// dataset's rows are kept there ([`Trainer::keeps_rows_on_device`]) and every example of
+    /// the batch is one of them (a random table's are not), the examples are gathered there
+    /// from their indices, the same values [`Batch::x`] holds; otherwise they are uploaded.
     pub fn encode(&self, batch: &Batch) -> (Tensor<3>, Tensor<2, Int>) {
         let format = self.config.tasks.format;
-        format.encode(batch, self.config.model.n_classes, &self.device)
+        let n_classes = self.config.model.n_classes;
+        match self.gathered(batch) {
+            Some(x) => format.encode_rows(batch, x, n_classes, &self.device),
+            None => format.encode(batch, n_classes, &self.device),
+        }
+    }
+
+    /// `batch`'s examples gathered from the rows kept on the device, `[batch, seq, n_in]`;
+    /// `None` where none are kept or the batch has examples of its own (random tables).
+    #[cfg(not(target_family = "wasm"))]
+    fn gathered(&self, batch: &Batch) -> Option<Tensor<3>> {
+        let rows = self.rows.as_ref()?;
+        if batch.indices.iter().any(|&i| i >= rows.len) {
+            return None;
+        }
+        let indices: Vec<i64> = batch.indices.iter().map(|&i| i as i64).collect();
+        let indices = Tensor::<1, Int>::from_data(
+            TensorData::new(indices, [batch.indices.len()]),
+            &self.device,
+        );
+        let shape = [batch.batch_size, batch.seq_len, batch.n_in];
+        Some(rows.values.clone().select(0, indices).reshape(shape))
+    }
+
+    /// In the browser no rows are kept on the device ([`rows_stay_on`]), and the page's
+    /// module carries no gather kernel for them.
+    #[cfg(target_family = "wasm")]
+    fn gathered(&self, _: &Batch) -> Option<Tensor<3>> {
+        None
+    }
+
+    /// Whether this run keeps its dataset's rows on the device and gathers each step's
+    /// examples there: natively on a GPU, once a step has sampled from the dataset.
+    pub fn keeps_rows_on_device(&self) -> bool {
+        self.rows.is_some()
+    }
+
+    /// Uploads `data`'s rows where [`rows_stay_on`] the device, unless they are there already.
+    fn keep_rows(&mut self, data: &Dataset) {
+        if !rows_stay_on(&self.device) || data.features.is_empty() {
+            self.rows = None;
+            return;
+        }
+        let source = (data.features.as_ptr() as usize, data.features.len());
+        if self.rows.as_ref().is_some_and(|r| r.source == source) {
+            return;
+        }
+        self.rows = None; // the old rows' memory goes before the new rows arrive
+        let values = Tensor::<2>::from_data(
+            TensorData::new(data.features.clone(), [data.len(), data.n_features]),
+            &self.device,
+        );
+        self.rows = Some(DeviceRows {
+            source,
+            len: data.len(),
+            values,
+        });
     }
 
     /// The third phase, the forward pass: the mean cross-entropy over all positions.

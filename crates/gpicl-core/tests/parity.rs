@@ -49,6 +49,31 @@ fn a_batchs_drawn_projections_on_wgpu_are_the_hosts() {
     assert!(diff <= gpicl_core::normals::DEVICE_TOLERANCE, "{diff}");
 }
 
+/// On a GPU the trainer keeps its dataset's rows on the device and gathers each step's
+/// examples there: the tokens are the ones uploading the batch gives, value for value. A batch
+/// with random tables (rows that are not the dataset's) is uploaded, and its tokens are right too.
+#[test]
+fn examples_gathered_on_wgpu_are_the_uploaded_ones() {
+    let data = prototypes(128, 9, 10, 0.2, 0);
+    for tables in [0.0, 0.5] {
+        let mut config = RunConfig::preset("tiny").unwrap();
+        config.tasks.random_tables = tables;
+        let format = config.tasks.format;
+        let mut trainer = Trainer::new(config, &wgpu()).unwrap();
+        let batch = trainer.sample(&data).unwrap();
+        assert!(trainer.keeps_rows_on_device());
+        assert_eq!(batch.indices.contains(&usize::MAX), tables > 0.0);
+        let (tokens, targets) = trainer.encode(&batch);
+        let (uploaded, uploaded_targets) = format.encode(&batch, 10, trainer.device());
+        assert_eq!(read(tokens), read(uploaded), "random tables {tables}");
+        assert_eq!(
+            read(targets.float()),
+            read(uploaded_targets.float()),
+            "random tables {tables}"
+        );
+    }
+}
+
 #[test]
 fn forward_and_one_training_step_agree_on_flex_and_wgpu() {
     let mut config = RunConfig::preset("tiny").unwrap();
