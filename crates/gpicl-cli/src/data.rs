@@ -25,9 +25,13 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// Loads an IDX images/labels pair, prepared as images (pooled by `pool`, z-normalised as a
 /// whole: [`Dataset::prepared`]).
 pub fn load_idx(name: &str, images: &Path, labels: &Path, pool: usize) -> Result<Dataset> {
-    let d = parse_idx_pair(name, &read(images)?, &read(labels)?)
-        .with_context(|| format!("in {} / {}", images.display(), labels.display()))?;
-    Ok(d.prepared(pool)?)
+    idx_dataset(name, &read(images)?, &read(labels)?, pool)
+        .with_context(|| format!("in {} / {}", images.display(), labels.display()))
+}
+
+/// [`load_idx`] on bytes already read.
+pub fn idx_dataset(name: &str, images: &[u8], labels: &[u8], pool: usize) -> Result<Dataset> {
+    Ok(parse_idx_pair(name, images, labels)?.prepared(pool)?)
 }
 
 /// A dataset's name for curves and messages: its file's name.

@@ -12,7 +12,7 @@ use gpicl_core::results::Init;
 use gpicl_core::train::{Precision, eval_sets, load_model, model_bytes};
 use gpicl_core::{Manifest, Results, RunConfig};
 
-use crate::data::{load_run_data, read_bundles};
+use crate::data::{RunData, idx_dataset, read_bundles};
 use crate::train_cmd::{read_checkpoint, read_package, write_atomic};
 
 /// Arguments of `gpicl package`.
@@ -187,21 +187,27 @@ pub fn run(args: PackageArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(crate::default_data_dir);
     let (bundles, data) = read_bundles(&data_dir)?;
-    let train = parse_idx_pair("mnist", &bundles[0], &bundles[1])?;
+    // Each bundle parsed once: the training images' statistics (pooled, before they are
+    // normalised) for the manifest, then the run's three datasets as `load_run_data` makes them.
     let pool = source.config.tasks.image_pool;
-    let (mean, std) = if pool > 1 {
+    let train = parse_idx_pair("mnist", &bundles[0], &bundles[1])?;
+    let train = if pool > 1 {
         train.avg_pool(pool)?
     } else {
         train
-    }
-    .stats();
+    };
+    let (mean, std) = train.stats();
+    let run_data = RunData {
+        train: train.prepared(1)?,
+        test: idx_dataset("mnist-test", &bundles[2], &bundles[3], pool)?,
+        unseen: idx_dataset("fashion-mnist", &bundles[4], &bundles[5], pool)?,
+    };
 
     // The weights as shipped (half precision), and the curves measured on them as loaded back:
     // the run's three evaluation sets, on Flex.
     let device = burn::prelude::Device::flex();
     let model_bytes = model_bytes(&source.model, Precision::F16)?;
     let shipped = load_model(source.config.model.init(0, &device)?, model_bytes.clone())?;
-    let run_data = load_run_data(&data_dir, pool)?;
     let sets = eval_sets(
         &source.config,
         &run_data.train,
