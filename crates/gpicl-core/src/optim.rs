@@ -9,7 +9,8 @@
 //! over every parameter instead of one per tensor. Each value goes through the same operations
 //! as in a per-tensor update, so the result is the same bit for bit; on a GPU it is hundreds
 //! of kernel launches a step fewer (the `browser` preset's 38 tensors took ~22 launches each,
-//! now 8). One step count serves all parameters: every parameter of our models has a gradient
+//! now 7; each tensor's part of the flat vectors is padded to an aligned offset, so that taking
+//! it out is a view). One step count serves all parameters: every parameter of our models has a gradient
 //! at every step (one without is left as it is, and its moments start again).
 
 use std::collections::BTreeMap;
@@ -46,7 +47,32 @@ pub struct Adam {
     flat: Option<Flat>,
 }
 
-/// Moments kept as one vector each, parameter after parameter.
+/// Values a parameter's part of a flat vector is padded to a multiple of: 256 bytes, the
+/// offset alignment GPUs (and WebGPU by default) ask of a buffer binding. Every part then
+/// starts and ends at an aligned offset, so taking it out is a view, not a copy (burn's
+/// `slice` copies otherwise): one kernel launch a parameter fewer per step. The padding is
+/// zeros, and stays zeros.
+const ALIGN: usize = 64;
+
+/// `n` values with their padding ([`ALIGN`]).
+fn padded(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// `parts` one after another, each padded with zeros to [`padded`] values.
+fn concat(parts: Vec<Tensor<1>>, device: &Device) -> Tensor<1> {
+    let mut all = Vec::with_capacity(2 * parts.len());
+    for part in parts {
+        let n = part.dims()[0];
+        all.push(part);
+        if padded(n) > n {
+            all.push(Tensor::zeros([padded(n) - n], device));
+        }
+    }
+    Tensor::cat(all, 0)
+}
+
+/// Moments kept as one vector each, parameter after parameter (each padded: [`concat`]).
 #[derive(Debug, Clone)]
 struct Flat {
     time: u32,
@@ -98,7 +124,8 @@ impl Adam {
                 *g = g.clone().mul(coef.clone().narrow(0, i, 1));
             }
         }
-        let g = Tensor::cat(grads, 0);
+        let device = grads[0].device();
+        let g = concat(grads, &device);
         let (b1, b2) = (self.beta1, self.beta2);
         let m = m.mul_scalar(b1).add(g.clone().mul_scalar(1.0 - b1));
         let v = v.mul_scalar(b2).add(g.square().mul_scalar(1.0 - b2));
@@ -150,7 +177,7 @@ impl Adam {
             }
         }
         self.by_id.clear();
-        (time, Tensor::cat(ms, 0), Tensor::cat(vs, 0))
+        (time, concat(ms, device), concat(vs, device))
     }
 
     /// Each parameter's moments as views of the flat vectors.
@@ -168,7 +195,7 @@ impl Adam {
                     v,
                 },
             );
-            offset += n;
+            offset += padded(n);
         }
         all
     }
@@ -225,7 +252,7 @@ impl ModuleMapper for Pass<'_> {
                         .clone()
                         .narrow(0, u.offset, n)
                         .reshape(tensor.dims());
-                    (u.next, u.offset) = (u.next + 1, u.offset + n);
+                    (u.next, u.offset) = (u.next + 1, u.offset + padded(n));
                     Tensor::from_inner(tensor.inner() - part).require_grad()
                 }
                 _ => tensor,
