@@ -268,9 +268,7 @@ impl Component for App {
         if let Some(s) = &shared {
             config = s.link.config.clone();
         }
-        let base_title = web_sys::window()
-            .and_then(|w| w.document())
-            .map_or_else(|| "gpicl".into(), |d| d.title());
+        let base_title = crate::document().map_or_else(|| "gpicl".into(), |d| d.title());
         let mut app = Self {
             manifest: Rc::new(manifest),
             pretrained_ms: None,
@@ -322,7 +320,7 @@ impl Component for App {
         let step = self.record.as_ref().map_or(0, |r| r.steps);
         let title = self.state.tab_title(step, &self.base_title);
         if title != self.tab_title {
-            if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+            if let Some(d) = crate::document() {
                 d.set_title(&title);
             }
             self.tab_title = title;

@@ -39,8 +39,7 @@ pub struct TrainingWorker {
 
 /// The URL of this page's wasm-bindgen glue (trunk preloads it with a `modulepreload` link).
 fn glue_url() -> Result<String, String> {
-    web_sys::window()
-        .and_then(|w| w.document())
+    crate::document()
         .and_then(|d| d.query_selector("link[rel=modulepreload]").ok().flatten())
         .and_then(|l| l.dyn_into::<HtmlLinkElement>().ok())
         .map(|l| l.href())

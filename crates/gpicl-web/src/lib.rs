@@ -75,6 +75,12 @@ fn js_get(v: &wasm_bindgen::JsValue, key: &str) -> wasm_bindgen::JsValue {
     js_sys::Reflect::get(v, &key.into()).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
 }
 
+/// The page's document (`None` in the training worker, which has no window).
+#[cfg(target_arch = "wasm32")]
+fn document() -> Option<web_sys::Document> {
+    web_sys::window().and_then(|w| w.document())
+}
+
 /// Milliseconds since the page (or the worker) started (`performance.now()`).
 #[cfg(target_arch = "wasm32")]
 fn now_ms() -> f64 {
@@ -107,9 +113,7 @@ pub fn start() {
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
-    let root = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("app"));
+    let root = document().and_then(|d| d.get_element_by_id("app"));
     match root {
         Some(root) if search.contains("check") => {
             yew::Renderer::<check::CheckPage>::with_root(root).render();

@@ -197,7 +197,7 @@ impl StepThrough {
             }
             link.send_message(WalkMsg::Key(key));
         });
-        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        if let Some(doc) = crate::document() {
             let _ =
                 doc.add_event_listener_with_callback("keydown", handler.as_ref().unchecked_ref());
         }
@@ -238,7 +238,7 @@ impl Component for StepThrough {
     }
 
     fn destroy(&mut self, _ctx: &Context<Self>) {
-        if let (Some(doc), Some(h)) = (web_sys::window().and_then(|w| w.document()), &self.keys) {
+        if let (Some(doc), Some(h)) = (crate::document(), &self.keys) {
             let _ = doc.remove_event_listener_with_callback("keydown", h.as_ref().unchecked_ref());
         }
     }
