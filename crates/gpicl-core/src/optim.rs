@@ -9,9 +9,10 @@
 //! over every parameter instead of one per tensor. Each value goes through the same operations
 //! as in a per-tensor update, so the result is the same bit for bit; on a GPU it is hundreds
 //! of kernel launches a step fewer (the `browser` preset's 38 tensors took ~22 launches each,
-//! now 7; each tensor's part of the flat vectors is padded to an aligned offset, so that taking
-//! it out is a view). One step count serves all parameters: every parameter of our models has a gradient
-//! at every step (one without is left as it is, and its moments start again).
+//! now 7; each tensor's part of the flat vectors is padded to an aligned offset, so that
+//! taking it out is a view). One step count serves all parameters: every parameter of our
+//! models has a gradient at every step (one without is left as it is, and its moments start
+//! again).
 
 use std::collections::BTreeMap;
 
