@@ -111,7 +111,8 @@ impl Adam {
         if grads.is_empty() {
             return model;
         }
-        let (time, m, v) = self.moments_for(&layout, &grads[0].device());
+        let device = grads[0].device();
+        let (time, m, v) = self.moments_for(&layout, &device);
         if let Some(threshold) = self.clip {
             // Each tensor's norm, then every tensor's coefficient at once.
             let sums = grads.iter().map(|g| g.clone().square().sum()).collect();
@@ -125,7 +126,6 @@ impl Adam {
                 *g = g.clone().mul(coef.clone().narrow(0, i, 1));
             }
         }
-        let device = grads[0].device();
         let g = concat(grads, &device);
         let (b1, b2) = (self.beta1, self.beta2);
         let m = m.mul_scalar(b1).add(g.clone().mul_scalar(1.0 - b1));

@@ -77,8 +77,6 @@ struct DeviceRows {
     /// The dataset they hold: the address and length of its features. A run trains on one
     /// dataset; one at another address is uploaded in its place.
     source: (usize, usize),
-    /// Examples held.
-    len: usize,
     /// `[examples, n_features]`.
     values: Tensor<2>,
 }
@@ -255,7 +253,8 @@ impl Trainer {
     #[cfg(not(target_family = "wasm"))]
     fn gathered(&self, batch: &Batch) -> Option<Tensor<3>> {
         let rows = self.rows.as_ref()?;
-        if batch.indices.iter().any(|&i| i >= rows.len) {
+        let held = rows.values.dims()[0];
+        if batch.indices.iter().any(|&i| i >= held) {
             return None;
         }
         let indices: Vec<i64> = batch.indices.iter().map(|&i| i as i64).collect();
@@ -295,11 +294,7 @@ impl Trainer {
             TensorData::new(data.features.clone(), [data.len(), data.n_features]),
             &self.device,
         );
-        self.rows = Some(DeviceRows {
-            source,
-            len: data.len(),
-            values,
-        });
+        self.rows = Some(DeviceRows { source, values });
     }
 
     /// The third phase, the forward pass: the mean cross-entropy over all positions.
