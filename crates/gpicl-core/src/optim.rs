@@ -9,8 +9,9 @@
 //! over every parameter instead of one per tensor. Each value goes through the same operations
 //! as in a per-tensor update, so the result is the same bit for bit; on a GPU it is hundreds
 //! of kernel launches a step fewer (the `browser` preset's 38 tensors took ~22 launches each,
-//! now 7; each tensor's part of the flat vectors is padded to an aligned offset, so that
-//! taking it out is a view). One step count serves all parameters: every parameter of our
+//! now 7, 5 natively, where the clipping coefficients reach their gradients in one gather:
+//! [`Adam::clipped`]; each tensor's part of the flat vectors is padded to an aligned offset,
+//! so that taking it out is a view). One step count serves all parameters: every parameter of our
 //! models has a gradient at every step (one without is left as it is, and its moments start
 //! again).
 
@@ -46,6 +47,18 @@ pub struct Adam {
     by_id: BTreeMap<u64, Moments>,
     /// After a step: the moments of the parameters it updated, as one vector each.
     flat: Option<Flat>,
+    /// Natively, for clipping: who owns each block of the last layout's flat vectors.
+    #[cfg(not(target_family = "wasm"))]
+    owners: Option<Owners>,
+}
+
+/// The owner of each 64-value block ([`ALIGN`]) of a layout's flat vectors: its parameter's
+/// place in the layout ([`Adam::clipped`]).
+#[cfg(not(target_family = "wasm"))]
+#[derive(Debug, Clone)]
+struct Owners {
+    layout: Vec<(u64, usize)>,
+    blocks: Tensor<1, Int>,
 }
 
 /// Values a parameter's part of a flat vector is padded to a multiple of: 256 bytes, the
@@ -93,6 +106,8 @@ impl Adam {
             clip: t.grad_clip,
             by_id: BTreeMap::new(),
             flat: None,
+            #[cfg(not(target_family = "wasm"))]
+            owners: None,
         }
     }
 
@@ -106,27 +121,27 @@ impl Adam {
             update: None,
         };
         let model = model.map(&mut pass);
-        let (layout, mut grads): (Vec<(u64, usize)>, Vec<Tensor<1>>) =
+        let (layout, grads): (Vec<(u64, usize)>, Vec<Tensor<1>>) =
             std::mem::take(&mut pass.found).into_iter().unzip();
         if grads.is_empty() {
             return model;
         }
         let device = grads[0].device();
         let (time, m, v) = self.moments_for(&layout, &device);
-        if let Some(threshold) = self.clip {
-            // Each tensor's norm, then every tensor's coefficient at once.
-            let sums = grads.iter().map(|g| g.clone().square().sum()).collect();
-            let coef = Tensor::cat(sums, 0)
-                .sqrt()
-                .add_scalar(f32::MIN_POSITIVE)
-                .recip()
-                .mul_scalar(threshold)
-                .clamp_max(1.0);
-            for (i, g) in grads.iter_mut().enumerate() {
-                *g = g.clone().mul(coef.clone().narrow(0, i, 1));
+        let g = match self.clip {
+            Some(threshold) => {
+                // Each tensor's norm, then every tensor's coefficient at once.
+                let sums = grads.iter().map(|g| g.clone().square().sum()).collect();
+                let coef = Tensor::cat(sums, 0)
+                    .sqrt()
+                    .add_scalar(f32::MIN_POSITIVE)
+                    .recip()
+                    .mul_scalar(threshold)
+                    .clamp_max(1.0);
+                self.clipped(grads, coef, &layout, &device)
             }
-        }
-        let g = concat(grads, &device);
+            None => concat(grads, &device),
+        };
         let (b1, b2) = (self.beta1, self.beta2);
         let m = m.mul_scalar(b1).add(g.clone().mul_scalar(1.0 - b1));
         let v = v.mul_scalar(b2).add(g.square().mul_scalar(1.0 - b2));
@@ -146,6 +161,54 @@ impl Adam {
         });
         self.flat = Some(Flat { time, layout, m, v });
         model.map(&mut pass)
+    }
+
+    /// The gradients `grads` (of the parameters `layout`), each scaled by its coefficient in
+    /// `coef`, as one flat vector ([`concat`]). Natively the coefficients reach their values in
+    /// one gather over the flat vector's 64-value blocks (each block is one parameter's, by
+    /// [`ALIGN`]): two kernel launches, where a multiplication per tensor takes two each (its
+    /// coefficient's one-value slice is a copy). The products are the same, bit for bit.
+    #[cfg(not(target_family = "wasm"))]
+    fn clipped(
+        &mut self,
+        grads: Vec<Tensor<1>>,
+        coef: Tensor<1>,
+        layout: &[(u64, usize)],
+        device: &Device,
+    ) -> Tensor<1> {
+        if self.owners.as_ref().is_none_or(|o| o.layout != layout) {
+            let owners: Vec<i64> = layout
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &(_, n))| std::iter::repeat_n(i as i64, padded(n) / ALIGN))
+                .collect();
+            let len = owners.len();
+            self.owners = Some(Owners {
+                layout: layout.to_vec(),
+                blocks: Tensor::from_data(TensorData::new(owners, [len]), device),
+            });
+        }
+        let owners = self.owners.as_ref().expect("set above").blocks.clone();
+        let g = concat(grads, device);
+        let (n, blocks) = (g.dims()[0], owners.dims()[0]);
+        let rows = coef.select(0, owners).reshape([blocks, 1]);
+        (g.reshape([blocks, ALIGN]) * rows).reshape([n])
+    }
+
+    /// In the browser each gradient is scaled by its coefficient, then they are concatenated:
+    /// the page's module carries no gather kernel for this (a gather would add 184 KB).
+    #[cfg(target_family = "wasm")]
+    fn clipped(
+        &mut self,
+        mut grads: Vec<Tensor<1>>,
+        coef: Tensor<1>,
+        _: &[(u64, usize)],
+        device: &Device,
+    ) -> Tensor<1> {
+        for (i, g) in grads.iter_mut().enumerate() {
+            *g = g.clone().mul(coef.clone().narrow(0, i, 1));
+        }
+        concat(grads, device)
     }
 
     /// The step count and moments of the parameters `layout` (id, number of values), in that
