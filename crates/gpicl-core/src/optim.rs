@@ -4,16 +4,16 @@
 //! (bias-corrected, ε scaled as burn scales it), operation for operation.
 //!
 //! All parameters are updated together, as one flat vector (a "multi-tensor" update, as
-//! PyTorch's `foreach` Adam): each tensor's gradient norm as before, the gradients
-//! concatenated once, the moments kept flat, and each element-wise step of Adam one operation
-//! over every parameter instead of one per tensor. Each value goes through the same operations
-//! as in a per-tensor update, so the result is the same bit for bit; on a GPU it is hundreds
-//! of kernel launches a step fewer (the `browser` preset's 38 tensors took ~22 launches each,
-//! now 7, 5 natively, where the clipping coefficients reach their gradients in one gather:
-//! [`Adam::clipped`]; each tensor's part of the flat vectors is padded to an aligned offset,
-//! so that taking it out is a view). One step count serves all parameters: every parameter of our
-//! models has a gradient at every step (one without is left as it is, and its moments start
-//! again).
+//! PyTorch's `foreach` Adam): the gradients concatenated once, the moments kept flat, and each
+//! element-wise step of Adam one operation over every parameter instead of one per tensor.
+//! Each tensor's part of the flat vectors is padded to an aligned offset, so that taking it out
+//! is a view. On Flex and in the browser each value goes through the same operations as in a
+//! per-tensor update, so the result is burn's bit for bit. Natively the clipping coefficients
+//! reach their gradients in one gather, and on a GPU the norms are summed from the flat vector
+//! too ([`Adam::clipped`]): the `browser` preset's 38 tensors took ~22 kernel launches each,
+//! now about 7 in the page and 1 on a native GPU. One step count serves all parameters: every
+//! parameter of our models has a gradient at every step (one without is left as it is, and its
+//! moments start again).
 
 use std::collections::BTreeMap;
 
@@ -52,13 +52,56 @@ pub struct Adam {
     owners: Option<Owners>,
 }
 
+/// Each tensor's squared norm (a sum of squares each), as one vector.
+fn squared_norms(grads: &[Tensor<1>]) -> Tensor<1> {
+    Tensor::cat(grads.iter().map(|g| g.clone().square().sum()).collect(), 0)
+}
+
+/// Each tensor's clipping coefficient from its squared norm: `threshold` over the norm, at
+/// most 1 (burn's norm clipping).
+fn coefficients(squares: Tensor<1>, threshold: f32) -> Tensor<1> {
+    squares
+        .sqrt()
+        .add_scalar(f32::MIN_POSITIVE)
+        .recip()
+        .mul_scalar(threshold)
+        .clamp_max(1.0)
+}
+
 /// The owner of each 64-value block ([`ALIGN`]) of a layout's flat vectors: its parameter's
 /// place in the layout ([`Adam::clipped`]).
 #[cfg(not(target_family = "wasm"))]
 #[derive(Debug, Clone)]
 struct Owners {
     layout: Vec<(u64, usize)>,
+    /// `[blocks]`: each block's owner.
     blocks: Tensor<1, Int>,
+    /// On a GPU, `[parameters, blocks]`: 1 where the block is the parameter's, else 0.
+    one_hot: Option<Tensor<2>>,
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl Owners {
+    fn new(layout: &[(u64, usize)], device: &Device) -> Self {
+        let owners: Vec<i64> = layout
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &(_, n))| std::iter::repeat_n(i as i64, padded(n) / ALIGN))
+            .collect();
+        let blocks = owners.len();
+        let one_hot = (!crate::kernels::on_flex(device)).then(|| {
+            let mut one_hot = vec![0.0f32; layout.len() * blocks];
+            for (b, &owner) in owners.iter().enumerate() {
+                one_hot[owner as usize * blocks + b] = 1.0;
+            }
+            Tensor::from_data(TensorData::new(one_hot, [layout.len(), blocks]), device)
+        });
+        Self {
+            layout: layout.to_vec(),
+            blocks: Tensor::from_data(TensorData::new(owners, [blocks]), device),
+            one_hot,
+        }
+    }
 }
 
 /// Values a parameter's part of a flat vector is padded to a multiple of: 256 bytes, the
@@ -129,17 +172,7 @@ impl Adam {
         let device = grads[0].device();
         let (time, m, v) = self.moments_for(&layout, &device);
         let g = match self.clip {
-            Some(threshold) => {
-                // Each tensor's norm, then every tensor's coefficient at once.
-                let sums = grads.iter().map(|g| g.clone().square().sum()).collect();
-                let coef = Tensor::cat(sums, 0)
-                    .sqrt()
-                    .add_scalar(f32::MIN_POSITIVE)
-                    .recip()
-                    .mul_scalar(threshold)
-                    .clamp_max(1.0);
-                self.clipped(grads, coef, &layout, &device)
-            }
+            Some(threshold) => self.clipped(grads, threshold, &layout, &device),
             None => concat(grads, &device),
         };
         let (b1, b2) = (self.beta1, self.beta2);
@@ -163,48 +196,58 @@ impl Adam {
         model.map(&mut pass)
     }
 
-    /// The gradients `grads` (of the parameters `layout`), each scaled by its coefficient in
-    /// `coef`, as one flat vector ([`concat`]). Natively the coefficients reach their values in
-    /// one gather over the flat vector's 64-value blocks (each block is one parameter's, by
-    /// [`ALIGN`]): two kernel launches, where a multiplication per tensor takes two each (its
-    /// coefficient's one-value slice is a copy). The products are the same, bit for bit.
+    /// The gradients `grads` (of the parameters `layout`), each scaled by its clipping
+    /// coefficient ([`coefficients`]), as one flat vector ([`concat`]).
+    ///
+    /// Natively the flat gradient is read as rows of 64 values, each row one parameter's (by
+    /// [`ALIGN`]), and each row is multiplied by its owner's coefficient, taken out in one
+    /// gather: two kernel launches, where a multiplication per tensor takes two each (its
+    /// coefficient's one-value slice is a copy); the products are the same, bit for bit. On a
+    /// GPU the squared norms come from the rows too, each row's sum of squares added up per
+    /// parameter by one matrix product with the rows' one-hot owners: four launches, where a
+    /// norm per tensor takes four (a square, a zeroed output, an atomic sum, its place in the
+    /// vector of all). Atomic sums add in no fixed order, so a GPU's norms were not
+    /// reproducible bit for bit anyway; Flex keeps burn's per-tensor sums, bit for bit.
     #[cfg(not(target_family = "wasm"))]
     fn clipped(
         &mut self,
         grads: Vec<Tensor<1>>,
-        coef: Tensor<1>,
+        threshold: f32,
         layout: &[(u64, usize)],
         device: &Device,
     ) -> Tensor<1> {
         if self.owners.as_ref().is_none_or(|o| o.layout != layout) {
-            let owners: Vec<i64> = layout
-                .iter()
-                .enumerate()
-                .flat_map(|(i, &(_, n))| std::iter::repeat_n(i as i64, padded(n) / ALIGN))
-                .collect();
-            let len = owners.len();
-            self.owners = Some(Owners {
-                layout: layout.to_vec(),
-                blocks: Tensor::from_data(TensorData::new(owners, [len]), device),
-            });
+            self.owners = Some(Owners::new(layout, device));
         }
-        let owners = self.owners.as_ref().expect("set above").blocks.clone();
-        let g = concat(grads, device);
-        let (n, blocks) = (g.dims()[0], owners.dims()[0]);
-        let rows = coef.select(0, owners).reshape([blocks, 1]);
-        (g.reshape([blocks, ALIGN]) * rows).reshape([n])
+        let owners = self.owners.as_ref().expect("set above");
+        let g = concat(grads.clone(), device);
+        let (n, blocks) = (g.dims()[0], owners.blocks.dims()[0]);
+        let rows = g.reshape([blocks, ALIGN]);
+        let squares = match &owners.one_hot {
+            Some(one_hot) => {
+                let per_row = rows.clone().square().sum_dim(1);
+                one_hot.clone().matmul(per_row).reshape([layout.len()])
+            }
+            None => squared_norms(&grads),
+        };
+        drop(grads);
+        let coef = coefficients(squares, threshold);
+        let per_row = coef.select(0, owners.blocks.clone()).reshape([blocks, 1]);
+        (rows * per_row).reshape([n])
     }
 
-    /// In the browser each gradient is scaled by its coefficient, then they are concatenated:
-    /// the page's module carries no gather kernel for this (a gather would add 184 KB).
+    /// In the browser each tensor's norm is its own sum, and each gradient is scaled by its
+    /// coefficient before they are concatenated: the page's module carries no gather kernel
+    /// for this (a gather would add 184 KB).
     #[cfg(target_family = "wasm")]
     fn clipped(
         &mut self,
         mut grads: Vec<Tensor<1>>,
-        coef: Tensor<1>,
+        threshold: f32,
         _: &[(u64, usize)],
         device: &Device,
     ) -> Tensor<1> {
+        let coef = coefficients(squared_norms(&grads), threshold);
         for (i, g) in grads.iter_mut().enumerate() {
             *g = g.clone().mul(coef.clone().narrow(0, i, 1));
         }

@@ -113,3 +113,52 @@ fn forward_and_one_training_step_agree_on_flex_and_wgpu() {
     let before = logits(&Trainer::new(config.clone(), &flex).unwrap(), &flex);
     assert!(max_abs_diff(&before, &la) > 10.0 * TOL);
 }
+
+/// Gradient clipping agrees on Flex and wgpu, where the two take their norms differently (a
+/// sum per tensor on Flex; on a GPU the flat gradient's rows summed per parameter by a matrix
+/// product, `Adam::clipped`). A clipped tensor's gradient has norm `threshold`, so its first
+/// moment after one step has norm `(1 - β1) · threshold`, and the moments must agree tensor by
+/// tensor: a wrong coefficient for any tensor shows. (One step's parameters cannot show it:
+/// Adam's first update does not depend on the gradient's scale.)
+#[test]
+fn clipped_gradients_agree_on_flex_and_wgpu() {
+    let mut config = RunConfig::preset("tiny").unwrap();
+    config.train.warmup_steps = 0;
+    let threshold = 1e-6;
+    config.train.grad_clip = Some(threshold);
+    let data = prototypes(128, 9, 10, 0.2, 0);
+    let moments = |device: &Device| {
+        let mut trainer = Trainer::new(config.clone(), device).unwrap();
+        trainer.step(&data).unwrap();
+        pollster::block_on(trainer.checkpoint("test"))
+            .unwrap()
+            .moments
+    };
+    let (flex, gpu) = (moments(&Device::flex()), moments(&wgpu()));
+    assert_eq!(flex.len(), gpu.len());
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let clipped = (1.0 - config.train.beta1) * threshold;
+    let mut at_threshold = 0;
+    for (a, b) in flex.iter().zip(&gpu) {
+        assert_eq!(a.id, b.id);
+        let (na, nb) = (norm(&a.m), norm(&b.m));
+        assert!(
+            na <= clipped * 1.001 && (na - nb).abs() <= 1e-3 * clipped,
+            "parameter {}: first moment's norm {na:e} (flex), {nb:e} (wgpu), at most {clipped:e}",
+            a.id
+        );
+        let d = max_abs_diff(&a.m, &b.m);
+        assert!(
+            d <= 1e-3 * clipped,
+            "parameter {}: moments differ by {d:e}",
+            a.id
+        );
+        at_threshold += usize::from((na - clipped).abs() < 1e-3 * clipped);
+    }
+    // Clipping acted on most tensors (some gradients are smaller than any threshold: zero).
+    assert!(
+        at_threshold * 4 >= flex.len() * 3,
+        "{at_threshold} of {} tensors clipped",
+        flex.len()
+    );
+}
