@@ -10,7 +10,7 @@
 //! is a view. On Flex and in the browser each value goes through the same operations as in a
 //! per-tensor update, so the result is burn's bit for bit. Natively the clipping coefficients
 //! reach their gradients in one gather, and on a GPU the norms are summed from the flat vector
-//! too ([`Adam::clipped`]): the `browser` preset's 38 tensors took ~22 kernel launches each,
+//! too (`Adam::clipped`): the `browser` preset's 38 tensors took ~22 kernel launches each,
 //! now about 7 in the page and 1 on a native GPU. One step count serves all parameters: every
 //! parameter of our models has a gradient at every step (one without is left as it is, and its
 //! moments start again).
