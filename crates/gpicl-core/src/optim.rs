@@ -216,10 +216,12 @@ impl Adam {
         layout: &[(u64, usize)],
         device: &Device,
     ) -> Tensor<1> {
-        if self.owners.as_ref().is_none_or(|o| o.layout != layout) {
-            self.owners = Some(Owners::new(layout, device));
+        if self.owners.as_ref().is_some_and(|o| o.layout != layout) {
+            self.owners = None;
         }
-        let owners = self.owners.as_ref().expect("set above");
+        let owners = self
+            .owners
+            .get_or_insert_with(|| Owners::new(layout, device));
         let g = concat(grads.clone(), device);
         let (n, blocks) = (g.dims()[0], owners.blocks.dims()[0]);
         let rows = g.reshape([blocks, ALIGN]);
