@@ -6,9 +6,11 @@ crates/gpicl-core/src/train.rs (a new batch of tasks every step: each sequence's
 random projection A ~ N(0, 1/n_in) and its label permutation drawn on the device; the projection
 matmul, mean cross-entropy over positions, Adam with gradient-norm clipping at 1.0), same shapes
 as the CLI's presets. Both sides sample their tasks inside the timed step.
-Float32 throughout (TF32 off), eager mode and, with --compile, torch.compile.
+Float32 throughout (TF32 off; --tf32 also times the step with the matrix products in TF32 on the
+tensor cores, which burn's autotuned CUDA matmul may choose for float32), eager mode and, with
+--compile, torch.compile.
 
-Usage: python3 bench/reference_torch.py --preset bench --steps 20 [--device cuda] [--compile]
+Usage: python3 bench/reference_torch.py --preset bench --steps 20 [--device cuda] [--compile] [--tf32]
 Prints one line per (preset, mode): ms/step and steps/s, after warm-up, synchronised.
 
        python3 bench/reference_torch.py --check-export learner.safetensors
@@ -115,6 +117,8 @@ def bench(preset, device, steps, warmup, compile_):
     sync()
     per = (time.perf_counter() - t0) / steps
     mode = "torch-compile" if compile_ else "torch-eager"
+    if torch.backends.cuda.matmul.allow_tf32:
+        mode += "-tf32"
     print(f"{preset:<11} {mode:<14} {device:<6} {per * 1e3:>10.2f} ms/step {1 / per:>9.1f} steps/s")
 
 
@@ -165,15 +169,19 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--compile", action="store_true", help="also time torch.compile")
+    p.add_argument("--tf32", action="store_true", help="then time each again with TF32 matmuls")
     args = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     if args.check_export:
         sys.exit(0 if check_export(args.check_export, args.device) else 1)
-    for preset in args.preset or ["bench"]:
-        bench(preset, args.device, args.steps, args.warmup, False)
-        if args.compile:
-            bench(preset, args.device, args.steps, args.warmup, True)
+    for tf32 in [False, True] if args.tf32 else [False]:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        for preset in args.preset or ["bench"]:
+            bench(preset, args.device, args.steps, args.warmup, False)
+            if args.compile:
+                bench(preset, args.device, args.steps, args.warmup, True)
 
 
 if __name__ == "__main__":

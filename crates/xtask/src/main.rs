@@ -16,6 +16,9 @@
 //!   the `bench` and `cpu` shapes, wgpu or CUDA against PyTorch on CUDA at the `browser`,
 //!   `bench`, `pretrained` and `paper` shapes (best of N alternating rounds; optionally another
 //!   `gpicl` binary beside; projections drawn on the device on a GPU, on the host on Flex).
+//! - `cargo xtask device-kit` — the `gpicl` binaries a lent GPU machine runs (it has no Rust):
+//!   wgpu with WGSL, wgpu with SPIR-V (burn's `vulkan`) and CUDA, each with fusion and
+//!   autotuning, stripped and xz-packed into `.devrun/` for `bench/device-run.sh`.
 //! - `cargo xtask bench-step` — one more example fed to a learner: KV cache vs full forward
 //!   (`gpicl bench-step`).
 //! - `cargo xtask fuzz [INPUTS]` — the decoders of share links, checkpoints and results files
@@ -975,6 +978,139 @@ fn bench_torch(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// One binary of the GPU session's kit: its file name in `.devrun/`, the `gpicl-cli` features
+/// it is built with, and the backend `bench/device-run.sh` runs it on.
+struct KitBinary {
+    file: &'static str,
+    features: &'static str,
+    backend: &'static str,
+}
+
+/// What `bench/device-run.sh` runs on a lent GPU machine, which has no Rust toolchain: burn's
+/// wgpu backend with fusion and autotuning, compiling its kernels to WGSL (as the browser does)
+/// and, with burn's `vulkan` feature, to SPIR-V; and CUDA, with the same two.
+const KIT: &[KitBinary] = &[
+    KitBinary {
+        file: "gpicl",
+        features: "fusion,autotune",
+        backend: "wgpu",
+    },
+    KitBinary {
+        file: "gpicl-spirv",
+        features: "fusion,autotune,vulkan",
+        backend: "wgpu",
+    },
+    KitBinary {
+        file: "gpicl-cuda",
+        features: "cuda,fusion,autotune",
+        backend: "cuda",
+    },
+];
+
+/// What travels to the device machine at most (the device tool's limit), all together.
+const DEVICE_TREE_LIMIT: u64 = 64 << 20;
+
+/// `cargo xtask device-kit`: builds [`KIT`]'s binaries here (release, stripped, xz-packed) into
+/// `.devrun/` (ignored by git, named in the device call's `carry`), with `kit.txt` naming the
+/// commit and features, then checks that the working tree and the kit fit what a device call
+/// carries. CUDA is built against the toolkit version in `CUDARC_CUDA_VERSION` (default 13000,
+/// the lent machines' CUDA 13.0; its libraries are loaded at run time), where it builds at all:
+/// its build script downloads an LLVM bundle from GitHub, so without that the kit has no CUDA
+/// binary and says so.
+fn device_kit() -> Result<()> {
+    let kit = root().join(".devrun");
+    std::fs::create_dir_all(&kit)?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let commit = String::from_utf8(
+        Command::new("git")
+            .args(["describe", "--always", "--dirty"])
+            .current_dir(root())
+            .output()?
+            .stdout,
+    )?;
+    let mut record = format!("commit {}", commit.trim());
+    for bin in KIT {
+        let built = run(cargo()
+            .args(["build", "--release", "-p", "gpicl-cli", "--features"])
+            .arg(bin.features)
+            .env(
+                "CUDARC_CUDA_VERSION",
+                std::env::var("CUDARC_CUDA_VERSION").unwrap_or_else(|_| "13000".into()),
+            ));
+        if let Err(e) = built {
+            // burn's CUDA backend (cubecl-cuda 0.11) builds LLVM's NVPTX bindings from a bundle
+            // its build script downloads from GitHub: a machine that reaches only the package
+            // registries cannot build it. The kit goes without it; the script skips it.
+            if bin.backend != "cuda" {
+                return Err(e);
+            }
+            eprintln!("{}: not built ({e:#}); the kit goes without it", bin.file);
+            record += &format!("\n{}: not built here", bin.file);
+            continue;
+        }
+        let raw = kit.join(bin.file);
+        std::fs::copy(target.join("release/gpicl"), &raw)?;
+        run(Command::new("strip").arg(&raw))?;
+        // xz packs the binaries to about 60 % of gzip's size, which the carry limit needs.
+        run(Command::new("xz").args(["-9e", "-T2", "-f"]).arg(&raw))?;
+        let packed = std::fs::metadata(kit.join(format!("{}.xz", bin.file)))?.len();
+        record += &format!(
+            "\n{}.xz: --features {} (backend {}), {:.1} MiB packed",
+            bin.file,
+            bin.features,
+            bin.backend,
+            packed as f64 / 1048576.0
+        );
+    }
+    // The Vulkan loader, for a machine whose image lacks it (the script unpacks it there).
+    let debs = kit.join("debs");
+    std::fs::create_dir_all(&debs)?;
+    run(Command::new("apt-get")
+        .args(["download", "libvulkan1"])
+        .current_dir(&debs))?;
+    std::fs::write(kit.join("kit.txt"), format!("{record}\n"))?;
+    println!("{record}");
+    // What a device call sends: the tracked files and the untracked ones git does not ignore,
+    // plus the kit.
+    let listed = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root())
+        .output()?
+        .stdout;
+    let mut total = 0u64;
+    for path in listed.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = root().join(String::from_utf8_lossy(path).as_ref());
+        total += std::fs::metadata(&path).map_or(0, |m| m.len());
+    }
+    let tree = total;
+    for dir in [&kit, &debs] {
+        for entry in std::fs::read_dir(dir)? {
+            total += entry?.metadata()?.len();
+        }
+    }
+    println!(
+        "working tree {:.1} MiB + kit {:.1} MiB = {:.1} MiB of the {} MiB a device call carries",
+        tree as f64 / 1048576.0,
+        (total - tree) as f64 / 1048576.0,
+        total as f64 / 1048576.0,
+        DEVICE_TREE_LIMIT >> 20
+    );
+    if total > DEVICE_TREE_LIMIT {
+        bail!("the working tree and the kit are too large for one device call");
+    }
+    println!(
+        "device call: run(command: \"bash bench/device-run.sh bench\", carry: [\".devrun\"]), then \"bash bench/device-run.sh paper\""
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -1005,12 +1141,13 @@ fn main() -> Result<()> {
             finish_wasm(Path::new(&dir))
         }
         Some("bench-torch") => bench_torch(&args[1..]),
+        Some("device-kit") => device_kit(),
         Some(cmd @ ("bench" | "bench-step")) => run(cargo()
             .args(["run", "--release", "-p", "gpicl-cli", "--", cmd])
             .args(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--projections host|device] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N] | memory-timeline [--gpu] [--infra] [--seconds N]>"
+                "usage: cargo xtask <serve | test | dist | data [--check | --page] | finish-wasm [DIR] | fuzz [INPUTS] | bench [gpicl bench options] | bench-torch [--backend flex|wgpu|cuda] [--presets P,Q] [--rounds N] [--steps N] [--projections host|device] [--features F | --gpicl BIN] [--baseline GPICL] [--python PYTHON] | device-kit | bench-step [options] | bench-page [--cpu] [--minutes M] [--until-step N] | memory-timeline [--gpu] [--infra] [--seconds N]>"
             );
             std::process::exit(2);
         }
