@@ -145,7 +145,7 @@ elif [ "$PHASE" = paper ]; then
   esac
   echo "== the paper's setting: meta-train \`$TRAIN_PRESET\` on $TRAIN_BACKEND for $TRAIN_MINUTES min ($TRAIN_SET)"
   # shellcheck disable=SC2086 # TRAIN_SET is a list of arguments
-  timeout $((TRAIN_MINUTES * 60 + 90)) "$bin" train --preset "$TRAIN_PRESET" --backend "$backend" \
+  timeout $((TRAIN_MINUTES * 60 + 60)) "$bin" train --preset "$TRAIN_PRESET" --backend "$backend" \
     --set tasks.projections=device $TRAIN_SET --data-dir web/data \
     --max-minutes "$TRAIN_MINUTES" --out /tmp/paper
   cp /tmp/paper/results.json "$OUT/paper-results.json"
@@ -155,7 +155,7 @@ elif [ "$PHASE" = paper ]; then
   extra=(); [ "${BASELINES:-0}" = 1 ] && extra=(--baselines --baseline-sequences 64)
   for set in mnist fashion-mnist; do
     echo "== $set, unseen tasks, 100 examples"
-    timeout 150 "$bin" eval --checkpoint /tmp/paper/checkpoint.gpicl --backend "$backend" \
+    timeout 90 "$bin" eval --checkpoint /tmp/paper/checkpoint.gpicl --backend "$backend" \
       --data web/data/$set-t10k-images-idx3-ubyte.gz --labels web/data/$set-t10k-labels-idx1-ubyte.gz \
       --seq-len 100 "${extra[@]}"
   done
