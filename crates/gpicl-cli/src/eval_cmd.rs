@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
 use gpicl_core::EvalSet;
-use gpicl_core::baselines::{Baseline, curve_positions};
+use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
 use gpicl_core::eval::evaluate;
 use gpicl_core::parse::LabelColumn;
 
@@ -55,13 +55,19 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
     /// Also fit 1-NN, logistic regression and an MLP on each context (the same projected
-    /// inputs and labels the learner sees) and print their accuracy beside the learner's.
+    /// inputs and labels the learner sees; see --baselines-on) and print their accuracy beside
+    /// the learner's.
     #[arg(long)]
     baselines: bool,
     /// Sequences the baselines are scored on (the first of the evaluation set; they fit one
     /// model per sequence and position, on the CPU).
     #[arg(long, default_value_t = 64)]
     baseline_sequences: usize,
+    /// What the baselines are fit on: each task's projected inputs, as the learner sees them
+    /// (the paper's protocol), or the dataset's own features before any projection (a table
+    /// as loaded, standardised column by column).
+    #[arg(long, value_enum, default_value = "projected", requires = "baselines")]
+    baselines_on: BaselineInputs,
     /// With --data: read the learner as an ensemble of this many views of each sequence (other
     /// projections and renamings of the same examples, probabilities averaged; see
     /// `EvalSet::with_views`). 1: the learner alone.
@@ -153,7 +159,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Baseline::standard()
             .iter()
             .map(|b| {
-                let curve = b.curve(&set, &positions, args.baseline_sequences);
+                let curve = b.curve_on(
+                    &set,
+                    &positions,
+                    args.baseline_sequences,
+                    args.baselines_on.into(),
+                );
                 (b.name(), curve)
             })
             .collect()
@@ -162,8 +173,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     if !baselines.is_empty() {
         println!(
-            "baselines on the first {} sequences, fit on the examples before each position",
-            args.baseline_sequences.min(args.sequences)
+            "baselines on the first {} sequences, fit on the examples before each position ({})",
+            args.baseline_sequences.min(args.sequences),
+            match args.baselines_on {
+                BaselineInputs::Projected => "their projected inputs, as the learner sees them",
+                BaselineInputs::Raw => "the dataset's own features, not projected",
+            }
         );
     }
     // A baseline's accuracy at position k (scored at every position asked for).
@@ -239,4 +254,22 @@ fn run_sets(
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// `--baselines-on`: what the baselines are fit on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineInputs {
+    /// Each task's projected inputs, the learner's.
+    Projected,
+    /// The dataset's own features.
+    Raw,
+}
+
+impl From<BaselineInputs> for Inputs {
+    fn from(b: BaselineInputs) -> Self {
+        match b {
+            BaselineInputs::Projected => Inputs::Projected,
+            BaselineInputs::Raw => Inputs::Raw,
+        }
+    }
 }

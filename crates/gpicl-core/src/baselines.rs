@@ -302,6 +302,19 @@ pub enum Baseline {
     Mlp(MlpConfig),
 }
 
+/// What a baseline is fit on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Inputs {
+    /// Each task's projected inputs, the learner's (the paper's protocol: the same view of the
+    /// data for every learner).
+    #[default]
+    Projected,
+    /// The dataset's own features as loaded (a table standardised column by column), before
+    /// any projection: the baseline on the table itself. A random projection is not a
+    /// rotation, so it can cost a baseline accuracy that it does not cost on the table.
+    Raw,
+}
+
 impl Baseline {
     /// The three baselines with their default settings: 1-NN, logistic regression, MLP.
     pub fn standard() -> [Baseline; 3] {
@@ -341,6 +354,18 @@ impl Baseline {
         positions: &[usize],
         max_sequences: usize,
     ) -> Vec<(usize, f32)> {
+        self.curve_on(set, positions, max_sequences, Inputs::Projected)
+    }
+
+    /// [`Baseline::curve`], fit on `inputs`: the projected inputs the learner sees, or the
+    /// dataset's own features (the same examples, labels and positions).
+    pub fn curve_on(
+        &self,
+        set: &EvalSet,
+        positions: &[usize],
+        max_sequences: usize,
+        inputs: Inputs,
+    ) -> Vec<(usize, f32)> {
         let n_classes = set.classes;
         let positions: Vec<usize> = positions
             .iter()
@@ -355,9 +380,14 @@ impl Baseline {
                     break 'sets;
                 }
                 seen += 1;
-                let z = batch.projected(b);
+                let (z, d) = match inputs {
+                    Inputs::Projected => (batch.projected(b), batch.d_in),
+                    Inputs::Raw => {
+                        let n = batch.seq_len * batch.n_in;
+                        (batch.x[b * n..(b + 1) * n].to_vec(), batch.n_in)
+                    }
+                };
                 let y = &batch.labels[b * batch.seq_len..(b + 1) * batch.seq_len];
-                let d = batch.d_in;
                 for (i, &k) in positions.iter().enumerate() {
                     let examples = Examples {
                         x: &z[..(k - 1) * d],
@@ -473,6 +503,31 @@ mod tests {
         assert_eq!(lr.predict(&[1.0; 5]), vec![0.25; 4]);
         let mlp = Mlp::fit(ex, 4, MlpConfig::default());
         assert_eq!(mlp.predict(&[1.0; 5]), vec![0.25; 4]);
+    }
+
+    #[test]
+    fn baselines_on_raw_inputs_see_what_a_projection_hides() {
+        // Two classes told apart by feature 0 alone; two features of loud noise beside it.
+        // Projected to one input, the noise drowns the class; logistic regression on the three
+        // features finds it.
+        let mut r = rng(3);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..400 {
+            let c = (i % 2) as u32;
+            x.push(if c == 0 { -1.0 } else { 1.0 } + r.random_range(-0.3..0.3));
+            x.push(r.random_range(-10.0..10.0));
+            x.push(r.random_range(-10.0..10.0));
+            y.push(c);
+        }
+        let data = crate::dataset::Dataset::new("sign", x, 3, y, None).unwrap();
+        let set = EvalSet::unseen("sign", &data, 32, 40, 1, 2, 9).unwrap();
+        let lr = Baseline::Logistic(LogisticConfig::default());
+        let last: Vec<usize> = (31..=40).collect();
+        let mean = |c: Vec<(usize, f32)>| c.iter().map(|p| p.1).sum::<f32>() / c.len() as f32;
+        let raw = mean(lr.curve_on(&set, &last, 32, Inputs::Raw));
+        let projected = mean(lr.curve(&set, &last, 32));
+        assert!(raw > 0.9, "on the raw features: {raw}");
+        assert!(projected < 0.8, "projected to one input: {projected}");
     }
 
     #[test]
