@@ -57,8 +57,9 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
 
-# `NAME BACKEND`: the binary's file and the backend it runs.
+# Each binary's backend, its label, and the short name TRAIN_BACKEND gives it.
 declare -A backend_of=([gpicl-cuda]=cuda [gpicl-spirv]=wgpu [gpicl]=wgpu)
+declare -A file_of=([cuda]=gpicl-cuda [spirv]=gpicl-spirv [wgsl]=gpicl)
 declare -A label_of=([gpicl-cuda]="burn CUDA" [gpicl-spirv]="burn wgpu, SPIR-V" [gpicl]="burn wgpu, WGSL")
 order=(gpicl-cuda gpicl-spirv gpicl)
 # The first number after the first word on the line that starts with WORD.
@@ -138,11 +139,9 @@ elif [ "$PHASE" = paper ]; then
     # TRAIN_BACKEND=spirv when the bench table shows SPIR-V running and faster.
     TRAIN_BACKEND=wgsl; [ -x "$bins/gpicl-cuda" ] && TRAIN_BACKEND=cuda
   fi
-  case $TRAIN_BACKEND in
-    cuda) bin=$bins/gpicl-cuda backend=cuda ;;
-    spirv) bin=$bins/gpicl-spirv backend=wgpu ;;
-    *) bin=$bins/gpicl backend=wgpu ;;
-  esac
+  file=${file_of[$TRAIN_BACKEND]:-}
+  [ -n "$file" ] || { echo "TRAIN_BACKEND: cuda, spirv, wgsl or auto"; exit 2; }
+  bin=$bins/$file backend=${backend_of[$file]}
   echo "== the paper's setting: meta-train \`$TRAIN_PRESET\` on $TRAIN_BACKEND for $TRAIN_MINUTES min ($TRAIN_SET)"
   # shellcheck disable=SC2086 # TRAIN_SET is a list of arguments
   timeout $((TRAIN_MINUTES * 60 + 60)) "$bin" train --preset "$TRAIN_PRESET" --backend "$backend" \

@@ -120,6 +120,12 @@ fn root() -> PathBuf {
         .join("../..")
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` if set (CI and this project's machines set it),
+/// else the workspace's `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -428,9 +434,7 @@ fn browser_tests() -> Result<(u64, u64)> {
     use std::io::BufRead;
     // The tests move checkpoints between the page and the CLI: they run this build's `gpicl`.
     run(cargo().args(["build", "--release", "-p", "gpicl-cli"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     let mut cmd = Command::new("node");
     cmd.args(["--test", "--test-reporter=tap", "tests/"])
         .env("GPICL_BIN", target.join("release").join("gpicl"))
@@ -899,9 +903,10 @@ fn bench_torch(args: &[String]) -> Result<()> {
                 "--features",
                 &features,
             ]))?;
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| root().join("target"), PathBuf::from);
-            target.join("release/gpicl").to_string_lossy().to_string()
+            target_dir()
+                .join("release/gpicl")
+                .to_string_lossy()
+                .to_string()
         }
     };
     // The first number on the output line that starts with `first` (the milliseconds a step).
@@ -1018,10 +1023,14 @@ const DEVICE_TREE_LIMIT: u64 = 64 << 20;
 /// its build script downloads an LLVM bundle from GitHub, so without that the kit has no CUDA
 /// binary and says so.
 fn device_kit() -> Result<()> {
+    // A fresh directory: a binary left from an earlier kit (one that did not build this time)
+    // must not travel as if it were this commit's.
     let kit = root().join(".devrun");
+    if kit.exists() {
+        std::fs::remove_dir_all(&kit)?;
+    }
     std::fs::create_dir_all(&kit)?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let target = target_dir();
     let commit = String::from_utf8(
         Command::new("git")
             .args(["describe", "--always", "--dirty"])
@@ -1092,7 +1101,10 @@ fn device_kit() -> Result<()> {
     let tree = total;
     for dir in [&kit, &debs] {
         for entry in std::fs::read_dir(dir)? {
-            total += entry?.metadata()?.len();
+            let meta = entry?.metadata()?;
+            if meta.is_file() {
+                total += meta.len();
+            }
         }
     }
     println!(
