@@ -42,7 +42,8 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
     /// Start from this learner's weights (a `.gpicl` file, a run directory or a packaged
     /// learner such as `web/pretrained`, of the same model shape) instead of the seed's, with a
-    /// fresh optimizer: fine-tuning.
+    /// fresh optimizer: fine-tuning. A learner with fewer blocks (`--set model.n_layers=N`)
+    /// is deepened: its blocks, then new ones that start as the identity.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
     /// Directory of the data bundles.
@@ -202,14 +203,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     (config, model, None)
                 }
             };
-            if from.model != trainer.config().model {
-                bail!(
-                    "--init {}: its model ({:?}) is not this run's ({:?})",
+            let to = &trainer.config().model;
+            let model = if from.model == *to {
+                model
+            } else {
+                let seed = trainer.config().seed;
+                let deeper = model
+                    .deepened(&from.model, to, seed)
+                    .with_context(|| format!("--init {}", init.display()))?;
+                println!(
+                    "deepening {} from {} to {} blocks: the new blocks drawn from seed {seed}, \
+                     their output maps small",
                     init.display(),
-                    from.model,
-                    trainer.config().model
+                    from.model.n_layers,
+                    to.n_layers
                 );
-            }
+                deeper
+            };
             let none = std::collections::BTreeMap::new();
             let (params, _) =
                 pollster::block_on(gpicl_core::checkpoint::read_values(&model, &none))?;

@@ -291,3 +291,44 @@ fn half_precision_weights_are_half_the_bytes_and_load_as_f32_within_rounding() {
     // Saved again at f16, the rounded model gives the same bytes: rounding is idempotent.
     assert_eq!(model_bytes(&loaded, Precision::F16).unwrap(), half);
 }
+
+/// A deepened learner computes nearly what it was deepened from (its new blocks' output maps
+/// are small; measured: logits 0.005 apart), has the larger shape's parameters, and only more
+/// blocks are accepted.
+#[test]
+fn a_deepened_learner_computes_nearly_the_same_function() {
+    let device = Device::flex();
+    let from = tiny();
+    let mut to = tiny();
+    to.model.n_layers = from.model.n_layers + 2;
+    let model = from.model.init(3, &device).unwrap();
+    let data = prototypes(64, 9, 10, 0.1, 0);
+    let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, from.model.d_in, 10, 3).unwrap();
+    let (tokens, _) = TokenFormat::Pair.encode(&s.next_batch(&data, 2, 8), 10, &device);
+    let before = read(model.forward(tokens.clone()));
+
+    let deeper = model.clone().deepened(&from.model, &to.model, 7).unwrap();
+    assert_eq!(deeper.num_params(), to.model.param_count());
+    let moved = max_abs_diff(&before, &read(deeper.forward(tokens)));
+    eprintln!("logits moved by {moved}");
+    assert!(moved > 0.0 && moved < 0.05, "{moved}");
+    // The trainer of the deeper shape takes its weights.
+    let (params, _) = pollster::block_on(gpicl_core::checkpoint::read_values(
+        &deeper,
+        &Default::default(),
+    ))
+    .unwrap();
+    let mut trainer = Trainer::new(to.clone(), &device).unwrap();
+    trainer.start_from(&params).unwrap();
+
+    let mut wider = to.model.clone();
+    wider.d_ff *= 2;
+    let mut shallower = from.model.clone();
+    shallower.n_layers -= 1;
+    let mut lstm = to.model.clone();
+    lstm.arch = Arch::Lstm;
+    for bad in [&wider, &shallower, &from.model, &lstm] {
+        let err = model.clone().deepened(&from.model, bad, 7).unwrap_err();
+        assert!(err.to_string().contains("model.n_layers"), "{err}");
+    }
+}
