@@ -43,7 +43,7 @@ pub struct TrainArgs {
     /// Start from this learner's weights (a `.gpicl` file, a run directory or a packaged
     /// learner such as `web/pretrained`, of the same model shape) instead of the seed's, with a
     /// fresh optimizer: fine-tuning. A learner with fewer blocks (`--set model.n_layers=N`)
-    /// is deepened: its blocks, then new ones that start as the identity.
+    /// is deepened: its blocks, then fresh ones (`Transformer::deepened`).
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
     /// Directory of the data bundles.
@@ -208,9 +208,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 model
             } else {
                 let seed = trainer.config().seed;
-                let deeper = model
-                    .deepened(&from.model, to, seed)
-                    .with_context(|| format!("--init {}", init.display()))?;
+                let deeper = model.deepened(&from.model, to, seed).with_context(|| {
+                    format!("--init {}: its model is not this run's", init.display())
+                })?;
                 println!(
                     "deepening {} from {} to {} blocks: the new blocks drawn from seed {seed}, \
                      their output maps small",

@@ -232,6 +232,31 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     ]);
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("is not this run's"));
+    // A run of the same model with more blocks deepens it.
+    let tiny_layers = gpicl_core::RunConfig::preset("tiny")
+        .unwrap()
+        .model
+        .n_layers;
+    let deeper = gpicl_ok(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--init",
+        out_s,
+        "--set",
+        &format!("model.n_layers={}", tiny_layers + 1),
+        "--steps",
+        "1",
+        "--out",
+        dir.join("deeper").to_str().unwrap(),
+        "--data-dir",
+        &data,
+    ]);
+    let said = String::from_utf8_lossy(&deeper.stdout);
+    assert!(
+        said.contains(&format!("from {tiny_layers} to {} blocks", tiny_layers + 1)),
+        "{said}"
+    );
 
     // A run that is not there, and a corrupt results file: refused with a message.
     let missing = gpicl(&[
