@@ -373,7 +373,8 @@ pub struct Batch {
     pub n_in: usize,
     /// Model input width (projection output).
     pub d_in: usize,
-    /// Raw features, `[batch, seq, n_in]`.
+    /// Raw features, `[batch, seq, n_in]`; empty where the trainer gathers the examples on
+    /// the device from [`Batch::indices`] ([`TaskSampler::set_examples_on_device`]).
     pub x: Vec<f32>,
     /// One projection per sequence, `n_in × d_in` each.
     pub projection: Projections,
@@ -510,6 +511,20 @@ impl Batch {
         classes: SequenceClasses,
         rng: &mut ChaCha8Rng,
     ) -> Self {
+        Self::sample_from(data, tasks, seq_len, d_in, classes, true, rng)
+    }
+
+    /// [`Batch::sample_classes`], copying the examples' features into [`Batch::x`] only if
+    /// `copy_x` (the same draws either way).
+    fn sample_from(
+        data: &Dataset,
+        tasks: &[Task],
+        seq_len: usize,
+        d_in: usize,
+        classes: SequenceClasses,
+        copy_x: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
         let grouped = || {
             let mut by_class = vec![Vec::new(); data.n_classes];
             for (i, &y) in data.labels.iter().enumerate() {
@@ -526,7 +541,11 @@ impl Batch {
         };
         let n_in = data.n_features;
         let batch_size = tasks.len();
-        let mut x = Vec::with_capacity(batch_size * seq_len * n_in);
+        let mut x = Vec::with_capacity(if copy_x {
+            batch_size * seq_len * n_in
+        } else {
+            0
+        });
         let mut projection = Vec::with_capacity(batch_size * n_in * d_in);
         let mut labels = Vec::with_capacity(batch_size * seq_len);
         let mut indices = Vec::with_capacity(batch_size * seq_len);
@@ -562,7 +581,9 @@ impl Batch {
                     }
                     None => rng.random_range(0..data.len()),
                 };
-                data.extend_row(i, &mut x);
+                if copy_x {
+                    data.extend_row(i, &mut x);
+                }
                 let label = task.permutation[data.labels[i] as usize];
                 labels.push(renamed.as_ref().map_or(label, |r| r[label as usize]));
                 indices.push(i);
@@ -593,6 +614,7 @@ pub struct TaskSampler {
     projections: ProjectionSource,
     tables: f32,
     table_prior: TablePrior,
+    examples_on_device: bool,
     d_in: usize,
     n_classes: usize,
     rng: ChaCha8Rng,
@@ -621,6 +643,7 @@ impl TaskSampler {
             projections: ProjectionSource::Host,
             tables: 0.0,
             table_prior: TablePrior::Net,
+            examples_on_device: false,
             d_in,
             n_classes,
             rng: rng(mix_seed(seed, 0x7374_7265_616d)),
@@ -644,6 +667,15 @@ impl TaskSampler {
     pub fn set_tables(&mut self, fraction: f32, prior: TablePrior) {
         self.tables = fraction;
         self.table_prior = prior;
+    }
+
+    /// Whether the trainer gathers the following batches' examples on its device from their
+    /// indices ([`Batch::indices`]). Then a batch of the dataset's examples alone leaves
+    /// [`Batch::x`] empty: the host skips a copy of every example, 128 × 100 × 784 values a
+    /// step at `paper`. A batch with random tables still carries all its rows (they are
+    /// uploaded). The draws are the same either way.
+    pub fn set_examples_on_device(&mut self, on: bool) {
+        self.examples_on_device = on;
     }
 
     /// Which classes the following training sequences draw from; the trainer changes it over
@@ -692,12 +724,13 @@ impl TaskSampler {
             }
             task
         });
-        let mut batch = Batch::sample_classes(
+        let mut batch = Batch::sample_from(
             data,
             &tasks,
             seq_len,
             self.d_in,
             self.classes,
+            !self.examples_on_device || n_tables > 0,
             &mut self.rng,
         );
         let table_seeds: Vec<u64> = (0..n_tables).map(|_| self.rng.random()).collect();
@@ -751,6 +784,38 @@ mod tests {
         let features = (0..n * width).map(|v| (v % 7) as f32).collect();
         let labels = (0..n as u32).map(|i| i % classes).collect();
         Dataset::new("toy", features, width, labels, None).unwrap()
+    }
+
+    #[test]
+    fn examples_gathered_on_the_device_are_not_copied_on_the_host() {
+        let data = toy(50, 6, 10);
+        for tables in [0.0, 0.5] {
+            let batches = |on_device: bool| {
+                let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 8, 10, 3).unwrap();
+                s.set_tables(tables, TablePrior::Net);
+                s.set_examples_on_device(on_device);
+                (0..3)
+                    .map(|_| s.next_batch(&data, 4, 7))
+                    .collect::<Vec<_>>()
+            };
+            let (copied, gathered) = (batches(false), batches(true));
+            for (c, g) in copied.iter().zip(&gathered) {
+                assert_eq!(c.x.len(), 4 * 7 * 6);
+                if tables > 0.0 {
+                    // Random tables' rows are the batch's own: all still travel.
+                    assert_eq!(g, c);
+                } else {
+                    assert!(g.x.is_empty());
+                    assert_eq!(
+                        Batch {
+                            x: c.x.clone(),
+                            ..g.clone()
+                        },
+                        *c
+                    );
+                }
+            }
+        }
     }
 
     #[test]

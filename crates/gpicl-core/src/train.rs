@@ -217,6 +217,7 @@ impl Trainer {
     pub fn sample(&mut self, data: &Dataset) -> Result<Batch, Error> {
         data.check_classes(self.config.model.n_classes)?;
         self.keep_rows(data);
+        self.sampler.set_examples_on_device(self.rows.is_some());
         let tasks = &self.config.tasks;
         let bursty = tasks.classes_curriculum_steps.is_none_or(|n| self.step < n);
         self.sampler.set_classes(
@@ -238,7 +239,8 @@ impl Trainer {
     /// The second phase: `batch` as input tokens and targets on the device. Where the
     /// dataset's rows are kept there ([`Trainer::keeps_rows_on_device`]) and every example of
     /// the batch is one of them (a random table's are not), the examples are gathered there
-    /// from their indices, the same values [`Batch::x`] holds; otherwise they are uploaded.
+    /// from their indices (the sampler then leaves [`Batch::x`] empty: the host copies none of
+    /// them); otherwise they are uploaded.
     pub fn encode(&self, batch: &Batch) -> (Tensor<3>, Tensor<2, Int>) {
         let format = self.config.tasks.format;
         let n_classes = self.config.model.n_classes;

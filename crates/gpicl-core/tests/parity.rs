@@ -63,8 +63,18 @@ fn examples_gathered_on_wgpu_are_the_uploaded_ones() {
         let batch = trainer.sample(&data).unwrap();
         assert!(trainer.keeps_rows_on_device());
         assert_eq!(batch.indices.contains(&usize::MAX), tables > 0.0);
+        // The host copied no example where all are gathered on the device; the same run on
+        // Flex (which keeps no rows there) copies every one, from the same draws.
+        assert_eq!(batch.x.is_empty(), tables == 0.0, "random tables {tables}");
+        let mut host = Trainer::new(trainer.config().clone(), &Device::flex()).unwrap();
+        let copied = host.sample(&data).unwrap();
+        assert!(!host.keeps_rows_on_device());
+        assert_eq!(
+            (&batch.indices, &batch.labels),
+            (&copied.indices, &copied.labels)
+        );
         let (tokens, targets) = trainer.encode(&batch);
-        let (uploaded, uploaded_targets) = format.encode(&batch, 10, trainer.device());
+        let (uploaded, uploaded_targets) = format.encode(&copied, 10, trainer.device());
         assert_eq!(read(tokens), read(uploaded), "random tables {tables}");
         assert_eq!(
             read(targets.float()),
