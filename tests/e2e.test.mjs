@@ -307,14 +307,19 @@ test('your data: a CSV made up here is learnt in context above chance, beside th
       null, { timeout: 240_000, polling: 250 });
     await page.setInputFiles('#data-file', { name: 'blobs.csv', mimeType: 'text/csv', buffer: blobsCsv() });
     await page.waitForSelector('#data-chart svg', { timeout: 240_000 });
-    // The learner's curve and the three baselines (1-NN, logistic regression, MLP).
-    assert.equal(await page.locator('#data-chart svg path.series').count(), 4);
+    // The learner's curves (alone and read with 8 views) and the three baselines (1-NN,
+    // logistic regression, MLP).
+    assert.equal(await page.locator('#data-chart svg path.series').count(), 5);
     const { header, rows } = await numbers(page, 'data-chart');
-    const learner = rows.map((r) => parseFloat(r[1]) / 100);
-    const late = learner.slice(-10).reduce((a, b) => a + b, 0) / 10;
-    report.your_data_blobs = { first: learner[0], late_mean: late, header, last_row: rows.at(-1) };
+    assert.match(header[2], /8 views/);
+    const column = (i) => rows.map((r) => parseFloat(r[i]) / 100);
+    const lateMean = (c) => c.slice(-10).reduce((a, b) => a + b, 0) / 10;
+    const [learner, views] = [column(1), column(2)];
+    const [late, viewsLate] = [lateMean(learner), lateMean(views)];
+    report.your_data_blobs = { first: learner[0], late_mean: late, views_late_mean: viewsLate, header, last_row: rows.at(-1) };
     assert.ok(late > 1 / 3 + 0.2, `late accuracy ${late}`);
     assert.ok(late > learner[0] + 0.2, `the curve does not rise: ${learner}`);
+    assert.ok(viewsLate > 1 / 3 + 0.2, `late accuracy with views ${viewsLate}`);
     assert.match(await page.textContent('#data-chart figcaption'), /240 rows, 4 features, 3 classes/);
     const chart = await page.innerHTML('#data-chart');
     // A ragged row: the message names its line; the chart stays as it was.

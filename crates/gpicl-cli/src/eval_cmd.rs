@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use gpicl_core::EvalSet;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
-use gpicl_core::eval::evaluate;
+use gpicl_core::eval::{evaluate, evaluate_views};
 use gpicl_core::parse::LabelColumn;
 
 use crate::backend::Backend;
@@ -68,9 +68,9 @@ pub struct EvalArgs {
     /// as loaded, standardised column by column).
     #[arg(long, value_enum, default_value = "projected", requires = "baselines")]
     baselines_on: BaselineInputs,
-    /// With --data: read the learner as an ensemble of this many views of each sequence (other
-    /// projections and renamings of the same examples, probabilities averaged; see
-    /// `EvalSet::with_views`). 1: the learner alone.
+    /// With --data: also read the learner as an ensemble of this many views of each sequence
+    /// (other projections and renamings of the same examples, probabilities averaged; see
+    /// `EvalSet::with_views`), a column beside the learner alone. 1: the learner alone only.
     #[arg(long, default_value_t = 1)]
     views: usize,
 }
@@ -125,13 +125,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
     )?
     // The baselines read the set's own sequences only; the views are the learner's.
     .with_views(args.views, args.seed);
-    let curve = pollster::block_on(evaluate(
+    // The learner alone is read from the views' own forward passes.
+    let (viewed, curve) = pollster::block_on(evaluate_views(
         &model,
         config.tasks.format,
         config.model.n_classes,
         &set,
         &device,
     ))?;
+    let viewed = (args.views > 1).then_some(viewed);
     println!(
         "{}: {} examples, {} features, {} classes (chance {:.1}%); {} sequences of {seq_len}",
         data.name,
@@ -143,8 +145,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
     if args.views > 1 {
         println!(
-            "the learner: probabilities averaged over {} views of each sequence (other random \
-             projections and renamings of the same examples)",
+            "\"{} views\": the learner's probabilities averaged over that many views of each \
+             sequence (other random projections and renamings of the same examples); \
+             \"accuracy\" and \"loss\": the learner alone",
             args.views
         );
     }
@@ -185,6 +188,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let at = |c: &[(usize, f32)], k: usize| c.iter().find(|p| p.0 == k).map_or(0.0, |p| p.1);
     let mean = |v: Vec<f32>| v.iter().sum::<f32>() / v.len().max(1) as f32;
     let mut header = format!("{:>9}  {:>9}  {:>7}", "example", "accuracy", "loss");
+    if viewed.is_some() {
+        let _ = write!(header, "  {:>9}", format!("{} views", args.views));
+    }
     for (name, _) in &baselines {
         let _ = write!(header, "  {:>20}", name);
     }
@@ -192,6 +198,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     for &k in &printed {
         let (acc, loss) = (curve.accuracy[k - 1], curve.loss[k - 1]);
         let mut line = format!("{k:>9}  {:>8.1}%  {loss:>7.3}", 100.0 * acc);
+        if let Some(v) = &viewed {
+            let _ = write!(line, "  {:>8.1}%", 100.0 * v.accuracy[k - 1]);
+        }
         for (_, c) in &baselines {
             let _ = write!(line, "  {:>19.1}%", 100.0 * at(c, k));
         }
@@ -203,6 +212,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         100.0 * mean(last.iter().map(|&k| curve.accuracy[k - 1]).collect()),
         mean(last.iter().map(|&k| curve.loss[k - 1]).collect())
     );
+    if let Some(v) = &viewed {
+        let _ = write!(
+            line,
+            "  {:>8.1}%",
+            100.0 * mean(last.iter().map(|&k| v.accuracy[k - 1]).collect())
+        );
+    }
     for (_, c) in &baselines {
         let _ = write!(
             line,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::baselines::Baseline;
-use gpicl_core::eval::evaluate;
+use gpicl_core::eval::evaluate_views;
 use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
@@ -122,6 +122,8 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     };
     let mut rows = Vec::new();
     for data in &datasets {
+        // The baselines read the set's own sequences; the views are the learner's, and the
+        // learner alone is read from the same forward passes.
         let set = EvalSet::unseen(
             data.name.clone(),
             data,
@@ -130,18 +132,16 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             config.model.d_in,
             config.model.n_classes,
             args.seed,
-        )?;
-        let learner = |set: &EvalSet| {
-            pollster::block_on(evaluate(
-                &model,
-                config.tasks.format,
-                config.model.n_classes,
-                set,
-                &device,
-            ))
-        };
+        )?
+        .with_views(args.views, args.seed);
+        let (viewed, curve) = pollster::block_on(evaluate_views(
+            &model,
+            config.tasks.format,
+            config.model.n_classes,
+            &set,
+            &device,
+        ))?;
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-        let curve = learner(&set)?;
         let fitted = baselines
             .iter()
             .map(|b| {
@@ -149,13 +149,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
                 mean(&points.iter().map(|p| p.1).collect::<Vec<_>>())
             })
             .collect();
-        // Last, the set itself becomes the ensemble's (nothing else reads it after).
-        let ensemble = if args.views > 1 {
-            let curve = learner(&set.with_views(args.views, args.seed))?;
-            Some(mean(&curve.accuracy[quarter[0] - 1..]))
-        } else {
-            None
-        };
+        let ensemble = (args.views > 1).then(|| mean(&viewed.accuracy[quarter[0] - 1..]));
         let row = Row {
             name: data.name.clone(),
             classes: data.n_classes,

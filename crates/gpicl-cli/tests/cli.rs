@@ -506,6 +506,38 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("logistic") && text.contains("1-NN"), "{text}");
+    // With views: a column beside the learner alone, whose figures do not move.
+    let viewed = gpicl_ok(&[
+        "eval",
+        "--checkpoint",
+        shipped,
+        "--data",
+        csv_s,
+        "--label-column",
+        "2",
+        "--sequences",
+        "4",
+        "--seq-len",
+        "12",
+        "--views",
+        "3",
+    ]);
+    let viewed = String::from_utf8_lossy(&viewed.stdout);
+    // The learner's columns of a table's rows: the example, its accuracy and loss.
+    let learner = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| !l.trim_start().starts_with("example"))
+            .skip(1)
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let header = viewed
+        .lines()
+        .find(|l| l.trim_start().starts_with("example"))
+        .unwrap();
+    assert!(header.contains("3 views"), "{viewed}");
+    assert_eq!(learner(&viewed), learner(&text), "{viewed}");
+    assert!(!learner(&text).is_empty());
     // A ragged row is blamed on its own line.
     std::fs::write(&csv, "x1,kind,x2\n1,cat,2\n1,dog\n").unwrap();
     let ragged = gpicl(&[

@@ -243,15 +243,29 @@ impl Curve {
     }
 }
 
-/// Per-position sums of correct predictions and of losses over `set`, as device tensors
-/// (`[seq]` each), plus the number of sequences. Nothing is read back.
+/// Per-position sums of correct predictions and of losses over an [`EvalSet`], as device
+/// tensors (`[seq]` each). Nothing is read back.
+pub struct CurveSums {
+    /// The set as read: with views, the learner's probabilities averaged over them.
+    pub correct: Tensor<1>,
+    /// Losses of the set as read.
+    pub loss: Tensor<1>,
+    /// The learner alone (each sequence's own view), `(correct, loss)`, for a set with views;
+    /// `None` for a set without, which is read alone.
+    pub alone: Option<(Tensor<1>, Tensor<1>)>,
+    /// Sequences summed over.
+    pub count: usize,
+}
+
+/// The sums behind `set`'s curve (and, for a set with views, the learner alone's, from the
+/// same forward passes).
 pub fn curve_tensors(
     model: &Transformer,
     format: TokenFormat,
     n_classes: usize,
     set: &EvalSet,
     device: &Device,
-) -> (Tensor<1>, Tensor<1>, usize) {
+) -> CurveSums {
     let per_pass = sequences_per_pass(device);
     curve_tensors_by(model, format, n_classes, set, device, per_pass)
 }
@@ -264,12 +278,13 @@ fn curve_tensors_by(
     set: &EvalSet,
     device: &Device,
     per_pass: usize,
-) -> (Tensor<1>, Tensor<1>, usize) {
+) -> CurveSums {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let t = set.seq_len();
-    let mut correct = Tensor::<1>::zeros([t], &device);
-    let mut loss = Tensor::<1>::zeros([t], &device);
+    let zeros = || Tensor::<1>::zeros([t], &device);
+    let (mut correct, mut loss) = (zeros(), zeros());
+    let mut alone = (!set.views.is_empty()).then(|| (zeros(), zeros()));
     let mut count = 0;
     // Log-probabilities over the set's classes only (renormalised), `[batch, t, classes]`.
     let read = |batch: &Batch| {
@@ -288,10 +303,24 @@ fn curve_tensors_by(
         };
         (logp, targets)
     };
+    // Per-position sums of hits and of losses of `logp` against `targets`.
+    let score = |logp: Tensor<3>, targets: Tensor<2, Int>| {
+        let [b, t, _] = logp.dims();
+        let predicted = logp.clone().argmax(2).reshape([b, t]);
+        let hits = predicted.equal(targets.clone()).float();
+        let nll = logp
+            .gather(2, targets.unsqueeze_dim::<3>(2))
+            .neg()
+            .reshape([b, t]);
+        (hits.sum_dim(0).reshape([t]), nll.sum_dim(0).reshape([t]))
+    };
     for (i, batch) in set.batches.iter().enumerate() {
         let (mut logp, targets) = read(batch);
         let [b, _, k] = logp.dims();
-        if !set.views.is_empty() {
+        if let Some((alone_correct, alone_loss)) = &mut alone {
+            let (hits, nll) = score(logp.clone(), targets.clone());
+            *alone_correct = alone_correct.clone() + hits;
+            *alone_loss = alone_loss.clone() + nll;
             // Each view's prediction in the set's labels, then the mean of the probabilities:
             // log(mean_v p_v) = m + log(sum_v exp(logp_v - m)) - ln V.
             let mut all = vec![logp];
@@ -310,21 +339,21 @@ fn curve_tensors_by(
             let mean = (all - m.clone()).exp().sum_dim(0).log() + m - (set.views() as f32).ln();
             logp = mean.squeeze_dim::<3>(0);
         }
-        let predicted = logp.clone().argmax(2).reshape([b, t]);
-        let hits = predicted.equal(targets.clone()).float();
-        let nll = logp
-            .gather(2, targets.unsqueeze_dim::<3>(2))
-            .neg()
-            .reshape([b, t]);
-        correct = correct + hits.sum_dim(0).reshape([t]);
-        loss = loss + nll.sum_dim(0).reshape([t]);
+        let (hits, nll) = score(logp, targets);
+        correct = correct + hits;
+        loss = loss + nll;
         count += b;
     }
-    (correct, loss, count)
+    CurveSums {
+        correct,
+        loss,
+        alone,
+        count,
+    }
 }
 
 /// Evaluates `model` on `set`, reading the two curves back in one asynchronous round trip
-/// (works in the browser).
+/// (works in the browser). With views, the curve of their averaged prediction.
 pub async fn evaluate(
     model: &Transformer,
     format: TokenFormat,
@@ -332,24 +361,53 @@ pub async fn evaluate(
     set: &EvalSet,
     device: &Device,
 ) -> Result<Curve, Error> {
-    let (correct, loss, count) = curve_tensors(model, format, n_classes, set, device);
-    let data = Transaction::default()
-        .register(correct)
-        .register(loss)
+    let (viewed, _) = evaluate_views(model, format, n_classes, set, device).await?;
+    Ok(viewed)
+}
+
+/// Evaluates `model` on `set` as [`evaluate`] does, and also reads the learner alone from
+/// the same forward passes: `(the set's curve, the learner alone's)`. For a set without views
+/// the two are the same curve; with `v` views, this costs `v` forward passes where reading
+/// the two curves apart would cost `v + 1`. The second curve is named `alone`.
+pub async fn evaluate_views(
+    model: &Transformer,
+    format: TokenFormat,
+    n_classes: usize,
+    set: &EvalSet,
+    device: &Device,
+) -> Result<(Curve, Curve), Error> {
+    let sums = curve_tensors(model, format, n_classes, set, device);
+    let mut reads = Transaction::default()
+        .register(sums.correct)
+        .register(sums.loss);
+    if let Some((correct, loss)) = sums.alone {
+        reads = reads.register(correct).register(loss);
+    }
+    let data = reads
         .execute_async()
         .await
         .map_err(|e| Error::Device(format!("reading evaluation: {e:?}")))?;
+    let count = sums.count;
     let read = |d: &TensorData| -> Result<Vec<f32>, Error> {
         let v = d
             .try_to_vec::<f32>()
             .map_err(|e| Error::Device(format!("evaluation data: {e:?}")))?;
         Ok(v.into_iter().map(|x| x / count as f32).collect())
     };
-    Ok(Curve {
-        name: set.name.clone(),
-        accuracy: read(&data[0])?,
-        loss: read(&data[1])?,
-    })
+    let curve = |name: &str, at: usize| -> Result<Curve, Error> {
+        Ok(Curve {
+            name: name.into(),
+            accuracy: read(&data[at])?,
+            loss: read(&data[at + 1])?,
+        })
+    };
+    let viewed = curve(&set.name, 0)?;
+    let alone = if data.len() > 2 {
+        curve(&set.name, 2)?
+    } else {
+        viewed.clone()
+    };
+    Ok((viewed, alone))
 }
 
 #[cfg(test)]
@@ -410,9 +468,8 @@ mod tests {
             let t = config.tasks.seq_len;
             let set = EvalSet::unseen("blobs", &data, 40, t, m.d_in, m.n_classes, 7).unwrap();
             let read = |per_pass| {
-                let (correct, loss, count) =
-                    curve_tensors_by(&model, format, m.n_classes, &set, &device, per_pass);
-                (correct.into_data(), loss.into_data(), count)
+                let sums = curve_tensors_by(&model, format, m.n_classes, &set, &device, per_pass);
+                (sums.correct.into_data(), sums.loss.into_data(), sums.count)
             };
             let whole = read(EVAL_BATCH);
             for per_pass in [1, 4, 5, 8] {

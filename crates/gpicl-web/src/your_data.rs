@@ -75,20 +75,22 @@ pub fn your_data(p: &YourDataProps) -> Html {
         curves_figure(
             "data-chart",
             &format!("The shipped learner on {}", r.name),
-            std::slice::from_ref(&r.curve),
+            &[r.curve.clone(), r.ensemble.clone()],
             &r.baselines,
             r.classes,
             &format!(
                 "{} rows, {} features, {} classes (chance {:.0}%): random tasks of your table \
                  (a random projection to the learner's {} inputs, the labels renamed), {} \
-                 sequences; the baselines are fit on the examples before each position of the \
-                 first sequences.",
+                 sequences; the learner alone, and its probabilities averaged over {} views of \
+                 each sequence (other projections and renamings of the same examples); the \
+                 baselines are fit on the examples before each position of the first sequences.",
                 r.rows,
                 r.features,
                 r.classes,
                 100.0 / r.classes as f32,
                 49,
-                crate::yours::SEQUENCES
+                crate::yours::SEQUENCES,
+                crate::yours::VIEWS
             ),
         )
     });

@@ -8,7 +8,7 @@
 
 use burn::prelude::Device;
 use gpicl_core::baselines::{Baseline, curve_positions};
-use gpicl_core::eval::evaluate;
+use gpicl_core::eval::evaluate_views;
 use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
 use gpicl_core::share::TableRef;
 use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
@@ -29,8 +29,11 @@ pub const SEQ_LEN: usize = 50;
 pub const SEQUENCES: usize = 64;
 /// Sequences the baselines are fit on.
 pub const BASELINE_SEQUENCES: usize = 16;
-/// Seed of the evaluation tasks.
+/// Seed of the evaluation tasks (and of their views).
 pub const SEED: u64 = 1234;
+/// Views of each sequence the learner's second curve averages its prediction over
+/// ([`EvalSet::with_views`]; the README's "8 views").
+pub const VIEWS: usize = 8;
 /// Rows sent back for the step-through (evenly spaced through the file).
 pub const SAMPLE_ROWS: usize = 400;
 
@@ -119,8 +122,10 @@ pub struct Report {
     pub features: usize,
     /// Distinct labels.
     pub classes: usize,
-    /// The learner's accuracy and loss at each position.
+    /// The learner's accuracy and loss at each position, alone.
     pub curve: Curve,
+    /// The same, its probabilities averaged over [`VIEWS`] views of each sequence.
+    pub ensemble: Curve,
     /// The baselines at some positions.
     pub baselines: Vec<BaselineCurve>,
     /// How the file was read.
@@ -215,8 +220,12 @@ pub async fn learn(
         config.model.d_in,
         n_classes,
         SEED,
-    )?;
-    let curve = evaluate(model, config.tasks.format, n_classes, &set, device).await?;
+    )?
+    // The baselines read the set's own sequences; the views are the learner's.
+    .with_views(VIEWS, SEED);
+    let (mut ensemble, curve) =
+        evaluate_views(model, config.tasks.format, n_classes, &set, device).await?;
+    ensemble.name = format!("{}, {VIEWS} views", curve.name);
     let positions = curve_positions(seq_len);
     let baselines = Baseline::standard()
         .iter()
@@ -231,6 +240,7 @@ pub async fn learn(
         features: raw.n_features,
         classes: data.n_classes,
         curve,
+        ensemble,
         baselines,
         format,
         hash,

@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use gpicl_core::eval::evaluate;
+use gpicl_core::eval::{evaluate, evaluate_views};
 use gpicl_core::{Manifest, Trainer};
 use gpicl_web::data::{PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::learner::{InContext, Learner};
@@ -134,7 +134,8 @@ fn reproduces_the_manifests_curve() {
 /// Read as an ensemble of views (the same examples through other projections and renamings,
 /// probabilities averaged), the shipped learner is more accurate on unseen MNIST tasks than
 /// alone: measured +6 points at positions 91–100 on 256 sequences; asserted +2 over positions
-/// 51–100 on 96. One view is the learner alone, bit for bit.
+/// 51–100 on 96. One view is the learner alone, bit for bit, and so is the learner alone read
+/// from the ensemble's own forward passes (`evaluate_views`).
 #[test]
 fn an_ensemble_of_views_reads_unseen_tasks_better_than_one() {
     use gpicl_core::EvalSet;
@@ -156,7 +157,18 @@ fn an_ensemble_of_views_reads_unseen_tasks_better_than_one() {
     };
     let alone = curve(&set);
     assert_eq!(curve(&set.clone().with_views(1, 9)), alone);
-    let ensemble = curve(&set.with_views(8, 9));
+    let viewed = set.with_views(8, 9);
+    let ensemble = curve(&viewed);
+    let (both_ensemble, both_alone) = pollster::block_on(evaluate_views(
+        learner.model(),
+        c.tasks.format,
+        c.model.n_classes,
+        &viewed,
+        &device,
+    ))
+    .unwrap();
+    assert_eq!(both_ensemble, ensemble);
+    assert_eq!(both_alone, alone);
     let late = |c: &gpicl_core::Curve| c.accuracy[50..].iter().sum::<f32>() / 50.0;
     println!(
         "positions 51–100: alone {:.3}, 8 views {:.3}",
@@ -177,7 +189,7 @@ fn an_ensemble_of_views_reads_unseen_tasks_better_than_one() {
 #[test]
 fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
     use gpicl_core::share::TableRef;
-    use gpicl_web::yours::{Format, learn};
+    use gpicl_web::yours::{self, Format, learn};
     let (manifest, bytes) = shipped();
     let device = Device::flex();
     let model = manifest.model(bytes, &device).unwrap();
@@ -214,6 +226,22 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
     // Read over the table's 3 classes, a first guess (no example yet) is right about 1/3 of
     // the time (64 sequences: ±0.06 standard error).
     assert!((acc[0] - 1.0 / 3.0).abs() < 0.15, "first guess {}", acc[0]);
+    // Read with views too, from the same forward passes: above chance, a first guess of 1/3.
+    let ensemble = &report.ensemble.accuracy;
+    let ensemble_late = ensemble[ensemble.len() - 10..].iter().sum::<f32>() / 10.0;
+    println!(
+        "positions 41–50: alone {late:.3}, {} views {ensemble_late:.3}",
+        yours::VIEWS
+    );
+    assert!(
+        ensemble_late > 1.0 / 3.0 + 0.2,
+        "late accuracy with views {ensemble_late}"
+    );
+    assert!(
+        (ensemble[0] - 1.0 / 3.0).abs() < 0.15,
+        "first guess with views {}",
+        ensemble[0]
+    );
     assert_eq!(report.baselines.len(), 3);
     // The step-through's rows, with the file's names; the link's fingerprint of the file.
     let sample = &report.sample;
