@@ -210,7 +210,83 @@ fn fmt_tick(v: f64, percent: bool) -> String {
     }
 }
 
+/// A legend row's height, the legend's inner margin, and an estimate of a legend character's
+/// width (11-unit sans-serif text, on the wide side), in the chart's units.
+const LEGEND_ROW: f64 = 14.0;
+const LEGEND_PAD: f64 = 4.0;
+const LEGEND_CHAR: f64 = 6.0;
+
 impl Chart {
+    /// Where the legend goes, `(x, y, width, height)` in the chart's units: the corner of the
+    /// plot where its box hides the least of the data (the lines sampled every few units; the
+    /// reference line counts a quarter as much), the top-left corner first among equals.
+    fn legend_box(
+        &self,
+        sx: &impl Fn(f64) -> f64,
+        sy: &impl Fn(f64) -> f64,
+    ) -> (f64, f64, f64, f64) {
+        let chars = self
+            .series
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        let w = (2.0 * LEGEND_PAD + 20.0 + LEGEND_CHAR * chars as f64).min(W - LEFT - RIGHT - 8.0);
+        let h = 2.0 * LEGEND_PAD + LEGEND_ROW * self.series.len() as f64;
+        // The data as drawn: points every ~3 units along each line.
+        let mut drawn: Vec<(f64, f64, f64)> = Vec::new();
+        let mut trace = |points: &[(f64, f64)], weight: f64| {
+            let xy: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .map(|&(x, y)| (sx(x), sy(y)))
+                .collect();
+            drawn.extend(xy.first().map(|&(x, y)| (x, y, weight)));
+            for pair in xy.windows(2) {
+                let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+                let steps = ((x1 - x0).hypot(y1 - y0) / 3.0).ceil().max(1.0) as usize;
+                drawn.extend((1..=steps).map(|k| {
+                    let t = k as f64 / steps as f64;
+                    (x0 + t * (x1 - x0), y0 + t * (y1 - y0), weight)
+                }));
+            }
+        };
+        for series in &self.series {
+            trace(&series.points, 1.0);
+        }
+        if let Some((r, _)) = self.reference {
+            let ((x0, x1), _) = self.domain();
+            trace(&[(x0, r), (x1, r)], 0.25);
+        }
+        let (left, right) = (LEFT + 8.0, W - RIGHT - 4.0 - w);
+        let (top, bottom) = (TOP + 2.0, H - BOTTOM - 4.0 - h);
+        let corners = [(left, top), (right, bottom), (right, top), (left, bottom)];
+        let hidden = |&(x, y): &(f64, f64)| -> f64 {
+            drawn
+                .iter()
+                .filter(|p| p.0 >= x && p.0 <= x + w && p.1 >= y && p.1 <= y + h)
+                .map(|p| p.2)
+                .sum()
+        };
+        let mut best = corners[0];
+        let mut least = hidden(&best);
+        for corner in &corners[1..] {
+            let cost = hidden(corner);
+            if cost < least {
+                (best, least) = (*corner, cost);
+            }
+        }
+        (best.0, best.1, w, h)
+    }
+
+    /// The maps from data to the chart's units, x and y.
+    fn scales(&self) -> (impl Fn(f64) -> f64 + use<>, impl Fn(f64) -> f64 + use<>) {
+        let ((x0, x1), (y0, y1)) = self.domain();
+        let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+        let sy = move |y: f64| H - BOTTOM - (y.clamp(y0, y1) - y0) / (y1 - y0) * (H - TOP - BOTTOM);
+        (sx, sy)
+    }
+
     /// The x and y extents of the data (and the fixed range and reference line).
     pub fn domain(&self) -> ((f64, f64), (f64, f64)) {
         let pts = || self.series.iter().flat_map(|s| s.points.iter());
@@ -248,8 +324,7 @@ impl Chart {
     /// The chart as an SVG document.
     pub fn to_svg(&self) -> String {
         let ((x0, x1), (y0, y1)) = self.domain();
-        let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-        let sy = |y: f64| H - BOTTOM - (y.clamp(y0, y1) - y0) / (y1 - y0) * (H - TOP - BOTTOM);
+        let (sx, sy) = self.scales();
         let mut s = String::new();
         let _ = write!(
             s,
@@ -328,18 +403,25 @@ impl Chart {
                 escape(&series.name)
             );
         }
-        for (i, series) in self.series.iter().enumerate() {
-            let y = TOP + 8.0 + 14.0 * i as f64;
+        if !self.series.is_empty() {
+            let (x, y, w, h) = self.legend_box(&sx, &sy);
             let _ = write!(
                 s,
-                r#"<line x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{}" stroke-width="3"/><text x="{}" y="{}" class="legend">{}</text>"#,
-                LEFT + 10.0,
-                LEFT + 26.0,
-                series.color,
-                LEFT + 30.0,
-                y + 4.0,
-                escape(&series.name)
+                r#"<rect class="legend-box" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="white" fill-opacity="0.85"/>"#
             );
+            for (i, series) in self.series.iter().enumerate() {
+                let row = y + LEGEND_PAD + LEGEND_ROW * (i as f64 + 0.5);
+                let _ = write!(
+                    s,
+                    r#"<line x1="{:.1}" x2="{:.1}" y1="{row:.1}" y2="{row:.1}" stroke="{}" stroke-width="3"/><text x="{:.1}" y="{:.1}" class="legend">{}</text>"#,
+                    x + LEGEND_PAD,
+                    x + LEGEND_PAD + 16.0,
+                    series.color,
+                    x + LEGEND_PAD + 20.0,
+                    row + 4.0,
+                    escape(&series.name)
+                );
+            }
         }
         s.push_str("</svg>");
         s
@@ -451,6 +533,63 @@ mod tests {
         assert!(!svg.contains("NaN"));
         // The first series' path: two finite points.
         assert!(svg.contains(r#"d="M52.0 "#));
+    }
+
+    /// The legend sits in the corner where it hides the least of the lines: away from curves
+    /// that rise early to the top (the top-left, where it was always drawn), at the top-left
+    /// where nothing is there.
+    #[test]
+    fn the_legend_hides_no_line_it_can_avoid() {
+        let rising = |name: &str, at: f64| Series {
+            name: name.into(),
+            color: PALETTE[0].into(),
+            points: (1..=50)
+                .map(|j| (j as f64, (at + j as f64 / 10.0).min(1.0)))
+                .collect(),
+        };
+        let mut chart = Chart {
+            title: "accuracy".into(),
+            x_label: "examples".into(),
+            y_label: "accuracy".into(),
+            series: [
+                "the learner",
+                "the learner, 8 views",
+                "1-NN",
+                "logistic",
+                "MLP",
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| rising(n, 0.3 + 0.02 * i as f64))
+            .collect(),
+            y_range: Some((0.0, 1.0)),
+            reference: Some((1.0 / 3.0, "chance".into())),
+            percent: true,
+        };
+        let (sx, sy) = chart.scales();
+        let (x, y, w, h) = chart.legend_box(&sx, &sy);
+        assert!(x > LEFT + 8.0 || y > TOP + 2.0, "still at the top-left");
+        for series in &chart.series {
+            for &(px, py) in &series.points {
+                let (px, py) = (sx(px), sy(py));
+                assert!(
+                    !(px >= x && px <= x + w && py >= y && py <= y + h),
+                    "({px}, {py}) under the legend at ({x}, {y}, {w}, {h})"
+                );
+            }
+        }
+        assert!(
+            chart
+                .to_svg()
+                .contains(&format!(r#"class="legend-box" x="{x:.1}" y="{y:.1}""#))
+        );
+        // Lines low and flat leave the top-left free.
+        for series in &mut chart.series {
+            series.points = (1..=50).map(|j| (j as f64, 0.1)).collect();
+        }
+        let (sx, sy) = chart.scales();
+        let (x, y, _, _) = chart.legend_box(&sx, &sy);
+        assert_eq!((x, y), (LEFT + 8.0, TOP + 2.0));
     }
 
     #[test]
