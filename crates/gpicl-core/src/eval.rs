@@ -368,7 +368,7 @@ pub async fn evaluate(
 /// Evaluates `model` on `set` as [`evaluate`] does, and also reads the learner alone from
 /// the same forward passes: `(the set's curve, the learner alone's)`. For a set without views
 /// the two are the same curve; with `v` views, this costs `v` forward passes where reading
-/// the two curves apart would cost `v + 1`. The second curve is named `alone`.
+/// the two curves apart would cost `v + 1`. Both carry the set's name.
 pub async fn evaluate_views(
     model: &Transformer,
     format: TokenFormat,
