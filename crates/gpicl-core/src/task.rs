@@ -818,6 +818,18 @@ mod tests {
         }
     }
 
+    /// A batch left without its examples (for a trainer that gathers them on the device) is
+    /// refused by the host's encoding with the reason, not with a shape error.
+    #[test]
+    #[should_panic(expected = "encoded by the trainer that sampled it")]
+    fn a_batch_without_its_examples_is_not_encoded_from_the_host() {
+        let data = toy(50, 6, 10);
+        let mut s = TaskSampler::new(TaskPool::Unlimited, 0.0, 8, 10, 3).unwrap();
+        s.set_examples_on_device(true);
+        let batch = s.next_batch(&data, 4, 7);
+        crate::tokens::TokenFormat::Pair.encode(&batch, 10, &Device::flex());
+    }
+
     #[test]
     fn projection_has_the_papers_statistics() {
         let (n_in, d_in) = (200, 100);

@@ -44,6 +44,10 @@ impl TokenFormat {
 
     /// Builds the input tokens `[batch, seq · tokens_per_example, width]` and the targets
     /// `[batch, seq]` on `device`. The projection runs on the device as one batched matmul.
+    ///
+    /// # Panics
+    /// If `batch` carries no examples ([`Batch::x`] left empty by a sampler whose trainer
+    /// gathers them on the device): only that trainer can encode it ([`crate::train::Trainer::encode`]).
     pub fn encode(
         self,
         batch: &Batch,
@@ -51,6 +55,12 @@ impl TokenFormat {
         device: &Device,
     ) -> (Tensor<3>, Tensor<2, Int>) {
         let shape = [batch.batch_size, batch.seq_len, batch.n_in];
+        assert_eq!(
+            batch.x.len(),
+            shape.iter().product::<usize>(),
+            "a batch whose examples are to be gathered on the device (its x is empty) is \
+             encoded by the trainer that sampled it"
+        );
         let x = Tensor::<3>::from_data(TensorData::new(batch.x.clone(), shape), device);
         self.encode_rows(batch, x, n_classes, device)
     }
