@@ -483,22 +483,23 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
     // The shipped learner (web/pretrained: a manifest and its weights) evaluates like a
     // checkpoint, with the baselines beside it.
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
-    let out = gpicl(&[
-        "eval",
-        "--checkpoint",
-        shipped,
-        "--data",
-        csv_s,
-        "--label-column",
-        "2",
-        "--sequences",
-        "4",
-        "--seq-len",
-        "12",
-        "--baselines",
-        "--baseline-sequences",
-        "4",
-    ]);
+    let eval_shipped = |more: &[&str]| {
+        let args = [
+            "eval",
+            "--checkpoint",
+            shipped,
+            "--data",
+            csv_s,
+            "--label-column",
+            "2",
+            "--sequences",
+            "4",
+            "--seq-len",
+            "12",
+        ];
+        gpicl(&[&args[..], more].concat())
+    };
+    let out = eval_shipped(&["--baselines", "--baseline-sequences", "4"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -507,21 +508,8 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
     );
     assert!(text.contains("logistic") && text.contains("1-NN"), "{text}");
     // With views: a column beside the learner alone, whose figures do not move.
-    let viewed = gpicl_ok(&[
-        "eval",
-        "--checkpoint",
-        shipped,
-        "--data",
-        csv_s,
-        "--label-column",
-        "2",
-        "--sequences",
-        "4",
-        "--seq-len",
-        "12",
-        "--views",
-        "3",
-    ]);
+    let viewed = eval_shipped(&["--views", "3"]);
+    assert!(viewed.status.success());
     let viewed = String::from_utf8_lossy(&viewed.stdout);
     // The learner's columns of a table's rows: the example, its accuracy and loss.
     let learner = |text: &str| -> Vec<String> {
