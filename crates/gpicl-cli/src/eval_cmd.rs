@@ -125,14 +125,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     )?
     // The baselines read the set's own sequences only; the views are the learner's.
     .with_views(args.views, args.seed);
-    // The learner alone is read from the views' own forward passes.
-    let (viewed, curve) = pollster::block_on(evaluate_views(
-        &model,
-        config.tasks.format,
-        config.model.n_classes,
-        &set,
-        &device,
-    ))?;
+    let (viewed, curve) = learner_curves(&model, &config, &set, &device)?;
     let viewed = (args.views > 1).then_some(viewed);
     println!(
         "{}: {} examples, {} features, {} classes (chance {:.1}%); {} sequences of {seq_len}",
@@ -228,6 +221,20 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     println!("{line}   (mean over these positions)");
     Ok(())
+}
+
+/// `model` (meta-trained with `config`) on `set`: the curve of its views' averaged prediction
+/// and the learner alone's, read from the same forward passes ([`evaluate_views`]).
+pub(crate) fn learner_curves(
+    model: &gpicl_core::Transformer,
+    config: &gpicl_core::RunConfig,
+    set: &EvalSet,
+    device: &burn::prelude::Device,
+) -> Result<(gpicl_core::Curve, gpicl_core::Curve)> {
+    let (format, n_classes) = (config.tasks.format, config.model.n_classes);
+    Ok(pollster::block_on(evaluate_views(
+        model, format, n_classes, set, device,
+    ))?)
 }
 
 /// Evaluates `model` on its run's three evaluation sets (fixed by `config.eval`), prints the

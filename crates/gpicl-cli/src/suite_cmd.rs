@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::baselines::Baseline;
-use gpicl_core::eval::evaluate_views;
 use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
@@ -134,13 +133,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             args.seed,
         )?
         .with_views(args.views, args.seed);
-        let (viewed, curve) = pollster::block_on(evaluate_views(
-            &model,
-            config.tasks.format,
-            config.model.n_classes,
-            &set,
-            &device,
-        ))?;
+        let (viewed, curve) = crate::eval_cmd::learner_curves(&model, &config, &set, &device)?;
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
         let fitted = baselines
             .iter()

@@ -467,27 +467,12 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         .collect();
     std::fs::write(&csv, format!("x1,kind,x2\n{rows}")).unwrap();
     let csv_s = csv.to_str().unwrap();
-    gpicl_ok(&[
-        "eval",
-        "--checkpoint",
-        file_s,
-        "--data",
-        csv_s,
-        "--label-column",
-        "2",
-        "--sequences",
-        "4",
-        "--seq-len",
-        "12",
-    ]);
-    // The shipped learner (web/pretrained: a manifest and its weights) evaluates like a
-    // checkpoint, with the baselines beside it.
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
-    let eval_shipped = |more: &[&str]| {
+    // `gpicl eval` of a learner on that table, and `more`.
+    let eval_table = |checkpoint: &str, more: &[&str]| {
         let args = [
             "eval",
             "--checkpoint",
-            shipped,
+            checkpoint,
             "--data",
             csv_s,
             "--label-column",
@@ -499,7 +484,11 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         ];
         gpicl(&[&args[..], more].concat())
     };
-    let out = eval_shipped(&["--baselines", "--baseline-sequences", "4"]);
+    assert!(eval_table(file_s, &[]).status.success());
+    // The shipped learner (web/pretrained: a manifest and its weights) evaluates like a
+    // checkpoint, with the baselines beside it.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let out = eval_table(shipped, &["--baselines", "--baseline-sequences", "4"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -508,7 +497,7 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
     );
     assert!(text.contains("logistic") && text.contains("1-NN"), "{text}");
     // With views: a column beside the learner alone, whose figures do not move.
-    let viewed = eval_shipped(&["--views", "3"]);
+    let viewed = eval_table(shipped, &["--views", "3"]);
     assert!(viewed.status.success());
     let viewed = String::from_utf8_lossy(&viewed.stdout);
     // The learner's columns of a table's rows: the example, its accuracy and loss.
