@@ -394,16 +394,17 @@ pub async fn evaluate_views(
             .map_err(|e| Error::Device(format!("evaluation data: {e:?}")))?;
         Ok(v.into_iter().map(|x| x / count as f32).collect())
     };
-    let curve = |name: &str, at: usize| -> Result<Curve, Error> {
+    // The curve whose accuracy and loss were registered at `at` and `at + 1`.
+    let curve = |at: usize| -> Result<Curve, Error> {
         Ok(Curve {
-            name: name.into(),
+            name: set.name.clone(),
             accuracy: read(&data[at])?,
             loss: read(&data[at + 1])?,
         })
     };
-    let viewed = curve(&set.name, 0)?;
+    let viewed = curve(0)?;
     let alone = if data.len() > 2 {
-        curve(&set.name, 2)?
+        curve(2)?
     } else {
         viewed.clone()
     };

@@ -58,8 +58,8 @@ impl TokenFormat {
         assert_eq!(
             batch.x.len(),
             shape.iter().product::<usize>(),
-            "a batch whose examples are to be gathered on the device (its x is empty) is \
-             encoded by the trainer that sampled it"
+            "the batch's x does not hold batch × seq × n_in values; a batch whose examples are \
+             gathered on the device (x left empty) is encoded by the trainer that sampled it"
         );
         let x = Tensor::<3>::from_data(TensorData::new(batch.x.clone(), shape), device);
         self.encode_rows(batch, x, n_classes, device)

@@ -216,15 +216,22 @@ const LEGEND_ROW: f64 = 14.0;
 const LEGEND_PAD: f64 = 4.0;
 const LEGEND_CHAR: f64 = 6.0;
 
+/// The maps from data to the chart's units, x and y, for a chart of `domain`
+/// ([`Chart::domain`]).
+fn scales(domain: ((f64, f64), (f64, f64))) -> (impl Fn(f64) -> f64, impl Fn(f64) -> f64) {
+    let ((x0, x1), (y0, y1)) = domain;
+    let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+    let sy = move |y: f64| H - BOTTOM - (y.clamp(y0, y1) - y0) / (y1 - y0) * (H - TOP - BOTTOM);
+    (sx, sy)
+}
+
 impl Chart {
     /// Where the legend goes, `(x, y, width, height)` in the chart's units: the corner of the
     /// plot where its box hides the least of the data (the lines sampled every few units; the
-    /// reference line counts a quarter as much), the top-left corner first among equals.
-    fn legend_box(
-        &self,
-        sx: &impl Fn(f64) -> f64,
-        sy: &impl Fn(f64) -> f64,
-    ) -> (f64, f64, f64, f64) {
+    /// reference line counts a quarter as much), the top-left corner first among equals;
+    /// `domain` is the chart's ([`Chart::domain`]).
+    fn legend_box(&self, domain: ((f64, f64), (f64, f64))) -> (f64, f64, f64, f64) {
+        let (sx, sy) = scales(domain);
         let chars = self
             .series
             .iter()
@@ -255,7 +262,7 @@ impl Chart {
             trace(&series.points, 1.0);
         }
         if let Some((r, _)) = self.reference {
-            let ((x0, x1), _) = self.domain();
+            let (x0, x1) = domain.0;
             trace(&[(x0, r), (x1, r)], 0.25);
         }
         let (left, right) = (LEFT + 8.0, W - RIGHT - 4.0 - w);
@@ -277,14 +284,6 @@ impl Chart {
             }
         }
         (best.0, best.1, w, h)
-    }
-
-    /// The maps from data to the chart's units, x and y.
-    fn scales(&self) -> (impl Fn(f64) -> f64 + use<>, impl Fn(f64) -> f64 + use<>) {
-        let ((x0, x1), (y0, y1)) = self.domain();
-        let sx = move |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-        let sy = move |y: f64| H - BOTTOM - (y.clamp(y0, y1) - y0) / (y1 - y0) * (H - TOP - BOTTOM);
-        (sx, sy)
     }
 
     /// The x and y extents of the data (and the fixed range and reference line).
@@ -323,8 +322,9 @@ impl Chart {
 
     /// The chart as an SVG document.
     pub fn to_svg(&self) -> String {
-        let ((x0, x1), (y0, y1)) = self.domain();
-        let (sx, sy) = self.scales();
+        let domain = self.domain();
+        let ((x0, x1), (y0, y1)) = domain;
+        let (sx, sy) = scales(domain);
         let mut s = String::new();
         let _ = write!(
             s,
@@ -404,7 +404,7 @@ impl Chart {
             );
         }
         if !self.series.is_empty() {
-            let (x, y, w, h) = self.legend_box(&sx, &sy);
+            let (x, y, w, h) = self.legend_box(domain);
             let _ = write!(
                 s,
                 r#"<rect class="legend-box" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="white" fill-opacity="0.85"/>"#
@@ -566,8 +566,8 @@ mod tests {
             reference: Some((1.0 / 3.0, "chance".into())),
             percent: true,
         };
-        let (sx, sy) = chart.scales();
-        let (x, y, w, h) = chart.legend_box(&sx, &sy);
+        let (sx, sy) = scales(chart.domain());
+        let (x, y, w, h) = chart.legend_box(chart.domain());
         assert!(x > LEFT + 8.0 || y > TOP + 2.0, "still at the top-left");
         for series in &chart.series {
             for &(px, py) in &series.points {
@@ -587,8 +587,7 @@ mod tests {
         for series in &mut chart.series {
             series.points = (1..=50).map(|j| (j as f64, 0.1)).collect();
         }
-        let (sx, sy) = chart.scales();
-        let (x, y, _, _) = chart.legend_box(&sx, &sy);
+        let (x, y, _, _) = chart.legend_box(chart.domain());
         assert_eq!((x, y), (LEFT + 8.0, TOP + 2.0));
     }
 
