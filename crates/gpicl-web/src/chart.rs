@@ -225,6 +225,27 @@ fn scales(domain: ((f64, f64), (f64, f64))) -> (impl Fn(f64) -> f64, impl Fn(f64
     (sx, sy)
 }
 
+/// Where a reference line's label is drawn, `(x, text-anchor)`, for the line at `y` (chart
+/// units): above its right end, or above its left end where the legend box `(x, y, w, h)`
+/// would cover it there.
+fn reference_label_at(
+    y: f64,
+    label: &str,
+    legend: Option<(f64, f64, f64, f64)>,
+) -> (f64, &'static str) {
+    let right = W - RIGHT - 2.0;
+    let (top, bottom) = (y - 4.0 - 11.0, y - 4.0 + 3.0);
+    let width = LEGEND_CHAR * label.chars().count() as f64;
+    let covered = legend.is_some_and(|(lx, ly, lw, lh)| {
+        right - width < lx + lw && right > lx && top < ly + lh && bottom > ly
+    });
+    if covered {
+        (LEFT + 4.0, "start")
+    } else {
+        (right, "end")
+    }
+}
+
 impl Chart {
     /// Where the legend goes, `(x, y, width, height)` in the chart's units: the corner of the
     /// plot where its box hides the least of the data (the lines sampled every few units; the
@@ -364,13 +385,14 @@ impl Chart {
             (TOP + H - BOTTOM) / 2.0,
             escape(&self.y_label)
         );
+        let legend = (!self.series.is_empty()).then(|| self.legend_box(domain));
         if let Some((r, label)) = &self.reference {
             let y = sy(*r);
+            let (x, anchor) = reference_label_at(y, label, legend);
             let _ = write!(
                 s,
-                r##"<line class="reference" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#666" stroke-dasharray="5 4"/><text x="{}" y="{:.1}" text-anchor="end" fill="#444">{}</text>"##,
+                r##"<line class="reference" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#666" stroke-dasharray="5 4"/><text x="{x}" y="{:.1}" text-anchor="{anchor}" fill="#444">{}</text>"##,
                 W - RIGHT,
-                W - RIGHT - 2.0,
                 y - 4.0,
                 escape(label)
             );
@@ -403,8 +425,7 @@ impl Chart {
                 escape(&series.name)
             );
         }
-        if !self.series.is_empty() {
-            let (x, y, w, h) = self.legend_box(domain);
+        if let Some((x, y, w, h)) = legend {
             let _ = write!(
                 s,
                 r#"<rect class="legend-box" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="white" fill-opacity="0.85"/>"#
@@ -578,17 +599,58 @@ mod tests {
                 );
             }
         }
-        assert!(
-            chart
-                .to_svg()
-                .contains(&format!(r#"class="legend-box" x="{x:.1}" y="{y:.1}""#))
-        );
+        let svg = chart.to_svg();
+        assert!(svg.contains(&format!(r#"class="legend-box" x="{x:.1}" y="{y:.1}""#)));
         // Lines low and flat leave the top-left free.
         for series in &mut chart.series {
             series.points = (1..=50).map(|j| (j as f64, 0.1)).collect();
         }
         let (x, y, _, _) = chart.legend_box(chart.domain());
         assert_eq!((x, y), (LEFT + 8.0, TOP + 2.0));
+    }
+
+    /// Where the legend covers the right end of the reference line (curves high everywhere,
+    /// so it takes the bottom-right corner), the line's label moves to its left end.
+    #[test]
+    fn the_reference_label_stays_clear_of_the_legend() {
+        let chart = Chart {
+            title: "accuracy".into(),
+            x_label: "examples".into(),
+            y_label: "accuracy".into(),
+            series: (0..5)
+                .map(|i| Series {
+                    name: format!("learner {i}"),
+                    color: PALETTE[i].into(),
+                    points: (1..=50)
+                        .map(|j| (j as f64, 0.9 + 0.01 * i as f64))
+                        .collect(),
+                })
+                .collect(),
+            y_range: Some((0.0, 1.0)),
+            reference: Some((1.0 / 3.0, "chance".into())),
+            percent: true,
+        };
+        let (_, sy) = scales(chart.domain());
+        let chance = sy(1.0 / 3.0);
+        let legend = chart.legend_box(chart.domain());
+        let (x, y, w, h) = legend;
+        assert!(x > LEFT + 8.0 && y < chance && chance < y + h, "{legend:?}");
+        let svg = chart.to_svg();
+        let at = svg.find(">chance<").unwrap();
+        let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+        assert!(
+            tag.contains(&format!(r#"x="{}""#, LEFT + 4.0)) && tag.contains("start"),
+            "{tag}"
+        );
+        // Without a legend over it, at the right end.
+        assert_eq!(
+            reference_label_at(chance, "chance", None),
+            (W - RIGHT - 2.0, "end")
+        );
+        assert_eq!(
+            reference_label_at(chance, "chance", Some((LEFT + 8.0, y, w, h))),
+            (W - RIGHT - 2.0, "end")
+        );
     }
 
     #[test]
