@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use gpicl_core::EvalSet;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
-use gpicl_core::eval::{evaluate, evaluate_views};
+use gpicl_core::eval::{Hits, Reading, evaluate, evaluate_with_hits, mean_and_se};
 use gpicl_core::parse::LabelColumn;
 
 use crate::backend::Backend;
@@ -125,8 +125,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     )?
     // The baselines read the set's own sequences only; the views are the learner's.
     .with_views(args.views, args.seed);
-    let (viewed, curve) = learner_curves(&model, &config, &set, &device)?;
-    let viewed = (args.views > 1).then_some(viewed);
+    let reading = learner_reading(&model, &config, &set, &device)?;
+    let curve = &reading.alone;
+    let viewed = (args.views > 1).then_some(&reading.viewed);
     println!(
         "{}: {} examples, {} features, {} classes (chance {:.1}%); {} sequences of {seq_len}",
         data.name,
@@ -151,17 +152,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let mut positions: Vec<usize> = printed.iter().chain(&last).copied().collect();
     positions.sort_unstable();
     positions.dedup();
-    let baselines: Vec<(String, Vec<(usize, f32)>)> = if args.baselines {
+    let baselines: Vec<(String, Hits)> = if args.baselines {
         Baseline::standard()
             .iter()
             .map(|b| {
-                let curve = b.curve_on(
+                let hits = b.hits_on(
                     &set,
                     &positions,
                     args.baseline_sequences,
                     args.baselines_on.into(),
                 );
-                (b.name(), curve)
+                (b.name(), hits)
             })
             .collect()
     } else {
@@ -177,6 +178,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             }
         );
     }
+    let curves: Vec<Vec<(usize, f32)>> = baselines.iter().map(|(_, h)| h.curve()).collect();
     // A baseline's accuracy at position k (scored at every position asked for).
     let at = |c: &[(usize, f32)], k: usize| c.iter().find(|p| p.0 == k).map_or(0.0, |p| p.1);
     let mean = |v: Vec<f32>| v.iter().sum::<f32>() / v.len().max(1) as f32;
@@ -194,7 +196,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if let Some(v) = &viewed {
             let _ = write!(line, "  {:>8.1}%", 100.0 * v.accuracy[k - 1]);
         }
-        for (_, c) in &baselines {
+        for c in &curves {
             let _ = write!(line, "  {:>19.1}%", 100.0 * at(c, k));
         }
         println!("{line}");
@@ -212,7 +214,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             100.0 * mean(last.iter().map(|&k| v.accuracy[k - 1]).collect())
         );
     }
-    for (_, c) in &baselines {
+    for c in &curves {
         let _ = write!(
             line,
             "  {:>19.1}%",
@@ -220,19 +222,69 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     println!("{line}   (mean over these positions)");
+    print_noise(&reading, args.views, &baselines, &label, &last);
     Ok(())
 }
 
+/// Below the table: the standard error of each mean over `last` (over sequences, the unit
+/// drawn independently), and the learner (its views' reading, if any) against each baseline,
+/// paired on the baseline's sequences.
+fn print_noise(
+    reading: &Reading,
+    views: usize,
+    baselines: &[(String, Hits)],
+    label: &str,
+    last: &[usize],
+) {
+    let se = |hits: &Hits| 100.0 * mean_and_se(&hits.means(last, usize::MAX)).1;
+    let mut line = format!(
+        "standard errors of the means over {label} (over sequences), in points: learner ±{:.1}",
+        se(&reading.alone_hits)
+    );
+    if views > 1 {
+        let _ = write!(line, ", {views} views ±{:.1}", se(&reading.viewed_hits));
+    }
+    for (name, hits) in baselines {
+        let _ = write!(line, ", {name} ±{:.1}", se(hits));
+    }
+    println!("{line}");
+    let Some((_, first)) = baselines.first() else {
+        return;
+    };
+    let (learner, hits) = if views > 1 {
+        (
+            format!("the learner with {views} views"),
+            &reading.viewed_hits,
+        )
+    } else {
+        ("the learner".to_string(), &reading.alone_hits)
+    };
+    let n = first.sequences();
+    let ours = hits.means(last, n);
+    let mut line = format!(
+        "{learner} minus each baseline on the same {n} sequences, mean over {label}, in points: "
+    );
+    for (i, (name, hits)) in baselines.iter().enumerate() {
+        let theirs = hits.means(last, n);
+        let diff: Vec<f32> = ours.iter().zip(&theirs).map(|(a, b)| a - b).collect();
+        let (d, e) = mean_and_se(&diff);
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(line, "{sep}{name} {:+.1} ± {:.1}", 100.0 * d, 100.0 * e);
+    }
+    println!("{line}");
+}
+
 /// `model` (meta-trained with `config`) on `set`: the curve of its views' averaged prediction
-/// and the learner alone's, read from the same forward passes ([`evaluate_views`]).
-pub(crate) fn learner_curves(
+/// and the learner alone's, read from the same forward passes, with the hits behind them
+/// ([`evaluate_with_hits`]).
+pub(crate) fn learner_reading(
     model: &gpicl_core::Transformer,
     config: &gpicl_core::RunConfig,
     set: &EvalSet,
     device: &burn::prelude::Device,
-) -> Result<(gpicl_core::Curve, gpicl_core::Curve)> {
+) -> Result<Reading> {
     let (format, n_classes) = (config.tasks.format, config.model.n_classes);
-    Ok(pollster::block_on(evaluate_views(
+    Ok(pollster::block_on(evaluate_with_hits(
         model, format, n_classes, set, device,
     ))?)
 }

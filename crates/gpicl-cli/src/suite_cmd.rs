@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use gpicl_core::baselines::Baseline;
+use gpicl_core::baselines::{Baseline, Inputs};
+use gpicl_core::eval::mean_and_se;
 use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
@@ -75,7 +76,12 @@ struct Row {
     learner: f32,
     /// The mean with `--views` views, when asked for.
     ensemble: Option<f32>,
+    /// The standard error of the learner's figure the margin is taken from (over sequences).
+    se: f32,
     baselines: Vec<f32>,
+    /// That learner's figure minus each baseline's on the baseline's own sequences and
+    /// positions, paired by sequence: `(mean difference, its standard error)`.
+    paired: Vec<(f32, f32)>,
 }
 
 impl Row {
@@ -133,15 +139,25 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             args.seed,
         )?
         .with_views(args.views, args.seed);
-        let (viewed, curve) = crate::eval_cmd::learner_curves(&model, &config, &set, &device)?;
+        let reading = crate::eval_cmd::learner_reading(&model, &config, &set, &device)?;
+        let (viewed, curve) = (&reading.viewed, &reading.alone);
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-        let fitted = baselines
-            .iter()
-            .map(|b| {
-                let points = b.curve(&set, &positions, args.baseline_sequences);
-                mean(&points.iter().map(|p| p.1).collect::<Vec<_>>())
-            })
-            .collect();
+        // The learner's figure the margin is taken from, by sequence.
+        let best_hits = if args.views > 1 {
+            &reading.viewed_hits
+        } else {
+            &reading.alone_hits
+        };
+        let (mut fitted, mut paired) = (Vec::new(), Vec::new());
+        for b in &baselines {
+            let hits = b.hits_on(&set, &positions, args.baseline_sequences, Inputs::Projected);
+            fitted.push(mean(&hits.curve().iter().map(|p| p.1).collect::<Vec<_>>()));
+            let n = hits.sequences();
+            let ours = best_hits.means(&positions, n);
+            let theirs = hits.means(&positions, n);
+            let diff: Vec<f32> = ours.iter().zip(&theirs).map(|(a, b)| a - b).collect();
+            paired.push(mean_and_se(&diff));
+        }
         let ensemble = (args.views > 1).then(|| mean(&viewed.accuracy[quarter[0] - 1..]));
         let row = Row {
             name: data.name.clone(),
@@ -150,7 +166,9 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             first: curve.accuracy[0],
             learner: mean(&curve.accuracy[quarter[0] - 1..]),
             ensemble,
+            se: mean_and_se(&best_hits.means(&quarter, usize::MAX)).1,
             baselines: fitted,
+            paired,
         };
         eprintln!("{}: done", row.name);
         rows.push(row);
@@ -297,4 +315,55 @@ fn print_table(
         let _ = write!(line, " {:+.1} |", 100.0 * (best_learner - best));
     }
     println!("{line}");
+    print_noise(args, baselines, &means, rows);
+}
+
+/// Below the table: the learner's standard errors, and its paired differences from each
+/// baseline on the suite's mean (datasets drawn apart, so their variances add).
+fn print_noise(args: &SuiteArgs, baselines: &[Baseline], means: &[f32], rows: &[Row]) {
+    let n = rows.len().max(1) as f32;
+    let pooled = |se: &mut dyn Iterator<Item = f32>| se.map(|e| e * e).sum::<f32>().sqrt() / n;
+    let learner = if args.views > 1 {
+        format!("the learner with {} views", args.views)
+    } else {
+        "the learner".to_string()
+    };
+    let largest = rows.iter().map(|r| r.se).fold(0.0, f32::max);
+    println!(
+        "\nNoise: the standard error over sequences of {learner}: at most {:.1} points on a \
+         dataset, {:.1} on the mean.",
+        100.0 * largest,
+        100.0 * pooled(&mut rows.iter().map(|r| r.se))
+    );
+    if baselines.is_empty() {
+        return;
+    }
+    let best = means
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, m)| if *m > means[b] { i } else { b });
+    let mut line = format!(
+        "Paired by sequence (the baselines' {} sequences and {BASELINE_POSITIONS} positions, \
+         the learner read there too), {learner} minus each baseline on the suite's mean, in \
+         points: ",
+        args.baseline_sequences.min(args.sequences)
+    );
+    for (i, b) in baselines.iter().enumerate() {
+        let d = rows.iter().map(|r| r.paired[i].0).sum::<f32>() / n;
+        let e = pooled(&mut rows.iter().map(|r| r.paired[i].1));
+        let sep = if i == 0 { "" } else { ", " };
+        let mark = if i == best {
+            " (the best baseline)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            line,
+            "{sep}{}{mark} {:+.1} ± {:.1}",
+            b.name(),
+            100.0 * d,
+            100.0 * e
+        );
+    }
+    println!("{line}.");
 }

@@ -101,7 +101,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(measured, manifest.curves);
     // The held-out suite, recorded in the package's manifest (tiny: 8 sequences).
-    gpicl_ok(&[
+    let full = gpicl_ok(&[
         "suite",
         "--checkpoint",
         out_s,
@@ -120,6 +120,19 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     let record = recorded.suite.as_ref().expect("the suite is recorded");
     assert_eq!((record.views, record.rows.len()), (2, 9));
     assert!(record.command.contains("--views 2"), "{}", record.command);
+    // Below the table, the noise: the learner's standard errors, and its paired differences
+    // from the three baselines, the best of them named.
+    let full = String::from_utf8_lossy(&full.stdout);
+    assert!(
+        full.contains("\nNoise: the standard error over sequences of the learner with 2 views: "),
+        "{full}"
+    );
+    let paired = full
+        .lines()
+        .find(|l| l.starts_with("Paired by sequence (the baselines' 2 sequences"))
+        .expect("the paired differences");
+    assert_eq!(paired.matches(" ± ").count(), 3, "{paired}");
+    assert_eq!(paired.matches("(the best baseline)").count(), 1, "{paired}");
     for row in &record.rows {
         assert!((0.0..=1.0).contains(&row.learner) && row.views.is_some());
         assert_eq!(row.baselines.len(), 3);
@@ -142,6 +155,10 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "--no-baselines",
     ]);
     let table = String::from_utf8_lossy(&light.stdout);
+    assert!(
+        table.contains("Noise:") && !table.contains("Paired"),
+        "{table}"
+    );
     assert!(
         table.contains(
             "| dataset | classes | features | first guess (1/k) | learner | learner, 2 views |\n"
@@ -496,6 +513,17 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("logistic") && text.contains("1-NN"), "{text}");
+    // Below the table: standard errors, and the learner against each baseline on the same
+    // sequences.
+    assert!(
+        text.contains("standard errors of the means over 3–12"),
+        "{text}"
+    );
+    let paired = text
+        .lines()
+        .find(|l| l.starts_with("the learner minus each baseline on the same 4 sequences"))
+        .expect("the paired differences");
+    assert_eq!(paired.matches(" ± ").count(), 3, "{paired}");
     // With views: a column beside the learner alone, whose figures do not move.
     let viewed = eval_table(shipped, &["--views", "3"]);
     assert!(viewed.status.success());
@@ -505,6 +533,7 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         text.lines()
             .skip_while(|l| !l.trim_start().starts_with("example"))
             .skip(1)
+            .take_while(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
             .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .collect()
     };

@@ -6,7 +6,7 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::eval::EvalSet;
+use crate::eval::{EvalSet, Hits};
 use crate::task::rng;
 
 /// Examples of one context: `x` holds `n` rows of `n_features` values, `y` their classes.
@@ -366,14 +366,27 @@ impl Baseline {
         max_sequences: usize,
         inputs: Inputs,
     ) -> Vec<(usize, f32)> {
+        self.hits_on(set, positions, max_sequences, inputs).curve()
+    }
+
+    /// The outcomes behind [`Baseline::curve_on`], for statistics over sequences: for each of
+    /// the first `max_sequences` sequences, whether the baseline was right at each of
+    /// `positions` within the sequence.
+    pub fn hits_on(
+        &self,
+        set: &EvalSet,
+        positions: &[usize],
+        max_sequences: usize,
+        inputs: Inputs,
+    ) -> Hits {
         let n_classes = set.classes;
         let positions: Vec<usize> = positions
             .iter()
             .copied()
             .filter(|&k| k >= 1 && k <= set.seq_len())
             .collect();
-        let mut right = vec![0usize; positions.len()];
-        let mut seen = 0usize;
+        let mut values = Vec::new();
+        let mut seen = 0;
         'sets: for batch in &set.batches {
             for b in 0..batch.batch_size {
                 if seen == max_sequences {
@@ -388,24 +401,18 @@ impl Baseline {
                     }
                 };
                 let y = &batch.labels[b * batch.seq_len..(b + 1) * batch.seq_len];
-                for (i, &k) in positions.iter().enumerate() {
+                values.extend(positions.iter().map(|&k| {
                     let examples = Examples {
                         x: &z[..(k - 1) * d],
                         y: &y[..k - 1],
                         n_features: d,
                     };
                     let p = self.predict(examples, n_classes, &z[(k - 1) * d..k * d]);
-                    if argmax(&p) == Some(y[k - 1] as usize) {
-                        right[i] += 1;
-                    }
-                }
+                    f32::from(u8::from(argmax(&p) == Some(y[k - 1] as usize)))
+                }));
             }
         }
-        positions
-            .into_iter()
-            .zip(right)
-            .map(|(k, r)| (k, r as f32 / seen.max(1) as f32))
-            .collect()
+        Hits { positions, values }
     }
 }
 

@@ -243,18 +243,108 @@ impl Curve {
     }
 }
 
-/// Per-position sums of correct predictions and of losses over an [`EvalSet`], as device
-/// tensors (`[seq]` each). Nothing is read back.
+/// One reading of an [`EvalSet`] as device tensors: per-position sums of correct predictions
+/// and of losses over its sequences (`[seq]` each), and each sequence's hits. Nothing is read
+/// back.
+pub struct Sums {
+    /// Correct predictions at each position, summed over the sequences.
+    pub correct: Tensor<1>,
+    /// Losses at each position, summed over the sequences.
+    pub loss: Tensor<1>,
+    /// Each sequence's hits (1 right, 0 wrong) at each position, `[sequences, seq]`.
+    pub hits: Tensor<2>,
+}
+
+/// The sums behind an [`EvalSet`]'s curves ([`curve_tensors`]).
 pub struct CurveSums {
     /// The set as read: with views, the learner's probabilities averaged over them.
-    pub correct: Tensor<1>,
-    /// Losses of the set as read.
-    pub loss: Tensor<1>,
-    /// The learner alone (each sequence's own view), `(correct, loss)`, for a set with views;
-    /// `None` for a set without, which is read alone.
-    pub alone: Option<(Tensor<1>, Tensor<1>)>,
+    pub read: Sums,
+    /// The learner alone (each sequence's own view), for a set with views; `None` for a set
+    /// without, which is read alone.
+    pub alone: Option<Sums>,
     /// Sequences summed over.
     pub count: usize,
+}
+
+/// Each sequence's outcome at some positions, read back: the per-sequence results behind a
+/// curve (the learner's, at every position; a baseline's, where it was fit), for statistics
+/// over sequences, the unit an evaluation set draws independently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hits {
+    /// The positions scored (1-based), in order.
+    pub positions: Vec<usize>,
+    /// `[sequences, positions.len()]` row-major: 1 where the prediction there was right.
+    pub values: Vec<f32>,
+}
+
+impl Hits {
+    /// Sequences held.
+    pub fn sequences(&self) -> usize {
+        self.values.len() / self.positions.len().max(1)
+    }
+
+    /// The accuracy at each scored position over all the sequences: the curve behind which
+    /// these are, `(position, accuracy)`.
+    pub fn curve(&self) -> Vec<(usize, f32)> {
+        let n = self.sequences();
+        self.positions
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                let right: f32 = (0..n)
+                    .map(|s| self.values[s * self.positions.len() + i])
+                    .sum();
+                (k, right / n.max(1) as f32)
+            })
+            .collect()
+    }
+
+    /// The first `sequences` sequences' (at most all) accuracies over those of `over` that
+    /// were scored: one mean per sequence.
+    pub fn means(&self, over: &[usize], sequences: usize) -> Vec<f32> {
+        let at: Vec<usize> = over
+            .iter()
+            .filter_map(|k| self.positions.iter().position(|p| p == k))
+            .collect();
+        self.values
+            .chunks(self.positions.len().max(1))
+            .take(sequences)
+            .map(|row| at.iter().map(|&j| row[j]).sum::<f32>() / at.len().max(1) as f32)
+            .collect()
+    }
+}
+
+/// The mean of `values` and its standard error (the sample standard deviation over √n; 0 for
+/// fewer than two values).
+pub fn mean_and_se(values: &[f32]) -> (f32, f32) {
+    let n = values.len();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean as f32, 0.0);
+    }
+    let var = values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / (n - 1) as f64;
+    (mean as f32, (var / n as f64).sqrt() as f32)
+}
+
+/// A learner's reading of an [`EvalSet`] with the outcomes behind it
+/// ([`evaluate_with_hits`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The set's curve (with views, of their averaged prediction).
+    pub viewed: Curve,
+    /// The learner alone's curve (the same as `viewed` for a set without views).
+    pub alone: Curve,
+    /// Each sequence's hits behind `viewed`.
+    pub viewed_hits: Hits,
+    /// Each sequence's hits behind `alone`.
+    pub alone_hits: Hits,
 }
 
 /// The sums behind `set`'s curve (and, for a set with views, the learner alone's, from the
@@ -283,8 +373,8 @@ fn curve_tensors_by(
     let device = device.clone().without_autodiff();
     let t = set.seq_len();
     let zeros = || Tensor::<1>::zeros([t], &device);
-    let (mut correct, mut loss) = (zeros(), zeros());
-    let mut alone = (!set.views.is_empty()).then(|| (zeros(), zeros()));
+    let (mut correct, mut loss, mut hits_read) = (zeros(), zeros(), Vec::new());
+    let mut alone = (!set.views.is_empty()).then(|| (zeros(), zeros(), Vec::new()));
     let mut count = 0;
     // Log-probabilities over the set's classes only (renormalised), `[batch, t, classes]`.
     let read = |batch: &Batch| {
@@ -303,7 +393,7 @@ fn curve_tensors_by(
         };
         (logp, targets)
     };
-    // Per-position sums of hits and of losses of `logp` against `targets`.
+    // Per-position sums of hits and of losses of `logp` against `targets`, and the hits.
     let score = |logp: Tensor<3>, targets: Tensor<2, Int>| {
         let [b, t, _] = logp.dims();
         let predicted = logp.clone().argmax(2).reshape([b, t]);
@@ -312,15 +402,20 @@ fn curve_tensors_by(
             .gather(2, targets.unsqueeze_dim::<3>(2))
             .neg()
             .reshape([b, t]);
-        (hits.sum_dim(0).reshape([t]), nll.sum_dim(0).reshape([t]))
+        (
+            hits.clone().sum_dim(0).reshape([t]),
+            nll.sum_dim(0).reshape([t]),
+            hits,
+        )
     };
     for (i, batch) in set.batches.iter().enumerate() {
         let (mut logp, targets) = read(batch);
         let [b, _, k] = logp.dims();
-        if let Some((alone_correct, alone_loss)) = &mut alone {
-            let (hits, nll) = score(logp.clone(), targets.clone());
-            *alone_correct = alone_correct.clone() + hits;
+        if let Some((alone_correct, alone_loss, alone_hits)) = &mut alone {
+            let (right, nll, hits) = score(logp.clone(), targets.clone());
+            *alone_correct = alone_correct.clone() + right;
             *alone_loss = alone_loss.clone() + nll;
+            alone_hits.push(hits);
             // Each view's prediction in the set's labels, then the mean of the probabilities:
             // log(mean_v p_v) = m + log(sum_v exp(logp_v - m)) - ln V.
             let mut all = vec![logp];
@@ -339,15 +434,30 @@ fn curve_tensors_by(
             let mean = (all - m.clone()).exp().sum_dim(0).log() + m - (set.views() as f32).ln();
             logp = mean.squeeze_dim::<3>(0);
         }
-        let (hits, nll) = score(logp, targets);
-        correct = correct + hits;
+        let (right, nll, hits) = score(logp, targets);
+        correct = correct + right;
         loss = loss + nll;
+        hits_read.push(hits);
         count += b;
     }
+    let hits = |all: Vec<Tensor<2>>| {
+        if all.is_empty() {
+            Tensor::<2>::zeros([0, t], &device)
+        } else {
+            Tensor::cat(all, 0)
+        }
+    };
     CurveSums {
-        correct,
-        loss,
-        alone,
+        read: Sums {
+            correct,
+            loss,
+            hits: hits(hits_read),
+        },
+        alone: alone.map(|(correct, loss, all)| Sums {
+            correct,
+            loss,
+            hits: hits(all),
+        }),
         count,
     }
 }
@@ -376,39 +486,85 @@ pub async fn evaluate_views(
     set: &EvalSet,
     device: &Device,
 ) -> Result<(Curve, Curve), Error> {
+    let (viewed, alone, _) = read_back(model, format, n_classes, set, device, false).await?;
+    Ok((viewed, alone))
+}
+
+/// [`evaluate_views`], with each sequence's hits behind the two curves (for standard errors
+/// and paired comparisons over sequences), from the same forward passes and round trip.
+pub async fn evaluate_with_hits(
+    model: &Transformer,
+    format: TokenFormat,
+    n_classes: usize,
+    set: &EvalSet,
+    device: &Device,
+) -> Result<Reading, Error> {
+    let (viewed, alone, hits) = read_back(model, format, n_classes, set, device, true).await?;
+    let (viewed_hits, alone_hits) = hits.expect("hits were asked for");
+    Ok(Reading {
+        viewed,
+        alone,
+        viewed_hits,
+        alone_hits,
+    })
+}
+
+/// The two curves of [`evaluate_views`] and, if `with_hits`, the hits behind them, read in
+/// one asynchronous round trip.
+async fn read_back(
+    model: &Transformer,
+    format: TokenFormat,
+    n_classes: usize,
+    set: &EvalSet,
+    device: &Device,
+    with_hits: bool,
+) -> Result<(Curve, Curve, Option<(Hits, Hits)>), Error> {
     let sums = curve_tensors(model, format, n_classes, set, device);
-    let mut reads = Transaction::default()
-        .register(sums.correct)
-        .register(sums.loss);
-    if let Some((correct, loss)) = sums.alone {
-        reads = reads.register(correct).register(loss);
+    let count = sums.count;
+    // Registered per reading: correct, loss, and (with hits) the hits.
+    let per = if with_hits { 3 } else { 2 };
+    let mut reads = Transaction::default();
+    for s in std::iter::once(sums.read).chain(sums.alone) {
+        reads = reads.register(s.correct).register(s.loss);
+        if with_hits {
+            reads = reads.register(s.hits);
+        }
     }
     let data = reads
         .execute_async()
         .await
         .map_err(|e| Error::Device(format!("reading evaluation: {e:?}")))?;
-    let count = sums.count;
-    let read = |d: &TensorData| -> Result<Vec<f32>, Error> {
-        let v = d
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Device(format!("evaluation data: {e:?}")))?;
-        Ok(v.into_iter().map(|x| x / count as f32).collect())
+    let values = |d: &TensorData| -> Result<Vec<f32>, Error> {
+        d.try_to_vec::<f32>()
+            .map_err(|e| Error::Device(format!("evaluation data: {e:?}")))
     };
-    // The curve whose accuracy and loss were registered at `at` and `at + 1`.
-    let curve = |at: usize| -> Result<Curve, Error> {
-        Ok(Curve {
+    let mean = |d: &TensorData| -> Result<Vec<f32>, Error> {
+        Ok(values(d)?.into_iter().map(|x| x / count as f32).collect())
+    };
+    // The reading registered from `at` on.
+    let reading = |at: usize| -> Result<(Curve, Option<Hits>), Error> {
+        let curve = Curve {
             name: set.name.clone(),
-            accuracy: read(&data[at])?,
-            loss: read(&data[at + 1])?,
-        })
+            accuracy: mean(&data[at])?,
+            loss: mean(&data[at + 1])?,
+        };
+        let hits = with_hits
+            .then(|| {
+                values(&data[at + 2]).map(|values| Hits {
+                    positions: (1..=set.seq_len()).collect(),
+                    values,
+                })
+            })
+            .transpose()?;
+        Ok((curve, hits))
     };
-    let viewed = curve(0)?;
-    let alone = if data.len() > 2 {
-        curve(2)?
+    let (viewed, viewed_hits) = reading(0)?;
+    let (alone, alone_hits) = if data.len() > per {
+        reading(per)?
     } else {
-        viewed.clone()
+        (viewed.clone(), viewed_hits.clone())
     };
-    Ok((viewed, alone))
+    Ok((viewed, alone, viewed_hits.zip(alone_hits)))
 }
 
 #[cfg(test)]
@@ -453,6 +609,72 @@ mod tests {
         assert_ne!(other.views[1].projection[0], viewed.views[1].projection[0]);
     }
 
+    /// The mean and its standard error, by hand: [1, 0, 1, 0] has mean 1/2 and sample
+    /// deviation √(1/3), so an error of √(1/3) / 2.
+    #[test]
+    fn standard_errors_are_the_sample_deviation_over_root_n() {
+        let (m, e) = mean_and_se(&[1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(m, 0.5);
+        assert!((e - (1.0f32 / 3.0).sqrt() / 2.0).abs() < 1e-6, "{e}");
+        assert_eq!(mean_and_se(&[0.7]), (0.7, 0.0));
+        assert_eq!(mean_and_se(&[]), (0.0, 0.0));
+        // Per-sequence means over some positions; positions not scored are left out.
+        let hits = Hits {
+            positions: vec![2, 4, 6],
+            values: vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+        };
+        assert_eq!(hits.sequences(), 2);
+        assert_eq!(hits.means(&[4, 6, 8], usize::MAX), vec![0.5, 0.5]);
+        assert_eq!(hits.means(&[2], 1), vec![1.0]);
+        assert_eq!(hits.curve(), vec![(2, 0.5), (4, 0.0), (6, 1.0)]);
+    }
+
+    /// The hits read back with a set's curves are the outcomes behind them: their accuracy
+    /// at each position is the curve's, bit for bit, alone and with views; and a baseline's
+    /// hits give its curve.
+    #[test]
+    fn hits_are_the_outcomes_behind_the_curves() {
+        let device = Device::flex();
+        let data = SYNTHETIC[1].make(5).unwrap().prepared(1).unwrap();
+        let config = crate::RunConfig::preset("browser").unwrap();
+        let m = &config.model;
+        let model = m.init(3, &device).unwrap();
+        let t = 12;
+        let set = EvalSet::unseen("blobs", &data, 40, t, m.d_in, m.n_classes, 7)
+            .unwrap()
+            .with_views(3, 9);
+        let format = config.tasks.format;
+        let reading = pollster::block_on(evaluate_with_hits(
+            &model,
+            format,
+            m.n_classes,
+            &set,
+            &device,
+        ))
+        .unwrap();
+        let (viewed, alone) =
+            pollster::block_on(evaluate_views(&model, format, m.n_classes, &set, &device)).unwrap();
+        assert_eq!((&reading.viewed, &reading.alone), (&viewed, &alone));
+        for (hits, curve) in [
+            (&reading.viewed_hits, &viewed),
+            (&reading.alone_hits, &alone),
+        ] {
+            assert_eq!(hits.sequences(), 40);
+            assert!(hits.values.iter().all(|&v| v == 0.0 || v == 1.0));
+            let accuracy: Vec<f32> = hits.curve().into_iter().map(|p| p.1).collect();
+            assert_eq!(accuracy, curve.accuracy);
+        }
+        assert_ne!(reading.viewed_hits, reading.alone_hits);
+        let baseline = crate::baselines::Baseline::Knn { k: 1 };
+        let positions = [1, 5, 12, 13];
+        let hits = baseline.hits_on(&set, &positions, 16, crate::baselines::Inputs::Projected);
+        assert_eq!(
+            (hits.positions.clone(), hits.sequences()),
+            (vec![1, 5, 12], 16)
+        );
+        assert_eq!(hits.curve(), baseline.curve(&set, &positions, 16));
+    }
+
     /// Scoring a batch in several forward passes (Flex's 4 sequences a pass) gives the curves of
     /// one pass bit for bit, for both token formats (the page's model): a sequence's logits do
     /// not depend on the other sequences of its pass.
@@ -470,7 +692,13 @@ mod tests {
             let set = EvalSet::unseen("blobs", &data, 40, t, m.d_in, m.n_classes, 7).unwrap();
             let read = |per_pass| {
                 let sums = curve_tensors_by(&model, format, m.n_classes, &set, &device, per_pass);
-                (sums.correct.into_data(), sums.loss.into_data(), sums.count)
+                let r = sums.read;
+                (
+                    r.correct.into_data(),
+                    r.loss.into_data(),
+                    r.hits.into_data(),
+                    sums.count,
+                )
             };
             let whole = read(EVAL_BATCH);
             for per_pass in [1, 4, 5, 8] {
