@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The prepared GPU session (README, "Benchmark"; issue 13), in two calls that fit the device
+# The prepared GPU sessions (README, "Benchmark"; issues 13 and 18), each call within the device
 # tool's lease (15 minutes of device time, 10 a call):
 #
 #   bash bench/device-run.sh bench   # ~5 min: the comparison table with PyTorch
 #   bash bench/device-run.sh paper   # ~8 min: the `paper` preset meta-trained, then Table 1's row
+#   bash bench/device-run.sh tables  # ~8 min: learners of two sizes for any table (issue 18)
 #
 # The machine has no Rust: `cargo xtask device-kit` builds the binaries here into `.devrun/`
 # (name it in the call's `carry`): `gpicl` (wgpu, kernels compiled to WGSL), `gpicl-spirv`
@@ -25,6 +26,17 @@
 # same contexts do not depend on the learner, so `gpicl eval --baselines` computes them on any
 # machine with a `paper` checkpoint (the evaluation sets are drawn on the host; README,
 # docs/results/paper-baselines/); BASELINES=1 fits them here too.
+# `tables` (issue 18: is the learner's size what holds it level with the baselines on tables?):
+# the shipped learner's recipe for each model shape in SHAPES, all at once on the one GPU, the
+# same minutes each: the `pretrained` preset from scratch on MNIST tasks for STAGE1_MINUTES,
+# then half of each batch random tables from the mixed prior (lr 3e-4) for STAGE2_MINUTES;
+# then each learner on the held-out suite with 8 views (the learner's columns; the baselines do
+# not depend on it and are in docs/results/suite-views/shipped-8-views.md) and on the three
+# public tables (scikit-learn's copies, written here: docs/results/suite-views/
+# public-tables-2026-12-03.md), and packed (`gpicl package`, f16) to be read at home. Writes
+# $OUT/tables.txt (this log) and $OUT/tables.tgz (per shape: both stages' results.json, the
+# suite's table, the tables' readings, the packed learner). TRAIN_BACKEND as for `paper`, or
+# flex (a dry run on any machine).
 set -u
 PHASE=${1:-bench}
 OUT=${OUT:-/tmp/gpicl-device}
@@ -35,6 +47,11 @@ TRAIN_BACKEND=${TRAIN_BACKEND:-auto}
 TRAIN_PRESET=${TRAIN_PRESET:-paper}
 TRAIN_MINUTES=${TRAIN_MINUTES:-5}
 TRAIN_SET=${TRAIN_SET:---set tasks.bias_fraction=0.9}
+# `tables`: shapes as `--set` overrides of `pretrained`, separated by `;` (d 128 is the shipped
+# learner's shape, the control; d 256 with ff 1024 is the paper's width).
+SHAPES=${SHAPES:-"--set model.d_model=128;--set model.d_model=256 --set model.d_ff=1024"}
+STAGE1_MINUTES=${STAGE1_MINUTES:-3}
+STAGE2_MINUTES=${STAGE2_MINUTES:-2}
 start=$SECONDS
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$PHASE.txt") 2>&1
@@ -133,15 +150,87 @@ PY
       echo "$row | $(ratio "$best" "$t") | $(ratio "$best" "$t32") |"
     done
   } | tee "$OUT/table.md"
-elif [ "$PHASE" = paper ]; then
+elif [ "$PHASE" = paper ] || [ "$PHASE" = tables ]; then
   if [ "$TRAIN_BACKEND" = auto ]; then
     # CUDA where the kit has it, else wgpu with WGSL (the path checked on llvmpipe); set
     # TRAIN_BACKEND=spirv when the bench table shows SPIR-V running and faster.
     TRAIN_BACKEND=wgsl; [ -x "$bins/gpicl-cuda" ] && TRAIN_BACKEND=cuda
   fi
-  file=${file_of[$TRAIN_BACKEND]:-}
-  [ -n "$file" ] || { echo "TRAIN_BACKEND: cuda, spirv, wgsl or auto"; exit 2; }
-  bin=$bins/$file backend=${backend_of[$file]}
+  if [ "$TRAIN_BACKEND" = flex ]; then
+    bin=$bins/gpicl backend=flex
+  else
+    file=${file_of[$TRAIN_BACKEND]:-}
+    [ -n "$file" ] || { echo "TRAIN_BACKEND: cuda, spirv, wgsl, flex or auto"; exit 2; }
+    bin=$bins/$file backend=${backend_of[$file]}
+  fi
+fi
+if [ "$PHASE" = tables ]; then
+  work=/tmp/gpicl-tables
+  rm -rf "$work" && mkdir -p "$work/public"
+  # Each shape's two stages, in the background, all shapes at once; `proj=device`: each task's
+  # projection drawn on the GPU.
+  stages() {
+    local dir=$1; shift
+    local limit1 limit2
+    limit1=$(awk -v m="$STAGE1_MINUTES" 'BEGIN { printf "%d", m * 60 + 90 }')
+    limit2=$(awk -v m="$STAGE2_MINUTES" 'BEGIN { printf "%d", m * 60 + 90 }')
+    # shellcheck disable=SC2086,SC2048 # the shape is a list of arguments
+    timeout "$limit1" "$bin" train --preset pretrained --backend "$backend" --data-dir web/data \
+      $* --set tasks.projections=device --max-minutes "$STAGE1_MINUTES" --out "$dir/stage1" \
+      > "$dir/stage1.log" 2>&1 || return
+    # shellcheck disable=SC2086,SC2048
+    timeout "$limit2" "$bin" train --preset pretrained --backend "$backend" --data-dir web/data \
+      $* --init "$dir/stage1" --set tasks.random_tables=0.5 --set tasks.table_prior=mixed \
+      --set tasks.classes_curriculum_steps=0 --set train.lr=0.0003 --set train.warmup_steps=50 \
+      --set tasks.projections=device --max-minutes "$STAGE2_MINUTES" --out "$dir/stage2" \
+      > "$dir/stage2.log" 2>&1
+  }
+  IFS=';' read -r -a shapes <<< "$SHAPES"
+  pids=()
+  for i in "${!shapes[@]}"; do
+    mkdir -p "$work/shape$i"
+    echo "${shapes[$i]}" > "$work/shape$i/shape.txt"
+    echo "== shape $i (${shapes[$i]}): stage 1 ($STAGE1_MINUTES min, MNIST tasks) then stage 2 ($STAGE2_MINUTES min, half random tables)"
+    stages "$work/shape$i" ${shapes[$i]} &
+    pids+=($!)
+  done
+  # Not a bare `wait`: that would also wait for this log's `tee`, which ends with the script.
+  wait "${pids[@]}"
+  python3 - "$work/public" <<'PY' || echo "(the public tables were not written: no scikit-learn here)"
+import sys
+from sklearn.datasets import load_iris, load_wine, load_breast_cancer
+for name, load in [("iris", load_iris), ("wine", load_wine), ("breast-cancer", load_breast_cancer)]:
+    d = load()
+    with open(f"{sys.argv[1]}/{name}.csv", "w") as out:
+        out.write(",".join(list(d.feature_names) + ["label"]) + "\n")
+        for row, y in zip(d.data, d.target):
+            out.write(",".join(repr(float(v)) for v in row) + f",{int(y)}\n")
+PY
+  sha256sum "$work"/public/*.csv 2>/dev/null
+  hardware="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1), burn $backend (TRAIN_BACKEND=$TRAIN_BACKEND)"
+  for dir in "$work"/shape*; do
+    echo "== $(basename "$dir"): $(cat "$dir/shape.txt")"
+    for stage in stage1 stage2; do
+      tr '\r' '\n' < "$dir/$stage.log" | grep -v '^\s*$' | tail -n 3
+    done
+    [ -f "$dir/stage2/checkpoint.gpicl" ] || { echo "(no learner: a stage failed)"; continue; }
+    timeout 240 "$bin" suite --checkpoint "$dir/stage2" --backend "$backend" --views 8 \
+      --no-baselines --data-dir web/data > "$dir/suite.md" 2>"$dir/suite.err"
+    tail -n 12 "$dir/suite.md"
+    for t in iris wine breast-cancer; do
+      [ -f "$work/public/$t.csv" ] || continue
+      echo "-- $t" >> "$dir/public-tables.txt"
+      timeout 60 "$bin" eval --checkpoint "$dir/stage2" --backend "$backend" \
+        --data "$work/public/$t.csv" --seq-len 30 --views 8 2>&1 | tail -n 2 >> "$dir/public-tables.txt"
+    done
+    [ -f "$dir/public-tables.txt" ] && cat "$dir/public-tables.txt"
+    timeout 240 "$bin" package "$dir/stage2" --out "$dir/learner" --hardware "$hardware" \
+      --data-dir web/data > "$dir/package.log" 2>&1 || tail -n 3 "$dir/package.log"
+    rm -f "$dir"/stage*/checkpoint.gpicl
+  done
+  (cd "$work" && tar czf "$OUT/tables.tgz" shape*)
+  ls -la "$OUT"
+elif [ "$PHASE" = paper ]; then
   echo "== the paper's setting: meta-train \`$TRAIN_PRESET\` on $TRAIN_BACKEND for $TRAIN_MINUTES min ($TRAIN_SET)"
   # shellcheck disable=SC2086 # TRAIN_SET is a list of arguments
   timeout $((TRAIN_MINUTES * 60 + 60)) "$bin" train --preset "$TRAIN_PRESET" --backend "$backend" \
@@ -158,8 +247,8 @@ elif [ "$PHASE" = paper ]; then
       --data web/data/$set-t10k-images-idx3-ubyte.gz --labels web/data/$set-t10k-labels-idx1-ubyte.gz \
       --seq-len 100 "${extra[@]}"
   done
-else
-  echo "usage: bash bench/device-run.sh bench|paper"
+elif [ "$PHASE" != bench ]; then
+  echo "usage: bash bench/device-run.sh bench|paper|tables"
   exit 2
 fi
 echo "== done in $((SECONDS - start)) s"
