@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::baselines::{Baseline, Inputs};
-use gpicl_core::eval::mean_and_se;
+use gpicl_core::eval::{Hits, mean_and_se};
 use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
@@ -64,6 +64,19 @@ pub struct SuiteArgs {
     /// learner, so comparing learners or levers needs them once. Not with `--record`.
     #[arg(long, conflicts_with = "record")]
     no_baselines: bool,
+    /// Another learner (a checkpoint as for `--checkpoint`, of the same inputs and classes) to
+    /// compare with on the same sequences and views: a second table, the first learner minus
+    /// this one on each dataset, paired by sequence, with its standard error.
+    #[arg(long, value_name = "CHECKPOINT")]
+    against: Option<PathBuf>,
+}
+
+/// The first learner minus the `--against` learner on one dataset, paired by sequence over the
+/// last quarter: `(its figure, the difference, the difference's standard error)`, alone and,
+/// with views, read with them.
+struct Against {
+    alone: (f32, f32, f32),
+    viewed: Option<(f32, f32, f32)>,
 }
 
 /// One dataset's row of the table: the learner's first guess and mean over the last quarter,
@@ -82,6 +95,8 @@ struct Row {
     /// That learner's figure minus each baseline's on the baseline's own sequences and
     /// positions, paired by sequence: `(mean difference, its standard error)`.
     paired: Vec<(f32, f32)>,
+    /// Against the `--against` learner, when asked for.
+    against: Option<Against>,
 }
 
 impl Row {
@@ -98,6 +113,25 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     }
     let device = args.backend.device()?;
     let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
+    let other = match &args.against {
+        Some(path) => {
+            let (c, m) = load_checkpoint_model(path, &device)?;
+            if (c.model.d_in, c.model.n_classes) != (config.model.d_in, config.model.n_classes) {
+                bail!(
+                    "--against {}: {} inputs and {} classes, but {} has {} and {}: the two \
+                     learners cannot read the same sequences",
+                    path.display(),
+                    c.model.d_in,
+                    c.model.n_classes,
+                    args.checkpoint.display(),
+                    config.model.d_in,
+                    config.model.n_classes
+                );
+            }
+            Some((c, m))
+        }
+        None => None,
+    };
     let seq_len = args.seq_len.unwrap_or(config.tasks.seq_len);
     if !(4..=4096).contains(&seq_len) {
         bail!("--seq-len must be in 4..=4096");
@@ -159,6 +193,27 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             paired.push(mean_and_se(&diff));
         }
         let ensemble = (args.views > 1).then(|| mean(&viewed.accuracy[quarter[0] - 1..]));
+        let against = match &other {
+            Some((c, m)) => {
+                let theirs = crate::eval_cmd::learner_reading(m, c, &set, &device)?;
+                // Theirs, and ours minus theirs, by sequence over the last quarter.
+                let paired = |ours: &Hits, theirs: &Hits| {
+                    let (a, b) = (
+                        ours.means(&quarter, usize::MAX),
+                        theirs.means(&quarter, usize::MAX),
+                    );
+                    let diff: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+                    let (d, e) = mean_and_se(&diff);
+                    (mean(&b), d, e)
+                };
+                Some(Against {
+                    alone: paired(&reading.alone_hits, &theirs.alone_hits),
+                    viewed: (args.views > 1)
+                        .then(|| paired(&reading.viewed_hits, &theirs.viewed_hits)),
+                })
+            }
+            None => None,
+        };
         let row = Row {
             name: data.name.clone(),
             classes: data.n_classes,
@@ -169,11 +224,15 @@ pub fn run(args: SuiteArgs) -> Result<()> {
             se: mean_and_se(&best_hits.means(&quarter, usize::MAX)).1,
             baselines: fitted,
             paired,
+            against,
         };
         eprintln!("{}: done", row.name);
         rows.push(row);
     }
     print_table(&args, seq_len, &quarter, &baselines, &rows);
+    if let Some(path) = &args.against {
+        print_against(&args, path, &quarter, &rows);
+    }
     if args.record {
         record(&args, &baselines, &rows)?;
     }
@@ -316,6 +375,65 @@ fn print_table(
     }
     println!("{line}");
     print_noise(args, baselines, &means, rows);
+}
+
+/// The second table of `--against`: each dataset's figures of the two learners and their
+/// paired difference, alone and (with views) read with them; the mean's error pools the
+/// datasets' (drawn apart, so their variances add).
+fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], rows: &[Row]) {
+    println!(
+        "\n{} against {} on the same sequences and views: each one's mean accuracy over \
+         positions {}–{}, and the first minus the second, paired by sequence (± its standard \
+         error), in points.",
+        args.checkpoint.display(),
+        other.display(),
+        quarter[0],
+        quarter[quarter.len() - 1]
+    );
+    let views = args.views > 1;
+    let mut header = String::from("| dataset | first | second | first − second |");
+    let mut rule = String::from("|---|---:|---:|---:|");
+    if views {
+        let v = args.views;
+        let _ = write!(
+            header,
+            " first, {v} views | second, {v} views | first − second, {v} views |"
+        );
+        rule.push_str("---:|---:|---:|");
+    }
+    println!("{header}\n{rule}");
+    let pct = |v: f32| format!("{:.1} %", 100.0 * v);
+    let diff = |d: f32, e: f32| format!("{:+.1} ± {:.1}", 100.0 * d, 100.0 * e);
+    let n = rows.len().max(1) as f32;
+    // Sums over the datasets: first, second, difference, squared error; alone and with views.
+    let mut sums = [[0.0f32; 4]; 2];
+    for r in rows {
+        let Some(a) = &r.against else { continue };
+        let ensemble = r.ensemble.unwrap_or(r.learner);
+        let mut line = format!("| {} |", r.name);
+        for (k, (ours, (theirs, d, e))) in [(r.learner, a.alone)]
+            .into_iter()
+            .chain(a.viewed.map(|v| (ensemble, v)))
+            .enumerate()
+        {
+            let _ = write!(line, " {} | {} | {} |", pct(ours), pct(theirs), diff(d, e));
+            for (s, v) in sums[k].iter_mut().zip([ours, theirs, d, e * e]) {
+                *s += v;
+            }
+        }
+        println!("{line}");
+    }
+    let mut line = String::from("| **mean** |");
+    for s in &sums[..if views { 2 } else { 1 }] {
+        let _ = write!(
+            line,
+            " {} | {} | **{}** |",
+            pct(s[0] / n),
+            pct(s[1] / n),
+            diff(s[2] / n, s[3].sqrt() / n)
+        );
+    }
+    println!("{line}");
 }
 
 /// Below the table: the learner's standard errors, and its paired differences from each

@@ -179,6 +179,44 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     let refused = gpicl(&["suite", "--checkpoint", out_s, "--no-baselines", "--record"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--record"));
+    // A learner against itself: the same figures, a difference of zero on every dataset.
+    let same = gpicl_ok(&[
+        "suite",
+        "--checkpoint",
+        out_s,
+        "--against",
+        out_s,
+        "--sequences",
+        "8",
+        "--data-dir",
+        &data,
+        "--no-baselines",
+    ]);
+    let same = String::from_utf8_lossy(&same.stdout);
+    let rows: Vec<&str> = same
+        .lines()
+        .skip_while(|l| !l.starts_with("| dataset | first | second | first − second |"))
+        .skip(2)
+        .collect();
+    assert_eq!(rows.len(), 10, "nine datasets and the mean: {same}");
+    for row in rows {
+        assert!(row.contains("+0.0 ± 0.0"), "{row}");
+    }
+    // A learner of other inputs cannot read the same sequences.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let refused = gpicl(&[
+        "suite",
+        "--checkpoint",
+        out_s,
+        "--against",
+        shipped,
+        "--no-baselines",
+    ]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("cannot read the same sequences"),
+        "{err}"
+    );
 
     // Re-packaging a package changes nothing: f16 rounding is idempotent, the hardware and
     // command are kept.
