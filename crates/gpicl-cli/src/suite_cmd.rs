@@ -403,7 +403,7 @@ fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], r
     }
     println!("{header}\n{rule}");
     let pct = |v: f32| format!("{:.1} %", 100.0 * v);
-    let diff = |d: f32, e: f32| format!("{:+.1} ± {:.1}", 100.0 * d, 100.0 * e);
+    let diff = |d: f32, e: f32| format!("{:+.2} ± {:.2}", 100.0 * d, 100.0 * e);
     let n = rows.len().max(1) as f32;
     // Sums over the datasets: first, second, difference, squared error; alone and with views.
     let mut sums = [[0.0f32; 4]; 2];

@@ -200,7 +200,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         .collect();
     assert_eq!(rows.len(), 10, "nine datasets and the mean: {same}");
     for row in rows {
-        assert!(row.contains("+0.0 ± 0.0"), "{row}");
+        assert!(row.contains("+0.00 ± 0.00"), "{row}");
     }
     // A learner of other inputs cannot read the same sequences.
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
