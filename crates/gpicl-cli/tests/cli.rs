@@ -32,6 +32,17 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The line of `text` that starts with `start`: the learner minus each of the three baselines,
+/// paired by sequence, each difference with its standard error.
+fn paired_line<'a>(text: &'a str, start: &str) -> &'a str {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting {start:?} in {text}"));
+    assert_eq!(line.matches(" ± ").count(), 3, "{line}");
+    line
+}
+
 fn data_dir() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/data").to_string()
 }
@@ -127,11 +138,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         full.contains("\nNoise: the standard error over sequences of the learner with 2 views: "),
         "{full}"
     );
-    let paired = full
-        .lines()
-        .find(|l| l.starts_with("Paired by sequence (the baselines' 2 sequences"))
-        .expect("the paired differences");
-    assert_eq!(paired.matches(" ± ").count(), 3, "{paired}");
+    let paired = paired_line(&full, "Paired by sequence (the baselines' 2 sequences");
     assert_eq!(paired.matches("(the best baseline)").count(), 1, "{paired}");
     for row in &record.rows {
         assert!((0.0..=1.0).contains(&row.learner) && row.views.is_some());
@@ -557,11 +564,10 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         text.contains("standard errors of the means over 3–12"),
         "{text}"
     );
-    let paired = text
-        .lines()
-        .find(|l| l.starts_with("the learner minus each baseline on the same 4 sequences"))
-        .expect("the paired differences");
-    assert_eq!(paired.matches(" ± ").count(), 3, "{paired}");
+    paired_line(
+        &text,
+        "the learner minus each baseline on the same 4 sequences",
+    );
     // With views: a column beside the learner alone, whose figures do not move.
     let viewed = eval_table(shipped, &["--views", "3"]);
     assert!(viewed.status.success());
