@@ -73,6 +73,11 @@ pub struct EvalArgs {
     /// `EvalSet::with_views`), a column beside the learner alone. 1: the learner alone only.
     #[arg(long, default_value_t = 1)]
     views: usize,
+    /// With --data: another learner (a checkpoint, of the same inputs and classes) read on the
+    /// same sequences and views; below the table, the first minus it, paired by sequence, with
+    /// its standard error.
+    #[arg(long, value_name = "CHECKPOINT", requires = "data")]
+    against: Option<PathBuf>,
 }
 
 /// Runs `gpicl eval`.
@@ -223,7 +228,69 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     println!("{line}   (mean over these positions)");
     print_noise(&reading, args.views, &baselines, &label, &last);
+    if let Some(path) = &args.against {
+        let (other_config, other) = load_against(path, &args.checkpoint, &config, &device)?;
+        let theirs = learner_reading(&other, &other_config, &set, &device)?;
+        let figure = |hits: &Hits| 100.0 * mean_and_se(&hits.means(&last, usize::MAX)).0;
+        let mut line = format!(
+            "{} (the second learner: {:.1}%",
+            path.display(),
+            figure(&theirs.alone_hits)
+        );
+        if args.views > 1 {
+            let _ = write!(
+                line,
+                ", {} views {:.1}%",
+                args.views,
+                figure(&theirs.viewed_hits)
+            );
+        }
+        let (d, e) = reading.alone_hits.minus(&theirs.alone_hits, &last);
+        let _ = write!(
+            line,
+            "); the first minus the second on the same {} sequences, mean over {label}, paired \
+             by sequence, in points: alone {:+.2} ± {:.2}",
+            args.sequences,
+            100.0 * d,
+            100.0 * e
+        );
+        if args.views > 1 {
+            let (d, e) = reading.viewed_hits.minus(&theirs.viewed_hits, &last);
+            let _ = write!(
+                line,
+                ", {} views {:+.2} ± {:.2}",
+                args.views,
+                100.0 * d,
+                100.0 * e
+            );
+        }
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// The learner at `path`, to be read beside `first` (meta-trained with `config`) on the same
+/// sequences: refused unless it takes the same inputs and classes.
+pub(crate) fn load_against(
+    path: &std::path::Path,
+    first: &std::path::Path,
+    config: &gpicl_core::RunConfig,
+    device: &burn::prelude::Device,
+) -> Result<(gpicl_core::RunConfig, gpicl_core::Transformer)> {
+    let (c, m) = load_checkpoint_model(path, device)?;
+    if (c.model.d_in, c.model.n_classes) != (config.model.d_in, config.model.n_classes) {
+        bail!(
+            "--against {}: {} inputs and {} classes, but {} has {} and {}: the two learners \
+             cannot read the same sequences",
+            path.display(),
+            c.model.d_in,
+            c.model.n_classes,
+            first.display(),
+            config.model.d_in,
+            config.model.n_classes
+        );
+    }
+    Ok((c, m))
 }
 
 /// Below the table: the standard error of each mean over `last` (over sequences, the unit
@@ -260,14 +327,11 @@ fn print_noise(
         ("the learner".to_string(), &reading.alone_hits)
     };
     let n = first.sequences();
-    let ours = hits.means(last, n);
     let mut line = format!(
         "{learner} minus each baseline on the same {n} sequences, mean over {label}, in points: "
     );
-    for (i, (name, hits)) in baselines.iter().enumerate() {
-        let theirs = hits.means(last, n);
-        let diff: Vec<f32> = ours.iter().zip(&theirs).map(|(a, b)| a - b).collect();
-        let (d, e) = mean_and_se(&diff);
+    for (i, (name, theirs)) in baselines.iter().enumerate() {
+        let (d, e) = hits.minus(theirs, last);
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(line, "{sep}{name} {:+.1} ± {:.1}", 100.0 * d, 100.0 * e);
     }

@@ -114,22 +114,12 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     let device = args.backend.device()?;
     let (config, model) = load_checkpoint_model(&args.checkpoint, &device)?;
     let other = match &args.against {
-        Some(path) => {
-            let (c, m) = load_checkpoint_model(path, &device)?;
-            if (c.model.d_in, c.model.n_classes) != (config.model.d_in, config.model.n_classes) {
-                bail!(
-                    "--against {}: {} inputs and {} classes, but {} has {} and {}: the two \
-                     learners cannot read the same sequences",
-                    path.display(),
-                    c.model.d_in,
-                    c.model.n_classes,
-                    args.checkpoint.display(),
-                    config.model.d_in,
-                    config.model.n_classes
-                );
-            }
-            Some((c, m))
-        }
+        Some(path) => Some(crate::eval_cmd::load_against(
+            path,
+            &args.checkpoint,
+            &config,
+            &device,
+        )?),
         None => None,
     };
     let seq_len = args.seq_len.unwrap_or(config.tasks.seq_len);
@@ -186,11 +176,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         for b in &baselines {
             let hits = b.hits_on(&set, &positions, args.baseline_sequences, Inputs::Projected);
             fitted.push(mean(&hits.curve().iter().map(|p| p.1).collect::<Vec<_>>()));
-            let n = hits.sequences();
-            let ours = best_hits.means(&positions, n);
-            let theirs = hits.means(&positions, n);
-            let diff: Vec<f32> = ours.iter().zip(&theirs).map(|(a, b)| a - b).collect();
-            paired.push(mean_and_se(&diff));
+            paired.push(best_hits.minus(&hits, &positions));
         }
         let ensemble = (args.views > 1).then(|| mean(&viewed.accuracy[quarter[0] - 1..]));
         let against = match &other {
@@ -198,13 +184,8 @@ pub fn run(args: SuiteArgs) -> Result<()> {
                 let theirs = crate::eval_cmd::learner_reading(m, c, &set, &device)?;
                 // Theirs, and ours minus theirs, by sequence over the last quarter.
                 let paired = |ours: &Hits, theirs: &Hits| {
-                    let (a, b) = (
-                        ours.means(&quarter, usize::MAX),
-                        theirs.means(&quarter, usize::MAX),
-                    );
-                    let diff: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
-                    let (d, e) = mean_and_se(&diff);
-                    (mean(&b), d, e)
+                    let (d, e) = ours.minus(theirs, &quarter);
+                    (mean_and_se(&theirs.means(&quarter, usize::MAX)).0, d, e)
                 };
                 Some(Against {
                     alone: paired(&reading.alone_hits, &theirs.alone_hits),

@@ -586,6 +586,13 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
         .find(|l| l.trim_start().starts_with("example"))
         .unwrap();
     assert!(header.contains("3 views"), "{viewed}");
+    // Against itself, on the same sequences and views: no difference, alone or with views.
+    let same = eval_table(shipped, &["--views", "3", "--against", shipped]);
+    let same = String::from_utf8_lossy(&same.stdout);
+    assert!(
+        same.contains("paired by sequence, in points: alone +0.00 ± 0.00, 3 views +0.00 ± 0.00"),
+        "{same}"
+    );
     assert_eq!(learner(&viewed), learner(&text), "{viewed}");
     assert!(!learner(&text).is_empty());
     // A ragged row is blamed on its own line.

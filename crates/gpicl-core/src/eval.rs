@@ -312,6 +312,15 @@ impl Hits {
             .map(|row| at.iter().map(|&j| row[j]).sum::<f32>() / at.len().max(1) as f32)
             .collect()
     }
+
+    /// These outcomes minus `other`'s, paired by sequence (the first sequences both hold), each
+    /// sequence's accuracy over `over`: `(the mean difference, its standard error)`.
+    pub fn minus(&self, other: &Hits, over: &[usize]) -> (f32, f32) {
+        let n = self.sequences().min(other.sequences());
+        let (ours, theirs) = (self.means(over, n), other.means(over, n));
+        let diff: Vec<f32> = ours.iter().zip(&theirs).map(|(a, b)| a - b).collect();
+        mean_and_se(&diff)
+    }
 }
 
 /// The mean of `values` and its standard error (the sample standard deviation over √n; 0 for
@@ -627,6 +636,15 @@ mod tests {
         assert_eq!(hits.means(&[4, 6, 8], usize::MAX), vec![0.5, 0.5]);
         assert_eq!(hits.means(&[2], 1), vec![1.0]);
         assert_eq!(hits.curve(), vec![(2, 0.5), (4, 0.0), (6, 1.0)]);
+        // Paired on the sequences both hold: [1, 0] minus [0, 1] at position 2.
+        let other = Hits {
+            positions: vec![2],
+            values: vec![0.0, 1.0, 1.0],
+        };
+        let (d, e) = hits.minus(&other, &[2]);
+        assert_eq!(d, 0.0);
+        assert!((e - 1.0).abs() < 1e-6, "{e}");
+        assert_eq!(hits.minus(&hits, &[2, 4, 6]), (0.0, 0.0));
     }
 
     /// The hits read back with a set's curves are the outcomes behind them: their accuracy
