@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
-use gpicl_core::EvalSet;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
 use gpicl_core::eval::{Hits, Reading, evaluate, evaluate_with_hits, mean_and_se};
 use gpicl_core::parse::LabelColumn;
+use gpicl_core::{Curve, EvalSet};
 
 use crate::backend::Backend;
 use crate::data::{file_dataset_name, load_csv, load_idx};
@@ -231,18 +231,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(path) = &args.against {
         let (other_config, other) = load_against(path, &args.checkpoint, &config, &device)?;
         let theirs = learner_reading(&other, &other_config, &set, &device)?;
-        let figure = |hits: &Hits| 100.0 * mean_and_se(&hits.means(&last, usize::MAX)).0;
+        // Its figures as the table's last row reads ours: the mean of its curve over `last`.
+        let figure = |c: &Curve| 100.0 * mean(last.iter().map(|&k| c.accuracy[k - 1]).collect());
         let mut line = format!(
             "{} (the second learner: {:.1}%",
             path.display(),
-            figure(&theirs.alone_hits)
+            figure(&theirs.alone)
         );
         if args.views > 1 {
             let _ = write!(
                 line,
                 ", {} views {:.1}%",
                 args.views,
-                figure(&theirs.viewed_hits)
+                figure(&theirs.viewed)
             );
         }
         let (d, e) = reading.alone_hits.minus(&theirs.alone_hits, &last);
@@ -318,13 +319,12 @@ fn print_noise(
     let Some((_, first)) = baselines.first() else {
         return;
     };
-    let (learner, hits) = if views > 1 {
-        (
-            format!("the learner with {views} views"),
-            &reading.viewed_hits,
-        )
+    // For a set without views, the viewed reading is the learner alone's.
+    let hits = &reading.viewed_hits;
+    let learner = if views > 1 {
+        format!("the learner with {views} views")
     } else {
-        ("the learner".to_string(), &reading.alone_hits)
+        "the learner".to_string()
     };
     let n = first.sequences();
     let mut line = format!(

@@ -11,7 +11,7 @@ use gpicl_core::eval::{Hits, mean_and_se};
 use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
-use gpicl_core::{Dataset, EvalSet, Manifest};
+use gpicl_core::{Curve, Dataset, EvalSet, Manifest};
 
 use crate::backend::Backend;
 use crate::data::load_csv;
@@ -166,12 +166,9 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         let reading = crate::eval_cmd::learner_reading(&model, &config, &set, &device)?;
         let (viewed, curve) = (&reading.viewed, &reading.alone);
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-        // The learner's figure the margin is taken from, by sequence.
-        let best_hits = if args.views > 1 {
-            &reading.viewed_hits
-        } else {
-            &reading.alone_hits
-        };
+        // The learner's figure the margin is taken from, by sequence (for a set without
+        // views, the viewed reading is the learner alone's).
+        let best_hits = &reading.viewed_hits;
         let (mut fitted, mut paired) = (Vec::new(), Vec::new());
         for b in &baselines {
             let hits = b.hits_on(&set, &positions, args.baseline_sequences, Inputs::Projected);
@@ -182,15 +179,16 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         let against = match &other {
             Some((c, m)) => {
                 let theirs = crate::eval_cmd::learner_reading(m, c, &set, &device)?;
-                // Theirs, and ours minus theirs, by sequence over the last quarter.
-                let paired = |ours: &Hits, theirs: &Hits| {
+                // Theirs (from its curve, as ours), and ours minus theirs, by sequence over the
+                // last quarter.
+                let paired = |ours: &Hits, theirs: &Hits, curve: &Curve| {
                     let (d, e) = ours.minus(theirs, &quarter);
-                    (mean_and_se(&theirs.means(&quarter, usize::MAX)).0, d, e)
+                    (mean(&curve.accuracy[quarter[0] - 1..]), d, e)
                 };
                 Some(Against {
-                    alone: paired(&reading.alone_hits, &theirs.alone_hits),
+                    alone: paired(&reading.alone_hits, &theirs.alone_hits, &theirs.alone),
                     viewed: (args.views > 1)
-                        .then(|| paired(&reading.viewed_hits, &theirs.viewed_hits)),
+                        .then(|| paired(&reading.viewed_hits, &theirs.viewed_hits, &theirs.viewed)),
                 })
             }
             None => None,
