@@ -7,7 +7,7 @@ use web_sys::{File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use crate::widgets::curves_figure;
-use crate::yours::{self, MAX_BYTES};
+use crate::yours::{self, MAX_BYTES, Paired, Verdict};
 
 /// The part's inputs.
 #[derive(Properties, PartialEq)]
@@ -21,6 +21,33 @@ pub struct YourDataProps {
 fn files(list: Option<FileList>) -> Vec<File> {
     list.map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect())
         .unwrap_or_default()
+}
+
+/// The sentence under the chart that says whether the gap between the learner and the best
+/// baseline is more than the noise of the sequences drawn.
+fn paired_sentence(p: &Paired) -> String {
+    let span = match (p.positions.first(), p.positions.last()) {
+        (Some(a), Some(b)) if a != b => format!("positions {a}–{b}"),
+        (Some(a), _) => format!("position {a}"),
+        _ => "no position".into(),
+    };
+    let verdict = match p.verdict() {
+        Verdict::Above => "ahead of it by more than twice that noise",
+        Verdict::Level => {
+            "level with it within twice that noise (more rows or sequences would be needed to tell them apart)"
+        }
+        Verdict::Below => "behind it by more than twice that noise",
+    };
+    format!(
+        "Paired by sequence, on the baselines' {} sequences at {span}: the learner with {} views \
+         minus the best baseline here ({}) is {:+.1} ± {:.1} points (± one standard error over \
+         sequences): {verdict}.",
+        p.sequences,
+        yours::VIEWS,
+        p.baseline,
+        100.0 * p.difference,
+        100.0 * p.standard_error,
+    )
 }
 
 /// The "your data" part.
@@ -139,6 +166,11 @@ pub fn your_data(p: &YourDataProps) -> Html {
                 }</p>
             }
             { for chart }
+            if let Some(p) = state.report.as_ref().and_then(|r| r.paired.as_ref()) {
+                <p id="data-paired" class="stat" data-verdict={format!("{:?}", p.verdict()).to_lowercase()}
+                    data-difference={format!("{:.4}", p.difference)} data-se={format!("{:.4}", p.standard_error)}>
+                    {paired_sentence(p)}</p>
+            }
         </section>
     }
 }

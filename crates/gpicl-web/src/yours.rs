@@ -2,13 +2,14 @@
 //! labels (IDX, as MNIST ships), parsed in the training worker, off the page's thread. Random
 //! tasks are made of it as of MNIST (a random projection to the learner's inputs, a random
 //! renaming of the labels), and the learner's accuracy-vs-examples curve is measured beside
-//! 1-NN, logistic regression and an MLP fit on the same contexts; a sample of its rows goes
-//! back to the page for the step-through. The file never leaves the browser: a share link
+//! 1-NN, logistic regression and an MLP fit on the same contexts, with the learner minus the
+//! best of them paired by sequence (whether a gap between the curves is more than their noise);
+//! a sample of its rows goes back to the page for the step-through. The file never leaves the browser: a share link
 //! names it by its fingerprint ([`TableRef`]). Native code: tested on Flex.
 
 use burn::prelude::Device;
-use gpicl_core::baselines::{Baseline, curve_positions};
-use gpicl_core::eval::evaluate_views;
+use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
+use gpicl_core::eval::{Hits, evaluate_with_hits, mean_and_se};
 use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
 use gpicl_core::share::TableRef;
 use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
@@ -111,6 +112,48 @@ impl Sample {
     }
 }
 
+/// The learner with views minus the best baseline, paired by sequence: on the baselines' own
+/// sequences and positions, so the noise of drawing the sequences, which both share, cancels,
+/// and what is left is the comparison's own ([`Hits::minus`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// The baseline with the highest mean accuracy over `positions`.
+    pub baseline: String,
+    /// The positions compared (1-based): the baselines' positions in the last quarter.
+    pub positions: Vec<usize>,
+    /// Sequences compared: the baselines' ([`BASELINE_SEQUENCES`] at most).
+    pub sequences: usize,
+    /// The mean difference in accuracy (a fraction; positive: the learner is ahead).
+    pub difference: f32,
+    /// Its standard error over sequences.
+    pub standard_error: f32,
+}
+
+impl Paired {
+    /// How the learner stands to the baseline: ahead or behind by more than twice the
+    /// standard error, else level within the noise.
+    pub fn verdict(&self) -> Verdict {
+        if self.difference > 2.0 * self.standard_error {
+            Verdict::Above
+        } else if self.difference < -2.0 * self.standard_error {
+            Verdict::Below
+        } else {
+            Verdict::Level
+        }
+    }
+}
+
+/// [`Paired::verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Ahead by more than twice the standard error.
+    Above,
+    /// Within twice the standard error.
+    Level,
+    /// Behind by more than twice the standard error.
+    Below,
+}
+
 /// What the learner made of a table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -128,6 +171,8 @@ pub struct Report {
     pub ensemble: Curve,
     /// The baselines at some positions.
     pub baselines: Vec<BaselineCurve>,
+    /// The learner with views minus the best baseline, paired by sequence.
+    pub paired: Option<Paired>,
     /// How the file was read.
     pub format: Format,
     /// The file's fingerprint ([`TableRef::fingerprint`]; of both files for IDX, images first).
@@ -223,17 +268,22 @@ pub async fn learn(
     )?
     // The baselines read the set's own sequences; the views are the learner's.
     .with_views(VIEWS, SEED);
-    let (mut ensemble, curve) =
-        evaluate_views(model, config.tasks.format, n_classes, &set, device).await?;
+    let reading = evaluate_with_hits(model, config.tasks.format, n_classes, &set, device).await?;
+    let (mut ensemble, curve) = (reading.viewed, reading.alone);
     ensemble.name = format!("{}, {VIEWS} views", curve.name);
     let positions = curve_positions(seq_len);
-    let baselines = Baseline::standard()
+    let fitted: Vec<(String, Hits)> = Baseline::standard()
         .iter()
         .map(|b| {
-            let points = b.curve(&set, &positions, BASELINE_SEQUENCES);
-            (format!("{}, same contexts", b.name()), points)
+            let hits = b.hits_on(&set, &positions, BASELINE_SEQUENCES, Inputs::Projected);
+            (b.name(), hits)
         })
         .collect();
+    let baselines = fitted
+        .iter()
+        .map(|(name, hits)| (format!("{name}, same contexts"), hits.curve()))
+        .collect();
+    let paired = paired(&reading.viewed_hits, &fitted, seq_len);
     Ok(Report {
         name: name.into(),
         rows: data.len(),
@@ -242,9 +292,37 @@ pub async fn learn(
         curve,
         ensemble,
         baselines,
+        paired,
         format,
         hash,
         sample: Sample::of(&raw, &data, SAMPLE_ROWS),
+    })
+}
+
+/// `learner` minus the best of `baselines` (by name, each one's hits), paired by sequence over
+/// the baselines' positions in the last quarter of `seq_len` (`None` without baselines).
+fn paired(learner: &Hits, baselines: &[(String, Hits)], seq_len: usize) -> Option<Paired> {
+    let from = seq_len - seq_len / 4 + 1;
+    let (_, first) = baselines.first()?;
+    let positions: Vec<usize> = first
+        .positions
+        .iter()
+        .copied()
+        .filter(|&k| k >= from)
+        .collect();
+    let mean = |hits: &Hits| mean_and_se(&hits.means(&positions, usize::MAX)).0;
+    // The first of the best, on a tie.
+    let (baseline, best) = baselines
+        .iter()
+        .rev()
+        .max_by(|a, b| mean(&a.1).total_cmp(&mean(&b.1)))?;
+    let (difference, standard_error) = learner.minus(best, &positions);
+    Some(Paired {
+        baseline: baseline.clone(),
+        positions,
+        sequences: best.sequences().min(learner.sequences()),
+        difference,
+        standard_error,
     })
 }
 
@@ -308,5 +386,63 @@ impl YourData {
     pub fn is_wanted(&self) -> Option<bool> {
         let (report, wanted) = (self.report.as_ref()?, self.wanted.as_ref()?);
         Some(report.hash == wanted.hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(positions: &[usize], values: &[f32]) -> Hits {
+        Hits {
+            positions: positions.to_vec(),
+            values: values.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_learner_is_paired_with_the_best_baseline_over_the_last_quarter() {
+        // Sequences of 8: the last quarter is 7–8; the baselines were scored at 1, 5 and 8.
+        let learner = hits(
+            &[1, 2, 3, 4, 5, 6, 7, 8],
+            &[
+                0., 0., 0., 0., 0., 0., 1., 1., //
+                0., 0., 0., 0., 0., 0., 1., 0., //
+                0., 0., 0., 0., 0., 0., 0., 1., // a third sequence the baselines lack
+            ],
+        );
+        let baselines = [
+            // Best at 1 and 5, worst at 8: not the best over the last quarter.
+            ("a".to_string(), hits(&[1, 5, 8], &[1., 1., 0., 1., 1., 0.])),
+            ("b".to_string(), hits(&[1, 5, 8], &[0., 0., 1., 0., 0., 0.])),
+        ];
+        let p = paired(&learner, &baselines, 8).unwrap();
+        assert_eq!(
+            (p.baseline.as_str(), p.positions.as_slice()),
+            ("b", &[8][..])
+        );
+        assert_eq!(p.sequences, 2);
+        // Per sequence at 8: learner 1, 0; b 1, 0: no difference.
+        assert_eq!((p.difference, p.standard_error), (0.0, 0.0));
+        assert_eq!(p.verdict(), Verdict::Level);
+        // On a tie the first is taken; without baselines there is nothing to pair.
+        let tie = [baselines[1].clone(), ("c".into(), baselines[1].1.clone())];
+        assert_eq!(paired(&learner, &tie, 8).unwrap().baseline, "b");
+        assert!(paired(&learner, &[], 8).is_none());
+    }
+
+    #[test]
+    fn a_gap_is_called_real_only_beyond_twice_its_standard_error() {
+        let p = |difference, standard_error| Paired {
+            baseline: "b".into(),
+            positions: vec![8],
+            sequences: 16,
+            difference,
+            standard_error,
+        };
+        assert_eq!(p(0.05, 0.02).verdict(), Verdict::Above);
+        assert_eq!(p(0.03, 0.02).verdict(), Verdict::Level);
+        assert_eq!(p(-0.03, 0.02).verdict(), Verdict::Level);
+        assert_eq!(p(-0.05, 0.02).verdict(), Verdict::Below);
     }
 }

@@ -243,6 +243,36 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
         ensemble[0]
     );
     assert_eq!(report.baselines.len(), 3);
+    // The learner with views minus the best baseline, paired on the baselines' 16 sequences at
+    // their positions in the last quarter (38–50): the one named is the best there by its curve.
+    let paired = report.paired.as_ref().expect("a paired comparison");
+    assert_eq!(paired.positions, [40, 45, 50]);
+    assert_eq!(paired.sequences, yours::BASELINE_SEQUENCES);
+    let over = |points: &[(usize, f32)]| {
+        let at: Vec<f32> = points
+            .iter()
+            .filter(|p| paired.positions.contains(&p.0))
+            .map(|p| p.1)
+            .collect();
+        at.iter().sum::<f32>() / at.len() as f32
+    };
+    let best = report
+        .baselines
+        .iter()
+        .map(|b| over(&b.1))
+        .fold(0.0, f32::max);
+    let named = report
+        .baselines
+        .iter()
+        .find(|b| b.0 == format!("{}, same contexts", paired.baseline))
+        .expect("the named baseline is shown");
+    assert_eq!(over(&named.1), best);
+    assert!(paired.standard_error >= 0.0 && paired.standard_error < 0.2);
+    assert!(paired.difference.abs() <= 1.0);
+    println!(
+        "paired: {} minus {}: {:+.3} ± {:.3}",
+        report.ensemble.name, paired.baseline, paired.difference, paired.standard_error
+    );
     // The step-through's rows, with the file's names; the link's fingerprint of the file.
     let sample = &report.sample;
     assert_eq!(
