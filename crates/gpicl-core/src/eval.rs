@@ -244,15 +244,16 @@ impl Curve {
 }
 
 /// One reading of an [`EvalSet`] as device tensors: per-position sums of correct predictions
-/// and of losses over its sequences (`[seq]` each), and each sequence's hits. Nothing is read
-/// back.
+/// and of losses over its sequences (`[seq]` each), and, when asked for, each sequence's hits.
+/// Nothing is read back.
 pub struct Sums {
     /// Correct predictions at each position, summed over the sequences.
     pub correct: Tensor<1>,
     /// Losses at each position, summed over the sequences.
     pub loss: Tensor<1>,
-    /// Each sequence's hits (1 right, 0 wrong) at each position, `[sequences, seq]`.
-    pub hits: Tensor<2>,
+    /// Each sequence's hits (1 right, 0 wrong) at each position, `[sequences, seq]`, if they
+    /// were asked for.
+    pub hits: Option<Tensor<2>>,
 }
 
 /// The sums behind an [`EvalSet`]'s curves ([`curve_tensors`]).
@@ -357,16 +358,17 @@ pub struct Reading {
 }
 
 /// The sums behind `set`'s curve (and, for a set with views, the learner alone's, from the
-/// same forward passes).
+/// same forward passes), with each sequence's hits if `with_hits`.
 pub fn curve_tensors(
     model: &Transformer,
     format: TokenFormat,
     n_classes: usize,
     set: &EvalSet,
     device: &Device,
+    with_hits: bool,
 ) -> CurveSums {
     let per_pass = sequences_per_pass(device);
-    curve_tensors_by(model, format, n_classes, set, device, per_pass)
+    curve_tensors_by(model, format, n_classes, set, device, per_pass, with_hits)
 }
 
 /// [`curve_tensors`], `per_pass` sequences per forward pass.
@@ -377,6 +379,7 @@ fn curve_tensors_by(
     set: &EvalSet,
     device: &Device,
     per_pass: usize,
+    with_hits: bool,
 ) -> CurveSums {
     let model = model.valid();
     let device = device.clone().without_autodiff();
@@ -424,7 +427,9 @@ fn curve_tensors_by(
             let (right, nll, hits) = score(logp.clone(), targets.clone());
             *alone_correct = alone_correct.clone() + right;
             *alone_loss = alone_loss.clone() + nll;
-            alone_hits.push(hits);
+            if with_hits {
+                alone_hits.push(hits);
+            }
             // Each view's prediction in the set's labels, then the mean of the probabilities:
             // log(mean_v p_v) = m + log(sum_v exp(logp_v - m)) - ln V.
             let mut all = vec![logp];
@@ -446,15 +451,19 @@ fn curve_tensors_by(
         let (right, nll, hits) = score(logp, targets);
         correct = correct + right;
         loss = loss + nll;
-        hits_read.push(hits);
+        if with_hits {
+            hits_read.push(hits);
+        }
         count += b;
     }
     let hits = |all: Vec<Tensor<2>>| {
-        if all.is_empty() {
-            Tensor::<2>::zeros([0, t], &device)
-        } else {
-            Tensor::cat(all, 0)
-        }
+        with_hits.then(|| {
+            if all.is_empty() {
+                Tensor::<2>::zeros([0, t], &device)
+            } else {
+                Tensor::cat(all, 0)
+            }
+        })
     };
     CurveSums {
         read: Sums {
@@ -528,15 +537,15 @@ async fn read_back(
     device: &Device,
     with_hits: bool,
 ) -> Result<(Curve, Curve, Option<(Hits, Hits)>), Error> {
-    let sums = curve_tensors(model, format, n_classes, set, device);
+    let sums = curve_tensors(model, format, n_classes, set, device, with_hits);
     let count = sums.count;
     // Registered per reading: correct, loss, and (with hits) the hits.
     let per = if with_hits { 3 } else { 2 };
     let mut reads = Transaction::default();
     for s in std::iter::once(sums.read).chain(sums.alone) {
         reads = reads.register(s.correct).register(s.loss);
-        if with_hits {
-            reads = reads.register(s.hits);
+        if let Some(hits) = s.hits {
+            reads = reads.register(hits);
         }
     }
     let data = reads
@@ -709,12 +718,13 @@ mod tests {
             let t = config.tasks.seq_len;
             let set = EvalSet::unseen("blobs", &data, 40, t, m.d_in, m.n_classes, 7).unwrap();
             let read = |per_pass| {
-                let sums = curve_tensors_by(&model, format, m.n_classes, &set, &device, per_pass);
+                let sums =
+                    curve_tensors_by(&model, format, m.n_classes, &set, &device, per_pass, true);
                 let r = sums.read;
                 (
                     r.correct.into_data(),
                     r.loss.into_data(),
-                    r.hits.into_data(),
+                    r.hits.map(|h| h.into_data()),
                     sums.count,
                 )
             };
