@@ -32,6 +32,9 @@ fn paired_sentence(p: &Paired) -> String {
         _ => "no position".into(),
     };
     let verdict = match p.verdict() {
+        Verdict::Level if p.standard_error == 0.0 && p.difference == 0.0 => {
+            "as many right as it on every one of those sequences"
+        }
         Verdict::Above => "ahead of it by more than twice that noise",
         Verdict::Level => {
             "level with it within twice that noise (more rows or sequences would be needed to tell them apart)"
