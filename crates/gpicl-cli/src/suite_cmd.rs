@@ -1,6 +1,7 @@
 //! `gpicl suite`: a learner on the held-out suite (`gpicl_core::suite`: synthetic datasets
-//! from seeds, and UCI digits where the data directory has it), beside 1-NN, logistic
-//! regression and an MLP fit on the same contexts: one table, one row per dataset.
+//! from seeds, and UCI digits where the data directory has it) and on any tables given with
+//! `--data`, beside 1-NN, logistic regression and an MLP fit on the same contexts: one table,
+//! one row per dataset.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -48,6 +49,14 @@ pub struct SuiteArgs {
     /// Directory of the data bundles (for UCI digits).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// A table of your own to read beside the suite's datasets (CSV, `.csv` or `.csv.gz`, one
+    /// row per example, the label in the last column: class numbers or names), standardised
+    /// column by column as `gpicl eval --data` reads it; repeat for more. Not with `--record`.
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    data: Vec<PathBuf>,
+    /// Only the `--data` tables: the suite's own datasets left out.
+    #[arg(long, requires = "data")]
+    only_data: bool,
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
@@ -126,24 +135,28 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     if !(4..=4096).contains(&seq_len) {
         bail!("--seq-len must be in 4..=4096");
     }
-    let mut datasets: Vec<Dataset> = SYNTHETIC
-        .iter()
-        .map(|s| Ok(s.make(args.data_seed)?.prepared(1)?))
-        .collect::<Result<_>>()?;
-    let uci = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(crate::default_data_dir)
-        .join(UCI_DIGITS);
-    if uci.is_file() {
-        datasets.push(load_csv(&uci, LabelColumn::Last)?);
+    let mut datasets = if args.only_data {
+        Vec::new()
     } else {
-        println!("({} not found: the suite runs without it)", uci.display());
+        suite_datasets(&args)?
+    };
+    for path in &args.data {
+        let name = path.to_string_lossy().to_lowercase();
+        if !(name.ends_with(".csv") || name.ends_with(".csv.gz")) {
+            bail!(
+                "{}: --data reads tables (.csv or .csv.gz); `gpicl eval --data` also reads IDX images",
+                path.display()
+            );
+        }
+        datasets.push(load_csv(path, LabelColumn::Last)?);
     }
     let quarter: Vec<usize> = ((seq_len - seq_len / 4 + 1)..=seq_len).collect();
-    let positions: Vec<usize> = (0..BASELINE_POSITIONS)
+    // Evenly spaced, each position once (a short sequence's quarter has fewer than
+    // BASELINE_POSITIONS).
+    let mut positions: Vec<usize> = (0..BASELINE_POSITIONS)
         .map(|i| quarter[i * (quarter.len() - 1) / (BASELINE_POSITIONS - 1)])
         .collect();
+    positions.dedup();
     let baselines = if args.no_baselines {
         Vec::new()
     } else {
@@ -208,7 +221,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         eprintln!("{}: done", row.name);
         rows.push(row);
     }
-    print_table(&args, seq_len, &quarter, &baselines, &rows);
+    print_table(&args, seq_len, &quarter, &positions, &baselines, &rows);
     if let Some(path) = &args.against {
         print_against(&args, path, &quarter, &rows);
     }
@@ -216,6 +229,26 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         record(&args, &baselines, &rows)?;
     }
     Ok(())
+}
+
+/// The suite's own datasets: the synthetic ones from `--data-seed`, and UCI digits where the
+/// data directory has it.
+fn suite_datasets(args: &SuiteArgs) -> Result<Vec<Dataset>> {
+    let mut datasets: Vec<Dataset> = SYNTHETIC
+        .iter()
+        .map(|s| Ok(s.make(args.data_seed)?.prepared(1)?))
+        .collect::<Result<_>>()?;
+    let uci = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir)
+        .join(UCI_DIGITS);
+    if uci.is_file() {
+        datasets.push(load_csv(&uci, LabelColumn::Last)?);
+    } else {
+        println!("({} not found: the suite runs without it)", uci.display());
+    }
+    Ok(datasets)
 }
 
 /// Writes the suite's figures into the packaged learner's manifest.
@@ -273,18 +306,25 @@ fn print_table(
     args: &SuiteArgs,
     seq_len: usize,
     quarter: &[usize],
+    positions: &[usize],
     baselines: &[Baseline],
     rows: &[Row],
 ) {
+    let what = match (args.only_data, args.data.is_empty()) {
+        (true, _) => "the tables given",
+        (false, true) => "the held-out suite",
+        (false, false) => "the held-out suite and the tables given",
+    };
     println!(
-        "{} on the held-out suite: {} sequences of {seq_len} examples per dataset (unseen tasks: a \
-         random projection to the learner's inputs, the k classes renamed among k labels); mean \
+        "{} on {what}: {} sequences of {seq_len} examples per dataset (unseen tasks: a random \
+         projection to the learner's inputs, the k classes renamed among k labels); mean \
          accuracy over positions {}–{seq_len}; baselines fit on the first {} sequences' contexts \
-         at {BASELINE_POSITIONS} of those positions. First guess: accuracy at position 1.",
+         at {} of those positions. First guess: accuracy at position 1.",
         args.checkpoint.display(),
         args.sequences,
         quarter[0],
         args.baseline_sequences.min(args.sequences),
+        positions.len(),
     );
     if args.views > 1 {
         println!(
@@ -353,7 +393,7 @@ fn print_table(
         let _ = write!(line, " {:+.1} |", 100.0 * (best_learner - best));
     }
     println!("{line}");
-    print_noise(args, baselines, &means, rows);
+    print_noise(args, baselines, positions.len(), &means, rows);
 }
 
 /// The second table of `--against`: each dataset's figures of the two learners and their
@@ -416,8 +456,14 @@ fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], r
 }
 
 /// Below the table: the learner's standard errors, and its paired differences from each
-/// baseline on the suite's mean (datasets drawn apart, so their variances add).
-fn print_noise(args: &SuiteArgs, baselines: &[Baseline], means: &[f32], rows: &[Row]) {
+/// baseline on the mean over the datasets (datasets drawn apart, so their variances add).
+fn print_noise(
+    args: &SuiteArgs,
+    baselines: &[Baseline],
+    positions: usize,
+    means: &[f32],
+    rows: &[Row],
+) {
     let n = rows.len().max(1) as f32;
     let pooled = |se: &mut dyn Iterator<Item = f32>| se.map(|e| e * e).sum::<f32>().sqrt() / n;
     let learner = if args.views > 1 {
@@ -440,8 +486,8 @@ fn print_noise(args: &SuiteArgs, baselines: &[Baseline], means: &[f32], rows: &[
         .enumerate()
         .fold(0, |b, (i, m)| if *m > means[b] { i } else { b });
     let mut line = format!(
-        "Paired by sequence (the baselines' {} sequences and {BASELINE_POSITIONS} positions, \
-         the learner read there too), {learner} minus each baseline on the suite's mean, in \
+        "Paired by sequence (the baselines' {} sequences and {positions} positions, the learner \
+         read there too), {learner} minus each baseline on the mean over the datasets, in \
          points: ",
         args.baseline_sequences.min(args.sequences)
     );

@@ -209,6 +209,60 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     for row in rows {
         assert!(row.contains("+0.00 ± 0.00"), "{row}");
     }
+    // Tables of one's own, alone (`--only-data`): one row each and the mean, paired with the
+    // baselines over their positions in the last quarter (sequences of 12: 10–12, each once).
+    let table = |name: &str, shift: f32| {
+        let path = dir.join(name);
+        let rows: String = (0..60)
+            .map(|i| {
+                let class = i % 3;
+                let x = |f: usize| shift * class as f32 + ((i * 37 + f * 11) % 10) as f32 / 10.0;
+                format!("{},{},{},kind{class}\n", x(0), x(1), x(2))
+            })
+            .collect();
+        std::fs::write(&path, format!("a,b,c,label\n{rows}")).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (a, b) = (table("a.csv", 2.0), table("b.csv", 0.5));
+    let ours = gpicl_ok(&[
+        "suite",
+        "--checkpoint",
+        out_s,
+        "--only-data",
+        "--data",
+        &a,
+        "--data",
+        &b,
+        "--seq-len",
+        "12",
+        "--sequences",
+        "8",
+        "--baseline-sequences",
+        "2",
+    ]);
+    let ours = String::from_utf8_lossy(&ours.stdout);
+    assert!(
+        ours.contains(" on the tables given: 8 sequences of 12 examples per dataset")
+            && ours.contains("at 3 of those positions"),
+        "{ours}"
+    );
+    let rows: Vec<&str> = ours.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 4, "a header, a.csv, b.csv and the mean: {ours}");
+    assert!(rows[1].starts_with("| a.csv | 3 | 3 |") && rows[2].starts_with("| b.csv | 3 | 3 |"));
+    paired_line(
+        &ours,
+        "Paired by sequence (the baselines' 2 sequences and 3 positions",
+    );
+    // Not a table, or into a manifest: refused, naming why.
+    let refused = gpicl(&["suite", "--checkpoint", out_s, "--data", "x.idx"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains(".csv"), "{err}");
+    let refused = gpicl(&["suite", "--checkpoint", out_s, "--data", &a, "--record"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("--record"),
+        "{err}"
+    );
     // A learner of other inputs cannot read the same sequences.
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
     let refused = gpicl(&[
