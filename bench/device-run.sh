@@ -33,7 +33,8 @@
 # then each learner on the held-out suite with 8 views (the learner's columns; the baselines do
 # not depend on it and are in docs/results/suite-views/shipped-8-views.md) and on the three
 # public tables (scikit-learn's copies, written here: docs/results/suite-views/
-# public-tables-2026-12-03.md), and packed (`gpicl package`, f16) to be read at home. Writes
+# public-tables-2026-12-03.md; `gpicl suite --only-data`), each shape after the first also
+# paired against the first (`--against`), and packed (`gpicl package`, f16) to be read at home. Writes
 # $OUT/tables.txt (this log) and $OUT/tables.tgz (per shape: both stages' results.json, the
 # suite's table, the tables' readings, the packed learner). TRAIN_BACKEND as for `paper`, or
 # flex (a dry run on any machine).
@@ -214,16 +215,24 @@ PY
       tr '\r' '\n' < "$dir/$stage.log" | grep -v '^\s*$' | tail -n 3
     done
     [ -f "$dir/stage2/checkpoint.gpicl" ] || { echo "(no learner: a stage failed)"; continue; }
-    timeout 240 "$bin" suite --checkpoint "$dir/stage2" --backend "$backend" --views 8 \
-      --no-baselines --data-dir web/data > "$dir/suite.md" 2>"$dir/suite.err"
-    tail -n 12 "$dir/suite.md"
+    # Every shape after the first (the control) is also read against it on the same sequences
+    # and views: the paired difference, the figure that says whether its size helped.
+    against=()
+    [ "$dir" != "$work/shape0" ] && [ -d "$work/shape0/learner" ] && against=(--against "$work/shape0/learner")
+    timeout 300 "$bin" suite --checkpoint "$dir/stage2" --backend "$backend" --views 8 \
+      --no-baselines --data-dir web/data "${against[@]}" > "$dir/suite.md" 2>"$dir/suite.err"
+    tail -n 28 "$dir/suite.md"
+    # The three public tables in one reading (the last quarter of 30 examples), pooled.
+    tables=()
     for t in iris wine breast-cancer; do
-      [ -f "$work/public/$t.csv" ] || continue
-      echo "-- $t" >> "$dir/public-tables.txt"
-      timeout 60 "$bin" eval --checkpoint "$dir/stage2" --backend "$backend" \
-        --data "$work/public/$t.csv" --seq-len 30 --views 8 2>&1 | tail -n 2 >> "$dir/public-tables.txt"
+      [ -f "$work/public/$t.csv" ] && tables+=(--data "$work/public/$t.csv")
     done
-    [ -f "$dir/public-tables.txt" ] && cat "$dir/public-tables.txt"
+    if [ ${#tables[@]} -gt 0 ]; then
+      timeout 120 "$bin" suite --checkpoint "$dir/stage2" --backend "$backend" --only-data \
+        "${tables[@]}" --seq-len 30 --views 8 --no-baselines "${against[@]}" \
+        > "$dir/public-tables.md" 2>"$dir/public-tables.err"
+      grep '^|' "$dir/public-tables.md"
+    fi
     timeout 240 "$bin" package "$dir/stage2" --out "$dir/learner" --hardware "$hardware" \
       --data-dir web/data > "$dir/package.log" 2>&1 || tail -n 3 "$dir/package.log"
     rm -f "$dir"/stage*/checkpoint.gpicl
