@@ -292,6 +292,14 @@ fn record(args: &SuiteArgs, baselines: &[Baseline], rows: &[Row]) -> Result<()> 
                     .collect(),
             })
             .collect(),
+        paired: baselines
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let (d, e) = pooled_paired(rows, i);
+                (b.name(), d, e)
+            })
+            .collect(),
     });
     let json = serde_json::to_string_pretty(&manifest)?;
     Manifest::from_json(&json).context("the manifest written does not read back")?;
@@ -455,6 +463,21 @@ fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], r
     println!("{line}");
 }
 
+/// The learner minus baseline `i` on the mean over the datasets, paired by sequence: the mean
+/// of the datasets' differences and its standard error (datasets drawn apart, so their
+/// variances add).
+fn pooled_paired(rows: &[Row], i: usize) -> (f32, f32) {
+    let n = rows.len().max(1) as f32;
+    let d = rows.iter().map(|r| r.paired[i].0).sum::<f32>() / n;
+    let e = rows
+        .iter()
+        .map(|r| r.paired[i].1.powi(2))
+        .sum::<f32>()
+        .sqrt()
+        / n;
+    (d, e)
+}
+
 /// Below the table: the learner's standard errors, and its paired differences from each
 /// baseline on the mean over the datasets (datasets drawn apart, so their variances add).
 fn print_noise(
@@ -492,8 +515,7 @@ fn print_noise(
         args.baseline_sequences.min(args.sequences)
     );
     for (i, b) in baselines.iter().enumerate() {
-        let d = rows.iter().map(|r| r.paired[i].0).sum::<f32>() / n;
-        let e = pooled(&mut rows.iter().map(|r| r.paired[i].1));
+        let (d, e) = pooled_paired(rows, i);
         let sep = if i == 0 { "" } else { ", " };
         let mark = if i == best {
             " (the best baseline)"

@@ -130,6 +130,8 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let record = recorded.suite.as_ref().expect("the suite is recorded");
     assert_eq!((record.views, record.rows.len()), (2, 9));
+    // The paired differences on the mean, one per baseline, as the line below the table says.
+    assert_eq!(record.paired.len(), 3);
     assert!(record.command.contains("--views 2"), "{}", record.command);
     // Below the table, the noise: the learner's standard errors, and its paired differences
     // from the three baselines, the best of them named.
@@ -140,6 +142,13 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     );
     let paired = paired_line(&full, "Paired by sequence (the baselines' 2 sequences");
     assert_eq!(paired.matches("(the best baseline)").count(), 1, "{paired}");
+    for (name, d, e) in &record.paired {
+        let figure = format!(" {:+.1} ± {:.1}", 100.0 * d, 100.0 * e);
+        assert!(
+            paired.contains(name.as_str()) && paired.contains(&figure),
+            "{paired}: {name}{figure}"
+        );
+    }
     for row in &record.rows {
         assert!((0.0..=1.0).contains(&row.learner) && row.views.is_some());
         assert_eq!(row.baselines.len(), 3);

@@ -126,6 +126,12 @@ pub struct SuiteRecord {
     pub views: usize,
     /// One row per dataset.
     pub rows: Vec<SuiteRow>,
+    /// The learner (with the record's views, when more than one) minus each baseline on the
+    /// mean over the datasets, paired by sequence on the baselines' sequences and positions:
+    /// the baseline's name, the mean difference and its standard error (fractions). Empty in
+    /// records made before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paired: Vec<(String, f32, f32)>,
 }
 
 /// One dataset's row of a [`SuiteRecord`]: mean accuracies over the last quarter of positions.

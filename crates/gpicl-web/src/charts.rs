@@ -318,6 +318,7 @@ pub fn pretrained_figure(p: &PretrainedProps) -> Html {
                 m.config.model.n_classes,
                 &caption,
             ) }
+            { Html::from_html_unchecked(AttrValue::from(pretrained::suite_html(m))) }
         </div>
     }
 }

@@ -94,20 +94,204 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The figure as static HTML (chart and caption; the page's component adds the table of
-/// numbers once the WebAssembly runs).
+/// The figure as static HTML (chart, caption and the held-out suite's table; the page's
+/// component adds the table of numbers once the WebAssembly runs).
 pub fn static_figure(m: &Manifest) -> String {
     let chart = accuracy_chart(&title(m), &m.curves, &[], m.config.model.n_classes);
     format!(
-        "<div class=\"pretrained\"><figure id=\"{FIGURE_ID}\" class=\"chart-figure\">{}<figcaption>{}</figcaption></figure></div>\n",
+        "<div class=\"pretrained\"><figure id=\"{FIGURE_ID}\" class=\"chart-figure\">{}<figcaption>{}</figcaption></figure>{}</div>\n",
         chart.to_svg(),
-        escape(&caption(m))
+        escape(&caption(m)),
+        suite_html(m)
+    )
+}
+
+/// The held-out suite table's element id.
+pub const SUITE_ID: &str = "pretrained-suite";
+
+/// The held-out suite's figures the manifest records (`gpicl suite --record`), folded under
+/// the figure: one row per dataset and their mean, the learner (alone and with its views)
+/// beside the baselines fit on the same contexts, then (when recorded) the learner minus each
+/// baseline on the mean, paired by sequence, with its standard error: no figure is marked
+/// best, the paired differences say which gaps are more than noise. Empty when the manifest
+/// records none, or rows that do not have the same columns.
+pub fn suite_html(m: &Manifest) -> String {
+    let Some(s) = &m.suite else {
+        return String::new();
+    };
+    let Some(first) = s.rows.first() else {
+        return String::new();
+    };
+    let names: Vec<&str> = first.baselines.iter().map(|b| b.0.as_str()).collect();
+    let with_views = s.views > 1;
+    // Each row's figures: the learner, with views, then the baselines.
+    let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
+    for r in &s.rows {
+        let same = r
+            .baselines
+            .iter()
+            .map(|b| b.0.as_str())
+            .eq(names.iter().copied());
+        if !same || r.views.is_some() != with_views {
+            return String::new();
+        }
+        let figures = std::iter::once(r.learner)
+            .chain(r.views)
+            .chain(r.baselines.iter().map(|b| b.1))
+            .collect();
+        rows.push((escape(&r.dataset), figures));
+    }
+    let columns = rows[0].1.len();
+    let mean = (0..columns)
+        .map(|i| rows.iter().map(|r| r.1[i]).sum::<f32>() / rows.len() as f32)
+        .collect();
+    rows.push(("mean".into(), mean));
+    let mut header = vec!["dataset".to_string(), "learner".into()];
+    if with_views {
+        header.push(format!("{} views", s.views));
+    }
+    header.extend(names.iter().map(|n| escape(n)));
+    let body: String = rows
+        .iter()
+        .map(|(name, figures)| {
+            let cells: String = figures
+                .iter()
+                .map(|v| format!("<td>{:.1}%</td>", 100.0 * v))
+                .collect();
+            format!("<tr><th scope=\"row\">{name}</th>{cells}</tr>")
+        })
+        .collect();
+    let views = if with_views {
+        format!(
+            " \u{201c}{} views\u{201d}: the learner's prediction averaged over {} projections \
+             and renamings of each sequence.",
+            s.views, s.views
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<details id=\"{SUITE_ID}\" class=\"suite\"><summary>On {} datasets it never saw, beside \
+         learners fit on the same examples</summary><table><thead><tr>{}</tr></thead><tbody>{body}\
+         </tbody></table>{}<p class=\"hint\">Mean accuracy over the last quarter of each sequence of \
+         unseen tasks (a random projection to the learner's inputs, the classes renamed): \
+         synthetic datasets made from seeds and UCI digits, none of them trained on; 1-NN, \
+         logistic regression and the MLP are fit on the examples before each position, the \
+         ones the learner has in its context.{views} Measured when it was made: <code>{}</code>\
+         </p></details>",
+        rows.len() - 1,
+        header
+            .iter()
+            .map(|h| format!("<th scope=\"col\">{h}</th>"))
+            .collect::<String>(),
+        paired_html(s),
+        escape(&s.command)
+    )
+}
+
+/// The record's paired differences as a sentence: the learner minus each baseline on the mean,
+/// and how it stands to the best of them (the smallest difference). Empty in records made
+/// before they were kept.
+fn paired_html(s: &gpicl_core::manifest::SuiteRecord) -> String {
+    let Some((name, d, e)) = s.paired.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return String::new();
+    };
+    let learner = if s.views > 1 {
+        format!("the learner with {} views", s.views)
+    } else {
+        "the learner".into()
+    };
+    let each: Vec<String> = s
+        .paired
+        .iter()
+        .map(|(n, d, e)| format!("{} {:+.1} ± {:.1}", escape(n), 100.0 * d, 100.0 * e))
+        .collect();
+    let stands = match crate::yours::Verdict::of(*d, *e) {
+        crate::yours::Verdict::Above => "ahead of",
+        crate::yours::Verdict::Level => "level, within twice its standard error, with",
+        crate::yours::Verdict::Below => "behind",
+    };
+    format!(
+        "<p id=\"{SUITE_ID}-paired\">On the mean, paired by sequence (the baselines' sequences and \
+         positions, the learner read there too), {learner} minus each baseline: {} points (± one \
+         standard error). So it is {stands} the best of them, {}.</p>",
+        each.join(", "),
+        escape(name)
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The suite's table: a row per recorded dataset and the mean, the learner's columns and
+    /// the baselines', the paired differences on the mean when recorded; nothing for rows that
+    /// disagree on columns.
+    #[test]
+    fn the_held_out_suite_is_a_table_of_the_recorded_figures() {
+        let mut m = Manifest::from_json(MANIFEST_JSON).unwrap();
+        let record = m
+            .suite
+            .clone()
+            .expect("the shipped manifest records the suite");
+        let html = suite_html(&m);
+        assert!(static_figure(&m).contains(&html));
+        assert_eq!(html.matches("<tr>").count(), 1 + record.rows.len() + 1);
+        assert_eq!(html.matches("<th scope=\"col\">").count(), 2 + 1 + 3);
+        assert!(html.contains(&format!("On {} datasets it never saw", record.rows.len())));
+        // Two made-up rows: the mean is theirs, and each row's best is bold.
+        let row =
+            |dataset: &str, learner: f32, views: f32, knn: f32| gpicl_core::manifest::SuiteRow {
+                dataset: dataset.into(),
+                learner,
+                views: Some(views),
+                baselines: vec![("1-NN".into(), knn)],
+            };
+        m.suite = Some(gpicl_core::manifest::SuiteRecord {
+            command: "gpicl suite --views 8".into(),
+            views: 8,
+            rows: vec![row("a<b", 0.5, 0.6, 0.7), row("c", 0.9, 0.8, 0.6)],
+            paired: vec![("1-NN".into(), 0.05, 0.02)],
+        });
+        let html = suite_html(&m);
+        assert!(
+            html.contains(
+                "<tr><th scope=\"row\">a&lt;b</th><td>50.0%</td><td>60.0%</td><td>70.0%</td></tr>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<tr><th scope=\"row\">mean</th><td>70.0%</td><td>70.0%</td><td>65.0%</td></tr>"
+            ),
+            "{html}"
+        );
+        // The paired differences, and the verdict on the best baseline: ahead only beyond
+        // twice the standard error.
+        assert!(
+            html.contains("the learner with 8 views minus each baseline: 1-NN +5.0 ± 2.0 points"),
+            "{html}"
+        );
+        assert!(
+            html.contains("So it is ahead of the best of them, 1-NN."),
+            "{html}"
+        );
+        m.suite.as_mut().unwrap().paired[0].1 = 0.03;
+        assert!(suite_html(&m).contains(
+            "So it is level, within twice its standard error, with the best of them, 1-NN."
+        ));
+        m.suite.as_mut().unwrap().paired.clear();
+        assert!(!suite_html(&m).contains("paired by sequence"));
+        // A row without the views' figure, or with other baselines: no table rather than a wrong one.
+        let suite = m.suite.clone();
+        m.suite.as_mut().unwrap().rows[1].views = None;
+        assert_eq!(suite_html(&m), "");
+        m.suite = suite;
+        m.suite.as_mut().unwrap().rows[1].baselines[0].0 = "2-NN".into();
+        assert_eq!(suite_html(&m), "");
+        m.suite = None;
+        assert_eq!(suite_html(&m), "");
+    }
 
     #[test]
     fn the_built_in_manifest_parses_and_its_figure_has_its_curves() {

@@ -133,17 +133,11 @@ impl Paired {
     /// How the learner stands to the baseline: ahead or behind by more than twice the
     /// standard error, else level within the noise.
     pub fn verdict(&self) -> Verdict {
-        if self.difference > 2.0 * self.standard_error {
-            Verdict::Above
-        } else if self.difference < -2.0 * self.standard_error {
-            Verdict::Below
-        } else {
-            Verdict::Level
-        }
+        Verdict::of(self.difference, self.standard_error)
     }
 }
 
-/// [`Paired::verdict`].
+/// How one learner stands to another, from their paired difference and its standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Ahead by more than twice the standard error.
@@ -152,6 +146,20 @@ pub enum Verdict {
     Level,
     /// Behind by more than twice the standard error.
     Below,
+}
+
+impl Verdict {
+    /// Ahead or behind when `difference` is more than twice `standard_error` from zero, else
+    /// level.
+    pub fn of(difference: f32, standard_error: f32) -> Self {
+        if difference > 2.0 * standard_error {
+            Verdict::Above
+        } else if difference < -2.0 * standard_error {
+            Verdict::Below
+        } else {
+            Verdict::Level
+        }
+    }
 }
 
 /// What the learner made of a table.
