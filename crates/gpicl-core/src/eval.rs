@@ -324,6 +324,31 @@ impl Hits {
     }
 }
 
+/// How one learner stands to another, from their paired difference and its standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Ahead by more than twice the standard error.
+    Above,
+    /// Within twice the standard error.
+    Level,
+    /// Behind by more than twice the standard error.
+    Below,
+}
+
+impl Verdict {
+    /// Ahead or behind when `difference` is more than twice `standard_error` from zero, else
+    /// level.
+    pub fn of(difference: f32, standard_error: f32) -> Self {
+        if difference > 2.0 * standard_error {
+            Verdict::Above
+        } else if difference < -2.0 * standard_error {
+            Verdict::Below
+        } else {
+            Verdict::Level
+        }
+    }
+}
+
 /// The mean of `values` and its standard error (the sample standard deviation over √n; 0 for
 /// fewer than two values).
 pub fn mean_and_se(values: &[f32]) -> (f32, f32) {
@@ -700,6 +725,16 @@ mod tests {
             (vec![1, 5, 12], 16)
         );
         assert_eq!(hits.curve(), baseline.curve(&set, &positions, 16));
+    }
+
+    /// A gap is called real only beyond twice its standard error, either way.
+    #[test]
+    fn a_gap_is_called_real_only_beyond_twice_its_standard_error() {
+        assert_eq!(Verdict::of(0.05, 0.02), Verdict::Above);
+        assert_eq!(Verdict::of(0.03, 0.02), Verdict::Level);
+        assert_eq!(Verdict::of(-0.03, 0.02), Verdict::Level);
+        assert_eq!(Verdict::of(-0.05, 0.02), Verdict::Below);
+        assert_eq!(Verdict::of(0.0, 0.0), Verdict::Level);
     }
 
     /// Scoring a batch in several forward passes (Flex's 4 sequences a pass) gives the curves of

@@ -4,6 +4,7 @@
 //! curves are on screen while the WebAssembly is still loading.
 
 use gpicl_core::Manifest;
+use gpicl_core::eval::Verdict;
 
 use crate::chart::accuracy_chart;
 
@@ -206,10 +207,10 @@ fn paired_html(s: &gpicl_core::manifest::SuiteRecord) -> String {
         .iter()
         .map(|(n, d, e)| format!("{} {:+.1} ± {:.1}", escape(n), 100.0 * d, 100.0 * e))
         .collect();
-    let stands = match crate::yours::Verdict::of(*d, *e) {
-        crate::yours::Verdict::Above => "ahead of",
-        crate::yours::Verdict::Level => "level, within twice its standard error, with",
-        crate::yours::Verdict::Below => "behind",
+    let stands = match Verdict::of(*d, *e) {
+        Verdict::Above => "ahead of",
+        Verdict::Level => "level, within twice its standard error, with",
+        Verdict::Below => "behind",
     };
     format!(
         "<p id=\"{SUITE_ID}-paired\">On the mean, paired by sequence (the baselines' sequences and \

@@ -7,7 +7,8 @@ use web_sys::{File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 use crate::widgets::curves_figure;
-use crate::yours::{self, MAX_BYTES, Paired, Verdict};
+use crate::yours::{self, MAX_BYTES, Paired};
+use gpicl_core::eval::Verdict;
 
 /// The part's inputs.
 #[derive(Properties, PartialEq)]

@@ -3,13 +3,14 @@
 //! tasks are made of it as of MNIST (a random projection to the learner's inputs, a random
 //! renaming of the labels), and the learner's accuracy-vs-examples curve is measured beside
 //! 1-NN, logistic regression and an MLP fit on the same contexts, with the learner minus the
-//! best of them paired by sequence (whether a gap between the curves is more than their noise);
-//! a sample of its rows goes back to the page for the step-through. The file never leaves the browser: a share link
-//! names it by its fingerprint ([`TableRef`]). Native code: tested on Flex.
+//! best of them paired by sequence (whether a gap between the curves is more than their
+//! noise); a sample of its rows goes back to the page for the step-through. The file never
+//! leaves the browser: a share link names it by its fingerprint ([`TableRef`]). Native code:
+//! tested on Flex.
 
 use burn::prelude::Device;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
-use gpicl_core::eval::{Hits, evaluate_with_hits, mean_and_se};
+use gpicl_core::eval::{Hits, Verdict, evaluate_with_hits, mean_and_se};
 use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
 use gpicl_core::share::TableRef;
 use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
@@ -134,31 +135,6 @@ impl Paired {
     /// standard error, else level within the noise.
     pub fn verdict(&self) -> Verdict {
         Verdict::of(self.difference, self.standard_error)
-    }
-}
-
-/// How one learner stands to another, from their paired difference and its standard error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Ahead by more than twice the standard error.
-    Above,
-    /// Within twice the standard error.
-    Level,
-    /// Behind by more than twice the standard error.
-    Below,
-}
-
-impl Verdict {
-    /// Ahead or behind when `difference` is more than twice `standard_error` from zero, else
-    /// level.
-    pub fn of(difference: f32, standard_error: f32) -> Self {
-        if difference > 2.0 * standard_error {
-            Verdict::Above
-        } else if difference < -2.0 * standard_error {
-            Verdict::Below
-        } else {
-            Verdict::Level
-        }
     }
 }
 
@@ -437,20 +413,5 @@ mod tests {
         let tie = [baselines[1].clone(), ("c".into(), baselines[1].1.clone())];
         assert_eq!(paired(&learner, &tie, 8).unwrap().baseline, "b");
         assert!(paired(&learner, &[], 8).is_none());
-    }
-
-    #[test]
-    fn a_gap_is_called_real_only_beyond_twice_its_standard_error() {
-        let p = |difference, standard_error| Paired {
-            baseline: "b".into(),
-            positions: vec![8],
-            sequences: 16,
-            difference,
-            standard_error,
-        };
-        assert_eq!(p(0.05, 0.02).verdict(), Verdict::Above);
-        assert_eq!(p(0.03, 0.02).verdict(), Verdict::Level);
-        assert_eq!(p(-0.03, 0.02).verdict(), Verdict::Level);
-        assert_eq!(p(-0.05, 0.02).verdict(), Verdict::Below);
     }
 }
