@@ -432,8 +432,10 @@ fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], r
     let pct = |v: f32| format!("{:.1} %", 100.0 * v);
     let diff = |d: f32, e: f32| format!("{:+.2} ± {:.2}", 100.0 * d, 100.0 * e);
     let n = rows.len().max(1) as f32;
-    // Sums over the datasets: first, second, difference, squared error; alone and with views.
-    let mut sums = [[0.0f32; 4]; 2];
+    // Sums over the datasets (first, second, difference) and the differences' standard
+    // errors; alone and with views.
+    let mut sums = [[0.0f32; 3]; 2];
+    let mut errors: [Vec<f32>; 2] = Default::default();
     for r in rows {
         let Some(a) = &r.against else { continue };
         let ensemble = r.ensemble.unwrap_or(r.learner);
@@ -444,20 +446,21 @@ fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], r
             .enumerate()
         {
             let _ = write!(line, " {} | {} | {} |", pct(ours), pct(theirs), diff(d, e));
-            for (s, v) in sums[k].iter_mut().zip([ours, theirs, d, e * e]) {
+            for (s, v) in sums[k].iter_mut().zip([ours, theirs, d]) {
                 *s += v;
             }
+            errors[k].push(e);
         }
         println!("{line}");
     }
     let mut line = String::from("| **mean** |");
-    for s in &sums[..if views { 2 } else { 1 }] {
+    for (s, e) in sums.iter().zip(&errors).take(if views { 2 } else { 1 }) {
         let _ = write!(
             line,
             " {} | {} | **{}** |",
             pct(s[0] / n),
             pct(s[1] / n),
-            diff(s[2] / n, s[3].sqrt() / n)
+            diff(s[2] / n, pooled(e.iter().copied(), rows.len()))
         );
     }
     println!("{line}");
@@ -469,13 +472,12 @@ fn print_against(args: &SuiteArgs, other: &std::path::Path, quarter: &[usize], r
 fn pooled_paired(rows: &[Row], i: usize) -> (f32, f32) {
     let n = rows.len().max(1) as f32;
     let d = rows.iter().map(|r| r.paired[i].0).sum::<f32>() / n;
-    let e = rows
-        .iter()
-        .map(|r| r.paired[i].1.powi(2))
-        .sum::<f32>()
-        .sqrt()
-        / n;
-    (d, e)
+    (d, pooled(rows.iter().map(|r| r.paired[i].1), rows.len()))
+}
+
+/// The standard error of the mean of `n` figures drawn apart, from theirs: √(Σ e²) / n.
+fn pooled(errors: impl Iterator<Item = f32>, n: usize) -> f32 {
+    errors.map(|e| e * e).sum::<f32>().sqrt() / n.max(1) as f32
 }
 
 /// Below the table: the learner's standard errors, and its paired differences from each
@@ -487,8 +489,6 @@ fn print_noise(
     means: &[f32],
     rows: &[Row],
 ) {
-    let n = rows.len().max(1) as f32;
-    let pooled = |se: &mut dyn Iterator<Item = f32>| se.map(|e| e * e).sum::<f32>().sqrt() / n;
     let learner = if args.views > 1 {
         format!("the learner with {} views", args.views)
     } else {
@@ -499,7 +499,7 @@ fn print_noise(
         "\nNoise: the standard error over sequences of {learner}: at most {:.1} points on a \
          dataset, {:.1} on the mean.",
         100.0 * largest,
-        100.0 * pooled(&mut rows.iter().map(|r| r.se))
+        100.0 * pooled(rows.iter().map(|r| r.se), rows.len())
     );
     if baselines.is_empty() {
         return;
