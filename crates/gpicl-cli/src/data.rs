@@ -42,6 +42,13 @@ pub fn file_dataset_name(path: &Path) -> String {
     )
 }
 
+/// Whether `path` names a CSV table (`.csv` or `.csv.gz`, in any case), the files `load_csv`
+/// reads.
+pub fn is_csv(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_lowercase();
+    name.ends_with(".csv") || name.ends_with(".csv.gz")
+}
+
 /// Loads a CSV file (the label in `label`), prepared as a table (each column standardised:
 /// [`Dataset::prepared`]).
 pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {

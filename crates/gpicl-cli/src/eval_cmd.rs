@@ -13,7 +13,7 @@ use gpicl_core::parse::LabelColumn;
 use gpicl_core::{Curve, EvalSet};
 
 use crate::backend::Backend;
-use crate::data::{file_dataset_name, load_csv, load_idx};
+use crate::data::{file_dataset_name, is_csv, load_csv, load_idx};
 use crate::train_cmd::load_checkpoint_model;
 
 /// Arguments of `gpicl eval`.
@@ -87,7 +87,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let Some(data_file) = &args.data else {
         return run_sets(&args, &config, &model, &device);
     };
-    let name = data_file.to_string_lossy().to_lowercase();
     let data = match &args.labels {
         Some(labels) => load_idx(
             &file_dataset_name(data_file),
@@ -95,7 +94,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             labels,
             config.tasks.image_pool,
         )?,
-        None if name.ends_with(".csv") || name.ends_with(".csv.gz") => load_csv(
+        None if is_csv(data_file) => load_csv(
             data_file,
             match (args.label_first, args.label_column) {
                 (_, Some(0)) => bail!("--label-column counts from 1"),

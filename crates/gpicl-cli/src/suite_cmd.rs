@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gpicl_core::baselines::{Baseline, Inputs};
-use gpicl_core::eval::{Hits, mean_and_se};
+use gpicl_core::eval::{Hits, last_quarter, mean_and_se};
 use gpicl_core::manifest::{SuiteRecord, SuiteRow};
 use gpicl_core::parse::LabelColumn;
 use gpicl_core::suite::{self, SYNTHETIC};
 use gpicl_core::{Curve, Dataset, EvalSet, Manifest};
 
 use crate::backend::Backend;
-use crate::data::load_csv;
+use crate::data::{is_csv, load_csv};
 use crate::train_cmd::load_checkpoint_model;
 
 /// The shipped table that joins the synthetic datasets (in the data directory).
@@ -141,8 +141,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         suite_datasets(&args)?
     };
     for path in &args.data {
-        let name = path.to_string_lossy().to_lowercase();
-        if !(name.ends_with(".csv") || name.ends_with(".csv.gz")) {
+        if !is_csv(path) {
             bail!(
                 "{}: --data reads tables (.csv or .csv.gz); `gpicl eval --data` also reads IDX images",
                 path.display()
@@ -150,7 +149,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         }
         datasets.push(load_csv(path, LabelColumn::Last)?);
     }
-    let quarter: Vec<usize> = ((seq_len - seq_len / 4 + 1)..=seq_len).collect();
+    let quarter = last_quarter(seq_len);
     // Evenly spaced, each position once (a short sequence's quarter has fewer than
     // BASELINE_POSITIONS).
     let mut positions: Vec<usize> = (0..BASELINE_POSITIONS)

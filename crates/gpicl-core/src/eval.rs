@@ -324,6 +324,12 @@ impl Hits {
     }
 }
 
+/// The last quarter of a sequence of `seq_len` positions (1-based, in order), the positions
+/// the held-out suite and the page's comparisons read a learner over.
+pub fn last_quarter(seq_len: usize) -> Vec<usize> {
+    ((seq_len - seq_len / 4 + 1)..=seq_len).collect()
+}
+
 /// How one learner stands to another, from their paired difference and its standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -725,6 +731,14 @@ mod tests {
             (vec![1, 5, 12], 16)
         );
         assert_eq!(hits.curve(), baseline.curve(&set, &positions, 16));
+    }
+
+    /// The last quarter: 76–100 of 100 (the suite's), 24–30 of 30, 7–8 of 8.
+    #[test]
+    fn the_last_quarter_is_the_last_positions_of_a_sequence() {
+        assert_eq!(last_quarter(100), (76..=100).collect::<Vec<_>>());
+        assert_eq!(last_quarter(30), (24..=30).collect::<Vec<_>>());
+        assert_eq!(last_quarter(8), [7, 8]);
     }
 
     /// A gap is called real only beyond twice its standard error, either way.

@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(html.matches("<tr>").count(), 1 + record.rows.len() + 1);
         assert_eq!(html.matches("<th scope=\"col\">").count(), 2 + 1 + 3);
         assert!(html.contains(&format!("On {} datasets it never saw", record.rows.len())));
-        // Two made-up rows: the mean is theirs, and each row's best is bold.
+        // Two made-up rows: the mean is theirs, and no figure is marked best.
         let row =
             |dataset: &str, learner: f32, views: f32, knn: f32| gpicl_core::manifest::SuiteRow {
                 dataset: dataset.into(),

@@ -10,7 +10,7 @@
 
 use burn::prelude::Device;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
-use gpicl_core::eval::{Hits, Verdict, evaluate_with_hits, mean_and_se};
+use gpicl_core::eval::{Hits, Verdict, evaluate_with_hits, last_quarter, mean_and_se};
 use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
 use gpicl_core::share::TableRef;
 use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
@@ -286,13 +286,13 @@ pub async fn learn(
 /// `learner` minus the best of `baselines` (by name, each one's hits), paired by sequence over
 /// the baselines' positions in the last quarter of `seq_len` (`None` without baselines).
 fn paired(learner: &Hits, baselines: &[(String, Hits)], seq_len: usize) -> Option<Paired> {
-    let from = seq_len - seq_len / 4 + 1;
     let (_, first) = baselines.first()?;
+    let quarter = last_quarter(seq_len);
     let positions: Vec<usize> = first
         .positions
         .iter()
         .copied()
-        .filter(|&k| k >= from)
+        .filter(|k| quarter.contains(k))
         .collect();
     let mean = |hits: &Hits| mean_and_se(&hits.means(&positions, usize::MAX)).0;
     // The first of the best, on a tie.
