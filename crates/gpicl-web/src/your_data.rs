@@ -43,12 +43,12 @@ fn paired_sentence(p: &Paired) -> String {
         Verdict::Below => "behind it by more than twice that noise",
     };
     format!(
-        "Paired by sequence, on the baselines' {} sequences at {span}: the learner with {} views \
-         minus the best baseline here ({}) is {:+.1} ± {:.1} points (± one standard error over \
-         sequences): {verdict}.",
+        "Paired by sequence, on {} sequences at {span} (the best baseline here, {}, fit again on \
+         each of them): the learner with {} views minus it is {:+.1} ± {:.1} points (± one \
+         standard error over sequences): {verdict}.",
         p.sequences,
-        yours::VIEWS,
         p.baseline,
+        yours::VIEWS,
         100.0 * p.difference,
         100.0 * p.standard_error,
     )
