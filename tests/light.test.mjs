@@ -92,6 +92,15 @@ test('on a 390 × 844 touch phone the page fits its width, shows the curves, and
     report.phone = widths;
     assert.equal(widths.viewport, 390);
     assert.ok(widths.document <= 390, `the page is ${widths.document} px wide: ${JSON.stringify(widths.widest)}`);
+    // The held-out suite's table, unfolded, fits too (no scrolling sideways to its last column).
+    const suite = await page.evaluate(() => {
+      const d = document.querySelector('#pretrained-suite');
+      d.open = true;
+      const t = d.querySelector('table');
+      return { table: t.getBoundingClientRect().width, room: d.clientWidth };
+    });
+    report.phone_suite = suite;
+    assert.ok(suite.table <= suite.room, `the suite's table is ${suite.table} px wide in ${suite.room}`);
 
     const pad = page.locator('#pad');
     await pad.scrollIntoViewIfNeeded();

@@ -140,7 +140,9 @@ pub fn suite_html(m: &Manifest) -> String {
             .chain(r.views)
             .chain(r.baselines.iter().map(|b| b.1))
             .collect();
-        rows.push((escape(&r.dataset), figures));
+        // A file's name without its suffix, so that the column stays narrow on a phone.
+        let name = r.dataset.trim_end_matches(".gz").trim_end_matches(".csv");
+        rows.push((escape(name), figures));
     }
     let columns = rows[0].1.len();
     let mean = (0..columns)
@@ -157,7 +159,7 @@ pub fn suite_html(m: &Manifest) -> String {
         .map(|(name, figures)| {
             let cells: String = figures
                 .iter()
-                .map(|v| format!("<td>{:.1}%</td>", 100.0 * v))
+                .map(|v| format!("<td>{:.1}</td>", 100.0 * v))
                 .collect();
             format!("<tr><th scope=\"row\">{name}</th>{cells}</tr>")
         })
@@ -173,7 +175,7 @@ pub fn suite_html(m: &Manifest) -> String {
     };
     format!(
         "<details id=\"{SUITE_ID}\" class=\"suite\"><summary>On {} datasets it never saw, beside \
-         learners fit on the same examples</summary><table><thead><tr>{}</tr></thead><tbody>{body}\
+         learners fit on the same examples</summary><table><caption>accuracy (%)</caption><thead><tr>{}</tr></thead><tbody>{body}\
          </tbody></table>{}<p class=\"hint\">Mean accuracy over the last quarter of each sequence of \
          unseen tasks (a random projection to the learner's inputs, the classes renamed): \
          synthetic datasets made from seeds and UCI digits, none of them trained on; 1-NN, \
@@ -240,7 +242,9 @@ mod tests {
         assert_eq!(html.matches("<tr>").count(), 1 + record.rows.len() + 1);
         assert_eq!(html.matches("<th scope=\"col\">").count(), 2 + 1 + 3);
         assert!(html.contains(&format!("On {} datasets it never saw", record.rows.len())));
-        // Two made-up rows: the mean is theirs, and no figure is marked best.
+        // Two made-up rows: the mean is theirs, and no figure is marked best. Figures are in
+        // percent (the caption says so) and a file's name loses its suffix, so that the table
+        // fits a phone's width.
         let row =
             |dataset: &str, learner: f32, views: f32, knn: f32| gpicl_core::manifest::SuiteRow {
                 dataset: dataset.into(),
@@ -251,19 +255,21 @@ mod tests {
         m.suite = Some(gpicl_core::manifest::SuiteRecord {
             command: "gpicl suite --views 8".into(),
             views: 8,
-            rows: vec![row("a<b", 0.5, 0.6, 0.7), row("c", 0.9, 0.8, 0.6)],
+            rows: vec![row("a<b", 0.5, 0.6, 0.7), row("c.csv.gz", 0.9, 0.8, 0.6)],
             paired: vec![("1-NN".into(), 0.05, 0.02)],
         });
         let html = suite_html(&m);
         assert!(
             html.contains(
-                "<tr><th scope=\"row\">a&lt;b</th><td>50.0%</td><td>60.0%</td><td>70.0%</td></tr>"
+                "<tr><th scope=\"row\">a&lt;b</th><td>50.0</td><td>60.0</td><td>70.0</td></tr>"
             ),
             "{html}"
         );
+        assert!(html.contains("<caption>accuracy (%)</caption>"), "{html}");
+        assert!(html.contains("<th scope=\"row\">c</th>"), "{html}");
         assert!(
             html.contains(
-                "<tr><th scope=\"row\">mean</th><td>70.0%</td><td>70.0%</td><td>65.0%</td></tr>"
+                "<tr><th scope=\"row\">mean</th><td>70.0</td><td>70.0</td><td>65.0</td></tr>"
             ),
             "{html}"
         );
