@@ -9,7 +9,7 @@
 # The machine has no Rust: `cargo xtask device-kit` builds the binaries here into `.devrun/`
 # (name it in the call's `carry`): `gpicl` (wgpu, kernels compiled to WGSL), `gpicl-spirv`
 # (wgpu through burn's `vulkan` feature: SPIR-V) and `gpicl-cuda`, each with burn's fusion and
-# autotuning. Debian packages in `.devrun/debs/` (the Vulkan loader) are unpacked first when the
+# autotuning, listed with their backends in `.devrun/kit.tsv` (xtask's `KIT`). Debian packages in `.devrun/debs/` (the Vulkan loader) are unpacked first when the
 # machine lacks them.
 #
 # `bench`: the same 20 `tiny` training steps on Flex and on each build (a check that the GPU
@@ -75,11 +75,15 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
 
-# Each binary's backend, its label, and the short name TRAIN_BACKEND gives it.
-declare -A backend_of=([gpicl-cuda]=cuda [gpicl-spirv]=wgpu [gpicl]=wgpu)
-declare -A file_of=([cuda]=gpicl-cuda [spirv]=gpicl-spirv [wgsl]=gpicl)
-declare -A label_of=([gpicl-cuda]="burn CUDA" [gpicl-spirv]="burn wgpu, SPIR-V" [gpicl]="burn wgpu, WGSL")
-order=(gpicl-cuda gpicl-spirv gpicl)
+# The kit's binaries as xtask lists them (`KIT`; `.devrun/kit.tsv`), in the order they are
+# timed: each one's file, the short name TRAIN_BACKEND gives it, its backend and its label.
+declare -A backend_of file_of label_of
+order=()
+[ -f "$KIT/kit.tsv" ] || { echo "$KIT/kit.tsv is missing: run \`cargo xtask device-kit\` first"; exit 2; }
+while IFS=$'\t' read -r file name backend label; do
+  backend_of[$file]=$backend file_of[$name]=$file label_of[$file]=$label
+  order+=("$file")
+done < "$KIT/kit.tsv"
 # The first number after the first word on the line that starts with WORD.
 first_number() { awk -v w="$1" '$1 == w { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit } }'; }
 
@@ -96,7 +100,7 @@ if [ "$PHASE" = bench ]; then
   done
   echo "== the same 20 training steps (\`tiny\`, seed 0) on Flex and on each GPU build: the losses should agree"
   for b in flex "${order[@]}"; do
-    if [ "$b" = flex ]; then bin=$bins/gpicl backend=flex; else bin=$bins/$b backend=${backend_of[$b]}; fi
+    if [ "$b" = flex ]; then bin=$bins/${order[0]} backend=flex; else bin=$bins/$b backend=${backend_of[$b]}; fi
     [ -x "$bin" ] || continue
     echo "-- $b ($backend)"
     rm -rf "/tmp/tiny-$b"
@@ -119,9 +123,9 @@ for b in sys.argv[1:]:
     if ref and got:
         print(f"{b}: losses {got}, largest difference from Flex {max(abs(a - c) for a, c in zip(ref, got)):.2e}")
 PY
-  # Two passes, so that the deadline leaves every preset timed on one build: first the path
+  # Build after build, so that the deadline leaves every preset timed on one: first the path
   # known to run (wgpu with WGSL, checked on llvmpipe), then the others.
-  for b in gpicl gpicl-cuda gpicl-spirv; do
+  for b in "${order[@]}"; do
     [ -x "$bins/$b" ] || continue
     for p in $PRESETS; do
       if (( SECONDS - start > BENCH_SECONDS )); then echo "(time up: $b at $p skipped)"; continue; fi
@@ -136,8 +140,10 @@ PY
   done
   {
     echo
-    echo "| shape | PyTorch eager ms/step (FP32) | (TF32) | ${label_of[gpicl-cuda]} | ${label_of[gpicl-spirv]} | ${label_of[gpicl]} | best burn / PyTorch FP32 | / TF32 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    header="| shape | PyTorch eager ms/step (FP32) | (TF32)" rule="|---|---:|---:"
+    for b in "${order[@]}"; do header+=" | ${label_of[$b]}" rule+="|---:"; done
+    echo "$header | best burn / PyTorch FP32 | / TF32 |"
+    echo "$rule|---:|---:|"
     ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo –; }
     for p in $PRESETS; do
       t=${ms[torch-eager,$p]:-} t32=${ms[torch-eager-tf32,$p]:-}
@@ -155,10 +161,13 @@ elif [ "$PHASE" = paper ] || [ "$PHASE" = tables ]; then
   if [ "$TRAIN_BACKEND" = auto ]; then
     # CUDA where the kit has it, else wgpu with WGSL (the path checked on llvmpipe); set
     # TRAIN_BACKEND=spirv when the bench table shows SPIR-V running and faster.
-    TRAIN_BACKEND=wgsl; [ -x "$bins/gpicl-cuda" ] && TRAIN_BACKEND=cuda
+    TRAIN_BACKEND=wgsl
+    cuda=${file_of[cuda]:-}
+    [ -n "$cuda" ] && [ -x "$bins/$cuda" ] && TRAIN_BACKEND=cuda
   fi
   if [ "$TRAIN_BACKEND" = flex ]; then
-    bin=$bins/gpicl backend=flex
+    # Flex is in every binary: the first one's.
+    bin=$bins/${order[0]} backend=flex
   else
     file=${file_of[$TRAIN_BACKEND]:-}
     [ -n "$file" ] || { echo "TRAIN_BACKEND: cuda, spirv, wgsl, flex or auto"; exit 2; }

@@ -984,40 +984,59 @@ fn bench_torch(args: &[String]) -> Result<()> {
 }
 
 /// One binary of the GPU session's kit: its file name in `.devrun/`, the `gpicl-cli` features
-/// it is built with, and the backend `bench/device-run.sh` runs it on.
+/// it is built with, the backend `bench/device-run.sh` runs it on, the short name its
+/// `TRAIN_BACKEND` gives it, and its column's label in the benchmark table. `.devrun/kit.tsv`
+/// lists them for the script, so that this is the one list of the kit.
 struct KitBinary {
     file: &'static str,
     features: &'static str,
     backend: &'static str,
+    name: &'static str,
+    label: &'static str,
 }
 
 /// What `bench/device-run.sh` runs on a lent GPU machine, which has no Rust toolchain: burn's
 /// wgpu backend with fusion and autotuning, compiling its kernels to WGSL (as the browser does)
-/// and, with burn's `vulkan` feature, to SPIR-V; and CUDA, with the same two.
+/// and, with burn's `vulkan` feature, to SPIR-V; and CUDA, with the same two. The script times
+/// them in this order (the path known to run first) and its table has their columns in it.
 const KIT: &[KitBinary] = &[
     KitBinary {
         file: "gpicl",
         features: "fusion,autotune",
         backend: "wgpu",
+        name: "wgsl",
+        label: "burn wgpu, WGSL",
     },
     KitBinary {
         file: "gpicl-spirv",
         features: "fusion,autotune,vulkan",
         backend: "wgpu",
+        name: "spirv",
+        label: "burn wgpu, SPIR-V",
     },
     KitBinary {
         file: "gpicl-cuda",
         features: "cuda,fusion,autotune",
         backend: "cuda",
+        name: "cuda",
+        label: "burn CUDA",
     },
 ];
+
+/// `.devrun/kit.tsv`: one line per binary of [`KIT`] (file, short name, backend, label, tab
+/// separated), what `bench/device-run.sh` knows of the kit.
+fn kit_tsv() -> String {
+    KIT.iter()
+        .map(|b| format!("{}\t{}\t{}\t{}\n", b.file, b.name, b.backend, b.label))
+        .collect()
+}
 
 /// What travels to the device machine at most (the device tool's limit), all together.
 const DEVICE_TREE_LIMIT: u64 = 64 << 20;
 
 /// `cargo xtask device-kit`: builds [`KIT`]'s binaries here (release, stripped, xz-packed) into
 /// `.devrun/` (ignored by git, named in the device call's `carry`), with `kit.txt` naming the
-/// commit and features, then checks that the working tree and the kit fit what a device call
+/// commit and features and `kit.tsv` listing the binaries for the script ([`kit_tsv`]), then checks that the working tree and the kit fit what a device call
 /// carries. CUDA is built against the toolkit version in `CUDARC_CUDA_VERSION` (default 13000,
 /// the lent machines' CUDA 13.0; its libraries are loaded at run time), where it builds at all:
 /// its build script downloads an LLVM bundle from GitHub, so without that the kit has no CUDA
@@ -1079,6 +1098,7 @@ fn device_kit() -> Result<()> {
         .args(["download", "libvulkan1"])
         .current_dir(&debs))?;
     std::fs::write(kit.join("kit.txt"), format!("{record}\n"))?;
+    std::fs::write(kit.join("kit.tsv"), kit_tsv())?;
     println!("{record}");
     // What a device call sends: the tracked files and the untracked ones git does not ignore,
     // plus the kit.
