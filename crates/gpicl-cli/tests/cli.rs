@@ -43,8 +43,17 @@ fn paired_line<'a>(text: &'a str, start: &str) -> &'a str {
     line
 }
 
+/// The repository's `web/{path}`. Read at run time (`cargo test` sets `CARGO_MANIFEST_DIR`), not
+/// baked in at compile time: one target directory serves several checkouts, and cargo may run a
+/// test built from another one (as xtask's `root`).
+fn web(path: &str) -> String {
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{crate_dir}/../../web/{path}")
+}
+
 fn data_dir() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/data").to_string()
+    web("data")
 }
 
 #[test]
@@ -273,7 +282,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         "{err}"
     );
     // A learner of other inputs cannot read the same sequences.
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let shipped = &web("pretrained");
     let refused = gpicl(&[
         "suite",
         "--checkpoint",
@@ -612,7 +621,7 @@ fn a_checkpoint_file_continues_exactly_and_evaluates() {
     assert!(eval_table(file_s, &[]).status.success());
     // The shipped learner (web/pretrained: a manifest and its weights) evaluates like a
     // checkpoint, with the baselines beside it.
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let shipped = &web("pretrained");
     let out = eval_table(shipped, &["--baselines", "--baseline-sequences", "4"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -690,7 +699,7 @@ fn export_writes_the_shipped_learner_as_safetensors_under_pytorchs_names() {
     use burn::prelude::*;
     let dir = scratch("export");
     let out = dir.join("learner.safetensors");
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/pretrained");
+    let shipped = &web("pretrained");
     gpicl_ok(&[
         "export",
         "--checkpoint",

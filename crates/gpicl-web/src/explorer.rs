@@ -278,13 +278,11 @@ mod tests {
     /// The sweep the page ships is the CLI's merged output, and the explorer reads it.
     #[test]
     fn the_shipped_sweep_is_the_cli_output_and_reads_as_a_grid() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let shipped =
-            std::fs::read_to_string(format!("{root}/web/sweeps/phase-browser.json")).unwrap();
-        let made = std::fs::read_to_string(format!(
-            "{root}/docs/results/phase-browser-h100/merged.json"
-        ))
-        .unwrap();
+        let root = crate::repo_root();
+        let shipped = std::fs::read_to_string(root.join("web/sweeps/phase-browser.json")).unwrap();
+        let made =
+            std::fs::read_to_string(root.join("docs/results/phase-browser-h100/merged.json"))
+                .unwrap();
         assert_eq!(shipped, made, "web/sweeps/ is a copy of docs/results/");
         let grid = PhaseGrid::from_json(&shipped).unwrap();
         assert_eq!(grid.columns.len(), 8);

@@ -367,8 +367,7 @@ mod tests {
     fn index_html_carries_the_current_figure() {
         let m = Manifest::from_json(MANIFEST_JSON).unwrap();
         let expected = static_figure(&m);
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../web/pretrained/curves.html");
+        let path = crate::repo_root().join("web/pretrained/curves.html");
         if std::env::var_os("GPICL_BLESS").is_some() {
             std::fs::write(&path, &expected).unwrap();
         }

@@ -10,10 +10,10 @@ use gpicl_web::data::{PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::learner::{InContext, Learner};
 use gpicl_web::session::walk;
 
+mod common;
+
 fn web(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../web")
-        .join(path)
+    common::web().join(path)
 }
 
 fn shipped() -> (Manifest, Vec<u8>) {

@@ -9,13 +9,15 @@ use gpicl_web::data::{PageData, TRAIN_FILES};
 use gpicl_web::protocol::{Command, Event, Purpose};
 use gpicl_web::runner::{REPORT_MS, Runner};
 
+mod common;
+
 fn runner() -> Runner {
     let start = std::time::Instant::now();
     runner_with_clock(Box::new(move || start.elapsed().as_secs_f64() * 1000.0))
 }
 
 fn runner_with_clock(clock: Box<dyn Fn() -> f64>) -> Runner {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let root = common::web();
     let data = PageData::parse(&TRAIN_FILES.map(|f| std::fs::read(root.join(f)).unwrap())).unwrap();
     Runner::new(Device::flex(), false, Rc::new(data), clock)
 }

@@ -10,8 +10,10 @@ use gpicl_core::{Manifest, RunConfig};
 use gpicl_web::data::{POOL, PageData, TRAIN_FILES, WALK_FILES, WalkData};
 use gpicl_web::session::{Session, walk};
 
+mod common;
+
 fn read<const N: usize>(files: [&str; N]) -> [Vec<u8>; N] {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let root = common::web();
     files.map(|f| std::fs::read(root.join(f)).unwrap())
 }
 
@@ -25,7 +27,7 @@ fn walk_data() -> WalkData {
 }
 
 fn stats() -> InputStats {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let root = common::web();
     let text = std::fs::read_to_string(root.join("pretrained/manifest.json")).unwrap();
     Manifest::from_json(&text).unwrap().input_stats
 }
@@ -75,7 +77,7 @@ fn page_data_parses_the_bundles_and_refuses_corrupt_ones() {
 /// bundles (parse, `prepared(POOL)`): so a share link replays the same on either side.
 #[test]
 fn pooled_bundles_equal_the_full_bundles_pooled() {
-    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/data");
+    let web = common::web().join("data");
     let read = |f: &str| std::fs::read(web.join(f)).unwrap();
     let data = load();
     for (name, prefix, pooled) in [
