@@ -391,7 +391,10 @@ pub fn plateau(results: &Results, classes: usize) -> (Option<usize>, Option<usiz
     (by_loss, by_icl)
 }
 
-/// Mean accuracy over the last quarter of positions (at least one).
+/// Mean accuracy over the last ⌈len/4⌉ positions (at least one). For a length that 4 does not
+/// divide this is one position more than `eval::last_quarter` (38–50 of 50, where the suite
+/// reads 39–50); it stays so that the merged sweeps recorded with it (`web/sweeps/`,
+/// `docs/results/`) and new merges read alike.
 fn tail_mean(c: &Curve) -> f32 {
     let n = c.accuracy.len().div_ceil(4).max(1);
     let tail = &c.accuracy[c.accuracy.len().saturating_sub(n)..];
