@@ -3,7 +3,8 @@
 // fetches until the page is idle, the pretrained curves' time with the network throttled to
 // 20 Mbit/s, time from page load to the first training step, training rate, the page thread's
 // long tasks (> 50 ms, `PerformanceObserver('longtask')`) during a minute of training, the time
-// from a click to the page's answer while training, the Chromium processes' memory after start
+// from a click to the page's answer while training, the time "your data" takes on a table of
+// 569 rows, the Chromium processes' memory after start
 // and while training (in a browser with no DevTools attached, as a visitor's; also as measured
 // with Playwright attached), and the in-context accuracy curves as the page computed them. Run by
 // `cargo xtask bench-page [--cpu] [--minutes M] [--until-step N]` (after `cargo xtask dist`,
@@ -21,6 +22,19 @@ const opt = (name, fallback) => {
 const cpu = args.includes('--cpu');
 const minutes = opt('--minutes', 5);
 const untilStep = opt('--until-step', Infinity);
+
+/** A table of `rows` rows, `features` features and `classes` Gaussian classes, from a fixed seed. */
+function tableCsv(rows, features, classes) {
+  let seed = 11;
+  const uniform = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const lines = [[...Array(features).keys()].map((f) => `f${f}`).concat('label').join(',')];
+  for (let i = 0; i < rows; i++) {
+    const c = i % classes;
+    const row = [...Array(features).keys()].map((f) => (((c + f) % 3) - 1 + 1.5 * uniform()).toFixed(3));
+    lines.push(`${row.join(',')},${c}`);
+  }
+  return Buffer.from(lines.join('\n') + '\n');
+}
 
 const server = await serveDist();
 
@@ -107,6 +121,14 @@ const [half, last] = later.length >= 2 ? [later[0], later[later.length - 1]] : [
 const rate = last && half && last[0] > half[0] ? (last[1] - half[1]) / ((last[0] - half[0]) / 1000) : null;
 const { header: headers, rows: table } = await numbers(page, 'acc-chart');
 await page.screenshot({ path: join(artifacts, `bench-page-${cpu ? 'cpu' : 'webgpu'}.png`), fullPage: true });
+
+// "Your data", the run paused: from a table chosen to its chart and the paired line on screen
+// (the learner's 64 sequences with 8 views, the baselines' 16 and the best one's 64), for a
+// table of the shape of the breast-cancer table (569 rows, 30 features, 2 classes), made here.
+const yoursStart = Date.now();
+await page.setInputFiles('#data-file', { name: 'bench.csv', mimeType: 'text/csv', buffer: tableCsv(569, 30, 2) });
+await page.waitForSelector('#data-paired', { timeout: 600_000 });
+const yoursS = (Date.now() - yoursStart) / 1000;
 await close();
 
 // Memory as a visitor's browser holds it: the page again, in a browser with no DevTools client
@@ -136,7 +158,7 @@ const result = {
   memory_after_start_mib: bareAfterStart, memory_peak_training_mib: barePeak, memory_window: { s: BARE_WINDOW_S, steps: bareSteps },
   memory_with_devtools_after_start_mib: memoryAfterStart, memory_with_devtools_peak_training_mib: memoryPeak,
   pretrained_curves_s: pretrainedMs / 1000, first_step_s: Number(firstStep), steps, minutes: (Date.now() - t0) / 60000,
-  steps_per_s: rate, long_tasks: longTaskSummary, click_ms: latencies, curve_header: headers,
+  steps_per_s: rate, long_tasks: longTaskSummary, click_ms: latencies, your_data_s: yoursS, curve_header: headers,
   curve_at: Object.fromEntries([1, 5, 10, 20, table.length].map((k) => [k, table[k - 1]])),
 };
 await mkdir(artifacts, { recursive: true });
@@ -159,7 +181,8 @@ row('page load → first training step (s)', firstStep);
 row(`page-thread long tasks in ${LONG_TASK_WINDOW_S} s of training (count, longest ms, s blocked; ${stepsInWindow} steps)`,
   `${longTasks.length}, ${longTaskSummary.longest_ms.toFixed(0)}, ${longTaskSummary.blocked_s.toFixed(2)}`);
 row('click → page updated, while training (ms)', latencies.map((l) => l.toFixed(0)).join(', '));
-row('training rate (steps/s, from the second half\'s first report to the last)', rate?.toFixed(3));
+row('training rate (steps/s, from the second half\'s first report to the last)', rate?.toFixed(3) ?? '– (too few reports)');
 row(`steps in ${result.minutes.toFixed(1)} min`, steps);
+row('your data: a 569 × 30 table chosen → its curves and verdict (s)', yoursS.toFixed(1));
 for (const [k, r] of Object.entries(result.curve_at)) if (r) row(`accuracy at example ${k} (${headers.slice(1).join(' / ')})`, r.slice(1).join(' / '));
 server.close();
