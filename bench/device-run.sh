@@ -9,8 +9,8 @@
 # The machine has no Rust: `cargo xtask device-kit` builds the binaries here into `.devrun/`
 # (name it in the call's `carry`): `gpicl` (wgpu, kernels compiled to WGSL), `gpicl-spirv`
 # (wgpu through burn's `vulkan` feature: SPIR-V) and `gpicl-cuda`, each with burn's fusion and
-# autotuning, listed with their backends in `.devrun/kit.tsv` (xtask's `KIT`). Debian packages in `.devrun/debs/` (the Vulkan loader) are unpacked first when the
-# machine lacks them.
+# autotuning, listed with their backends in `.devrun/kit.tsv` (xtask's `KIT`). Debian packages
+# in `.devrun/debs/` (the Vulkan loader) are unpacked first when the machine lacks them.
 #
 # `bench`: the same 20 `tiny` training steps on Flex and on each build (a check that the GPU
 # builds compute what Flex does); PyTorch eager (bench/reference_torch.py: the same model and

@@ -14,9 +14,9 @@
 
 #![warn(missing_docs)]
 
-/// The repository's root, for tests that read its files. Read at run time (`cargo test` sets `CARGO_MANIFEST_DIR`), not
-/// baked in at compile time: one target directory serves several checkouts, and cargo may run a
-/// test built from another one (as xtask's `root`).
+/// The repository's root, for tests that read its files. Read at run time (`cargo test` sets
+/// `CARGO_MANIFEST_DIR`), not baked in at compile time: one target directory serves several
+/// checkouts, and cargo may run a test built from another one (as xtask's `root`).
 #[cfg(test)]
 pub(crate) fn repo_root() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")

@@ -262,7 +262,8 @@ pub async fn learn(
     let (mut ensemble, curve) = (reading.viewed, reading.alone);
     ensemble.name = format!("{}, {VIEWS} views", curve.name);
     let positions = curve_positions(seq_len);
-    let fitted: Vec<(String, Hits)> = Baseline::standard()
+    let standard = Baseline::standard();
+    let fitted: Vec<(String, Hits)> = standard
         .iter()
         .map(|b| {
             let hits = b.hits_on(&set, &positions, BASELINE_SEQUENCES, Inputs::Projected);
@@ -275,7 +276,7 @@ pub async fn learn(
         .collect();
     // The best baseline over the last quarter, fit again on all the sequences there.
     let paired = best_over_last_quarter(&fitted, seq_len).map(|(i, positions)| {
-        let hits = Baseline::standard()[i].hits_on(&set, &positions, SEQUENCES, Inputs::Projected);
+        let hits = standard[i].hits_on(&set, &positions, SEQUENCES, Inputs::Projected);
         Paired::of(fitted[i].0.clone(), &reading.viewed_hits, &hits, positions)
     });
     Ok(Report {
