@@ -9,10 +9,9 @@
 //! tested on Flex.
 //!
 //! The baselines' cost is what the visitor waits for: their curves are fit on
-//! [`BASELINE_SEQUENCES`] sequences at every charted position, and only the best of them, over
-//! the last quarter, is fit again on all [`SEQUENCES`] at those late positions for the pairing
-//! (4× the sequences, half its standard error; natively the whole reading of a small table
-//! took 4.8 s instead of 4.6).
+//! [`BASELINE_SEQUENCES`] sequences at every charted position, and only the best of them over
+//! the last quarter is fit again, on all [`SEQUENCES`] at every position of the last quarter,
+//! for the pairing.
 
 use burn::prelude::Device;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
@@ -126,7 +125,7 @@ impl Sample {
 pub struct Paired {
     /// The baseline with the highest mean accuracy over `positions`.
     pub baseline: String,
-    /// The positions compared (1-based): the baselines' positions in the last quarter.
+    /// The positions compared (1-based): every one in the last quarter.
     pub positions: Vec<usize>,
     /// Sequences compared: all the learner's ([`SEQUENCES`] at most).
     pub sequences: usize,
@@ -274,10 +273,12 @@ pub async fn learn(
         .iter()
         .map(|(name, hits)| (format!("{name}, same contexts"), hits.curve()))
         .collect();
-    // The best baseline over the last quarter, fit again on all the sequences there.
-    let paired = best_over_last_quarter(&fitted, seq_len).map(|(i, positions)| {
-        let hits = standard[i].hits_on(&set, &positions, SEQUENCES, Inputs::Projected);
-        Paired::of(fitted[i].0.clone(), &reading.viewed_hits, &hits, positions)
+    // The best baseline over the last quarter, fit again on all the sequences at every
+    // position there.
+    let paired = best_over_last_quarter(&fitted, seq_len).map(|i| {
+        let quarter = last_quarter(seq_len);
+        let hits = standard[i].hits_on(&set, &quarter, SEQUENCES, Inputs::Projected);
+        Paired::of(fitted[i].0.clone(), &reading.viewed_hits, &hits, quarter)
     });
     Ok(Report {
         name: name.into(),
@@ -295,12 +296,9 @@ pub async fn learn(
 }
 
 /// Which of `baselines` (each one's name and hits) has the highest mean accuracy at its
-/// positions in the last quarter of `seq_len`, the first of them on a tie, and those positions
-/// (`None` without baselines).
-fn best_over_last_quarter(
-    baselines: &[(String, Hits)],
-    seq_len: usize,
-) -> Option<(usize, Vec<usize>)> {
+/// positions in the last quarter of `seq_len`, the first of them on a tie (`None` without
+/// baselines).
+fn best_over_last_quarter(baselines: &[(String, Hits)], seq_len: usize) -> Option<usize> {
     let (_, first) = baselines.first()?;
     let quarter = last_quarter(seq_len);
     let positions: Vec<usize> = first
@@ -315,7 +313,7 @@ fn best_over_last_quarter(
         .enumerate()
         .rev()
         .max_by(|a, b| mean(&a.1.1).total_cmp(&mean(&b.1.1)))?;
-    Some((best, positions))
+    Some(best)
 }
 
 impl Paired {
@@ -422,24 +420,30 @@ mod tests {
             ("a".to_string(), hits(&[1, 5, 8], &[1., 1., 0., 1., 1., 0.])),
             ("b".to_string(), hits(&[1, 5, 8], &[0., 0., 1., 0., 0., 0.])),
         ];
-        let (best, positions) = best_over_last_quarter(&baselines, 8).unwrap();
-        assert_eq!((best, positions.as_slice()), (1, &[8][..]));
+        assert_eq!(best_over_last_quarter(&baselines, 8), Some(1));
         // On a tie the first is taken; without baselines there is nothing to pair.
         let tie = [baselines[1].clone(), ("c".into(), baselines[1].1.clone())];
-        assert_eq!(best_over_last_quarter(&tie, 8).unwrap().0, 0);
+        assert_eq!(best_over_last_quarter(&tie, 8), Some(0));
         assert!(best_over_last_quarter(&[], 8).is_none());
-        // b fit again on the three sequences at 8: right on the first and the third. Per
-        // sequence at 8: learner 1, 0, 1; b 1, 0, 1: no difference.
-        let refit = hits(&[8], &[1., 0., 1.]);
-        let p = Paired::of("b".into(), &learner, &refit, positions.clone());
+        // b fit again on the three sequences at every position of the last quarter (7 and 8).
+        // Per sequence, the mean over 7–8: learner 1, 0.5, 0.5; b 1, 0.5, 0.5: no difference.
+        let quarter = last_quarter(8);
+        let refit = hits(&quarter, &[1., 1., 1., 0., 0., 1.]);
+        let p = Paired::of("b".into(), &learner, &refit, quarter.clone());
+        assert_eq!(p.positions, [7, 8]);
         assert_eq!((p.baseline.as_str(), p.sequences), ("b", 3));
         assert_eq!((p.difference, p.standard_error), (0.0, 0.0));
         assert_eq!(p.verdict(), Verdict::Level);
-        // Wrong where the learner is right on the third: the learner is ahead by 1/3, its
-        // standard error that of (0, 0, 1) over 3 sequences.
-        let p = Paired::of("b".into(), &learner, &hits(&[8], &[1., 0., 0.]), positions);
-        let se = (1.0f32 / 3.0 / 3.0).sqrt();
-        assert!((p.difference - 1.0 / 3.0).abs() < 1e-6, "{}", p.difference);
+        // Wrong at 8 where the learner is right on the third: the learner is ahead by 1/6, its
+        // standard error that of (0, 0, 0.5) over 3 sequences.
+        let p = Paired::of(
+            "b".into(),
+            &learner,
+            &hits(&quarter, &[1., 1., 1., 0., 0., 0.]),
+            quarter,
+        );
+        let se = (1.0f32 / 12.0 / 3.0).sqrt();
+        assert!((p.difference - 1.0 / 6.0).abs() < 1e-6, "{}", p.difference);
         assert!(
             (p.standard_error - se).abs() < 1e-6,
             "{} vs {se}",
