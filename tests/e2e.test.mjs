@@ -95,7 +95,7 @@ test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot,
     assert.equal(await page.locator('#pretrained-suite tbody tr').count(), 10);
     const suitePaired = await page.textContent('#pretrained-suite-paired');
     report.pretrained_suite_paired = suitePaired;
-    assert.match(suitePaired, /minus each baseline: 1-NN [+-]\d+\.\d ± \d+\.\d, logistic regression .* points/);
+    assert.match(suitePaired, /minus each baseline: 1-NN [+−]\d+\.\d ± \d+\.\d, logistic regression .* points/);
     await page.locator('#pretrained-suite').screenshot({ path: join(artifacts, 'pretrained-suite.png') });
 
     await page.waitForSelector('#backend.webgpu', { timeout: 120_000 });
@@ -334,7 +334,7 @@ test('your data: a CSV made up here is learnt in context above chance, beside th
     // sequences, at every position of the last quarter (39–50).
     const paired = await page.textContent('#data-paired');
     report.your_data_paired = paired;
-    assert.match(paired, /on 64 sequences at positions 39–50 \(the best baseline here, (1-NN|logistic regression|MLP.*), fit again on each of them\): the learner with 8 views minus it is [+-]\d+\.\d ± \d+\.\d points/);
+    assert.match(paired, /on 64 sequences at positions 39–50 \(the best baseline here, (1-NN|logistic regression|MLP.*), fit again on each of them\): the learner with 8 views minus it is [+−]\d+\.\d ± \d+\.\d points/);
     assert.ok(['above', 'level', 'below'].includes(await page.getAttribute('#data-paired', 'data-verdict')));
     const chart = await page.innerHTML('#data-chart');
     // A ragged row: the message names its line; the chart stays as it was.

@@ -191,12 +191,22 @@ pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
-/// `s` escaped for SVG text and double-quoted attribute values.
+/// `s` escaped for SVG or HTML text and double-quoted attribute values.
 pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// `value` with its sign and `decimals` decimals, a minus sign (U+2212) rather than a hyphen
+/// when negative, as the page's sentences write differences: "+1.4", "−0.2", "+0.0".
+pub(crate) fn signed(value: f32, decimals: usize) -> String {
+    let text = format!("{value:+.decimals$}");
+    match text.strip_prefix('-') {
+        Some(magnitude) => format!("\u{2212}{magnitude}"),
+        None => text,
+    }
 }
 
 fn fmt_tick(v: f64, percent: bool) -> String {
@@ -503,6 +513,14 @@ pub fn accuracy_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_carry_a_sign_and_a_true_minus() {
+        assert_eq!(signed(1.44, 1), "+1.4");
+        assert_eq!(signed(-0.21, 1), "\u{2212}0.2");
+        assert_eq!(signed(0.0, 1), "+0.0");
+        assert_eq!(signed(-12.6, 0), "\u{2212}13");
+    }
 
     #[test]
     fn ticks_are_round_and_inside_the_range() {

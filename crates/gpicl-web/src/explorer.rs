@@ -255,7 +255,7 @@ mod view {
                                 &cell.curves,
                                 &[],
                                 10,
-                                &format!("After {} meta-training steps; in-context gain on unseen tasks {:+.0} points.", cell.steps, 100.0 * cell.gain),
+                                &format!("After {} meta-training steps; in-context gain on unseen tasks {} points.", cell.steps, crate::chart::signed(100.0 * cell.gain, 0)),
                             ) }
                             if let Some(setting) = tasks_setting(&cell.values[0], MAX_TASKS_LOG2) {
                                 <button id="explorer-try" onclick={

@@ -6,7 +6,7 @@
 use gpicl_core::Manifest;
 use gpicl_core::eval::Verdict;
 
-use crate::chart::accuracy_chart;
+use crate::chart::{accuracy_chart, escape, signed};
 
 /// The shipped learner's manifest, built into the page: its curves are drawn without a fetch.
 /// The weights it names are fetched (and checked against it) at run time.
@@ -85,14 +85,6 @@ pub fn caption(m: &Manifest) -> String {
         at("mnist unseen tasks", 50),
         at("fashion-mnist unseen tasks", 50)
     )
-}
-
-/// `text` with HTML's special characters escaped.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The figure as static HTML (chart, caption and the held-out suite's table; the page's
@@ -207,7 +199,7 @@ fn paired_html(s: &gpicl_core::manifest::SuiteRecord) -> String {
     let each: Vec<String> = s
         .paired
         .iter()
-        .map(|(n, d, e)| format!("{} {:+.1} ± {:.1}", escape(n), 100.0 * d, 100.0 * e))
+        .map(|(n, d, e)| format!("{} {} ± {:.1}", escape(n), signed(100.0 * d, 1), 100.0 * e))
         .collect();
     let stands = match Verdict::of(*d, *e) {
         Verdict::Above => "ahead of",
@@ -287,6 +279,14 @@ mod tests {
         assert!(suite_html(&m).contains(
             "So it is level, within twice its standard error, with the best of them, 1-NN."
         ));
+        // Behind: the difference with a true minus sign.
+        m.suite.as_mut().unwrap().paired[0].1 = -0.05;
+        let html = suite_html(&m);
+        assert!(html.contains("1-NN \u{2212}5.0 ± 2.0 points"), "{html}");
+        assert!(
+            html.contains("So it is behind the best of them, 1-NN."),
+            "{html}"
+        );
         m.suite.as_mut().unwrap().paired.clear();
         assert!(!suite_html(&m).contains("paired by sequence"));
         // A row without the views' figure, or with other baselines: no table rather than a wrong one.

@@ -6,6 +6,7 @@
 use web_sys::{File, FileList, HtmlInputElement};
 use yew::prelude::*;
 
+use crate::chart::signed;
 use crate::widgets::curves_figure;
 use crate::yours::{self, MAX_BYTES, Paired};
 use gpicl_core::eval::Verdict;
@@ -44,12 +45,12 @@ fn paired_sentence(p: &Paired) -> String {
     };
     format!(
         "Paired by sequence, on {} sequences at {span} (the best baseline here, {}, fit again on \
-         each of them): the learner with {} views minus it is {:+.1} ± {:.1} points (± one \
+         each of them): the learner with {} views minus it is {} ± {:.1} points (± one \
          standard error over sequences): {verdict}.",
         p.sequences,
         p.baseline,
         yours::VIEWS,
-        100.0 * p.difference,
+        signed(100.0 * p.difference, 1),
         100.0 * p.standard_error,
     )
 }
