@@ -123,7 +123,8 @@ impl Sample {
 /// and what is left is the comparison's own ([`Hits::minus`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
-    /// The baseline with the highest mean accuracy over `positions`.
+    /// The baseline with the highest mean accuracy on its charted sequences and positions in
+    /// the last quarter.
     pub baseline: String,
     /// The positions compared (1-based): every one in the last quarter.
     pub positions: Vec<usize>,
@@ -136,6 +137,18 @@ pub struct Paired {
 }
 
 impl Paired {
+    /// `learner` minus `baseline`'s `hits`, paired by sequence over `positions`.
+    fn of(baseline: String, learner: &Hits, hits: &Hits, positions: Vec<usize>) -> Self {
+        let (difference, standard_error) = learner.minus(hits, &positions);
+        Self {
+            baseline,
+            positions,
+            sequences: hits.sequences().min(learner.sequences()),
+            difference,
+            standard_error,
+        }
+    }
+
     /// How the learner stands to the baseline: ahead or behind by more than twice the
     /// standard error, else level within the noise.
     pub fn verdict(&self) -> Verdict {
@@ -314,20 +327,6 @@ fn best_over_last_quarter(baselines: &[(String, Hits)], seq_len: usize) -> Optio
         .rev()
         .max_by(|a, b| mean(&a.1.1).total_cmp(&mean(&b.1.1)))?;
     Some(best)
-}
-
-impl Paired {
-    /// `learner` minus `baseline`'s `hits`, paired by sequence over `positions`.
-    fn of(baseline: String, learner: &Hits, hits: &Hits, positions: Vec<usize>) -> Self {
-        let (difference, standard_error) = learner.minus(hits, &positions);
-        Self {
-            baseline,
-            positions,
-            sequences: hits.sequences().min(learner.sequences()),
-            difference,
-            standard_error,
-        }
-    }
 }
 
 /// What the page knows of "your data": the last table learnt and its step-through data, the
