@@ -296,26 +296,38 @@ test('drawing pad: three invented classes in context, a new drawing gets a predi
 });
 
 /** A CSV made up here, not shipped: three blobs in 4 dimensions, labels that are words. */
-function blobsCsv(rows = 240) {
+// Three blobs of 4 features; `messy`, as a spreadsheet might write them: a text column
+// ("zone", unrelated to the class) before the label, and every 20th row's x missing.
+function blobsCsv(rows = 240, messy = false) {
   let seed = 7;
   const uniform = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
-  const lines = ['w,x,y,z,animal'];
+  const lines = [messy ? 'w,x,y,z,zone,animal' : 'w,x,y,z,animal'];
   for (let i = 0; i < rows; i++) {
     const [name, centre] = [['ant', -3], ['bee', 0], ['cow', 3]][i % 3];
     const row = [0, 1, 2, 3].map((f) => ((f % 2 ? -centre : centre) + 1.5 * uniform()).toFixed(3));
+    if (messy) {
+      if (i % 20 === 7) row[1] = i % 40 === 7 ? 'NA' : '';
+      row.push(i % 7 < 3 ? 'north' : 'south');
+    }
     lines.push(`${row.join(',')},${name}`);
   }
   return Buffer.from(lines.join('\n') + '\n');
 }
 
-test('your data: a CSV made up here is learnt in context above chance, beside the baselines; a malformed one changes nothing', async () => {
+test('your data: a CSV made up here, with a text column and missing values, is learnt in context above chance, beside the baselines; a malformed one changes nothing', async () => {
   const { page, errors, close } = await open(false, '');
   try {
     await page.waitForSelector('#backend', { timeout: 120_000 });
     await page.waitForFunction(() => Number(document.querySelector('#step')?.textContent) >= 1,
       null, { timeout: 240_000, polling: 250 });
-    await page.setInputFiles('#data-file', { name: 'blobs.csv', mimeType: 'text/csv', buffer: blobsCsv() });
+    await page.setInputFiles('#data-file', { name: 'blobs.csv', mimeType: 'text/csv', buffer: blobsCsv(240, true) });
     await page.waitForSelector('#data-chart svg', { timeout: 240_000 });
+    // How the file was read: the missing values filled, the text column one feature per value.
+    const notes = await page.locator('#data-notes li').allTextContents();
+    report.your_data_notes = notes;
+    assert.equal(notes.length, 2, notes.join(' | '));
+    assert.match(notes[0], /^column 2 \(x\): 12 missing values filled with the column's mean \(-?\d+\.\d{4}\)$/);
+    assert.equal(notes[1], 'column 5 (zone): text, read as 2 categories (one feature each)');
     // The learner's curves (alone and read with 8 views) and the three baselines (1-NN,
     // logistic regression, MLP).
     assert.equal(await page.locator('#data-chart svg path.series').count(), 5);
@@ -329,7 +341,7 @@ test('your data: a CSV made up here is learnt in context above chance, beside th
     assert.ok(late > 1 / 3 + 0.2, `late accuracy ${late}`);
     assert.ok(late > learner[0] + 0.2, `the curve does not rise: ${learner}`);
     assert.ok(viewsLate > 1 / 3 + 0.2, `late accuracy with views ${viewsLate}`);
-    assert.match(await page.textContent('#data-chart figcaption'), /240 rows, 4 features, 3 classes/);
+    assert.match(await page.textContent('#data-chart figcaption'), /240 rows, 6 features, 3 classes/);
     // Whether the gap to the best baseline is more than the noise: paired by sequence on all 64
     // sequences, at every position of the last quarter (39–50).
     const paired = await page.textContent('#data-paired');

@@ -50,11 +50,16 @@ pub fn is_csv(path: &Path) -> bool {
 }
 
 /// Loads a CSV file (the label in `label`), prepared as a table (each column standardised:
-/// [`Dataset::prepared`]).
+/// [`Dataset::prepared`]). How its cells were read, where not as written (missing values,
+/// text columns: [`gpicl_core::parse::CsvTable::notes`]), goes to stderr.
 pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
-    let d = parse_csv(&file_dataset_name(path), &read(path)?, label)
-        .with_context(|| format!("in {}", path.display()))?;
-    Ok(d.prepared(1)?)
+    let name = file_dataset_name(path);
+    let table =
+        parse_csv(&name, &read(path)?, label).with_context(|| format!("in {}", path.display()))?;
+    for note in &table.notes {
+        eprintln!("note: {name}: {note}");
+    }
+    Ok(table.data.prepared(1)?)
 }
 
 /// The bundles of a run, in `web/data`: MNIST train images and labels, MNIST test images and

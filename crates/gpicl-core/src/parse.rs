@@ -1,9 +1,14 @@
 //! Parsers for dataset files. They take bytes, never paths: the caller does the I/O.
 //!
 //! - IDX (the MNIST format), raw or gzip-compressed: an images file and a labels file.
-//! - CSV: numeric feature columns and one integer label column.
+//! - CSV: a table, one label column and feature columns of numbers or categories
+//!   ([`parse_csv`]).
 
 use std::io::Read;
+
+mod csv;
+
+pub use csv::{CsvTable, LabelColumn, MAX_CATEGORIES, parse_csv};
 
 use crate::{Dataset, Error};
 
@@ -179,150 +184,6 @@ fn idx_labels(labels: &[u8], n_images: usize) -> Result<Vec<u32>, Error> {
         .collect()
 }
 
-/// Which CSV column holds the label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LabelColumn {
-    /// The first column.
-    First,
-    /// The last column.
-    Last,
-    /// The column at this index (0-based).
-    Index(usize),
-}
-
-impl LabelColumn {
-    /// The label's column in a row of `width` columns, if there is one.
-    fn index(self, width: usize) -> Option<usize> {
-        match self {
-            LabelColumn::First => (width > 0).then_some(0),
-            LabelColumn::Last => width.checked_sub(1),
-            LabelColumn::Index(i) => (i < width).then_some(i),
-        }
-    }
-}
-
-/// A label as written: a class number, or a class name.
-fn label_number(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-/// Parses CSV text: every row has the same number of columns; one (`label`) holds the class,
-/// the others are numbers. The label is a non-negative whole number or, if any row's is not a
-/// number, a name: classes are the distinct labels, numbered `0..n_classes` in sorted order
-/// (numerically for numbers, alphabetically for names), and the dataset keeps each class's
-/// label as written ([`Dataset::class_names`]) and the header's names of the features. A
-/// first row whose feature cells are
-/// not all numbers is a header (it sets the number of columns and names them in messages).
-/// Errors name the line (1-based, counting blank lines) and the column.
-pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<Dataset, Error> {
-    let bytes = maybe_gunzip(bytes)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::Parse(format!("CSV {name}: not UTF-8 text")))?;
-    let bad = |line: usize, what: String| Error::Parse(format!("CSV {name}, line {line}: {what}"));
-    let mut header: Option<Vec<String>> = None;
-    let mut width: Option<usize> = None;
-    let mut features = Vec::new();
-    let mut raw_labels: Vec<(usize, &str)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let (line_no, line) = (i + 1, line.trim());
-        if line.is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let y = label.index(cells.len()).ok_or_else(|| {
-            bad(
-                line_no,
-                format!("{} columns, no label column {label:?}", cells.len()),
-            )
-        })?;
-        if cells.len() < 2 {
-            return Err(bad(line_no, "needs a feature and a label".into()));
-        }
-        let numeric = cells
-            .iter()
-            .enumerate()
-            .all(|(c, v)| c == y || label_number(v).is_some());
-        if width.is_none() && !numeric {
-            header = Some(cells.iter().map(|c| c.to_string()).collect());
-            width = Some(cells.len());
-            continue;
-        }
-        let w = *width.get_or_insert(cells.len());
-        if cells.len() != w {
-            return Err(bad(
-                line_no,
-                format!("{} columns, expected {w}", cells.len()),
-            ));
-        }
-        for (c, v) in cells.iter().enumerate() {
-            if c == y {
-                continue;
-            }
-            match label_number(v) {
-                Some(x) => features.push(x as f32),
-                None => {
-                    let column = match &header {
-                        Some(h) => format!("column {} ({})", c + 1, h[c]),
-                        None => format!("column {}", c + 1),
-                    };
-                    return Err(bad(line_no, format!("{column}: {v:?} is not a number")));
-                }
-            }
-        }
-        if cells[y].is_empty() {
-            return Err(bad(line_no, "the label is empty".into()));
-        }
-        raw_labels.push((line_no, cells[y]));
-    }
-    let width = match (width, raw_labels.is_empty()) {
-        (Some(w), false) => w,
-        _ => return Err(Error::Parse(format!("CSV {name}: no data rows"))),
-    };
-    let numbers: Option<Vec<f64>> = raw_labels.iter().map(|(_, t)| label_number(t)).collect();
-    let (labels, class_names): (Vec<u32>, Vec<String>) = match numbers {
-        // Class numbers: whole and non-negative, in numeric order.
-        Some(numbers) => {
-            for (&(line_no, text), v) in raw_labels.iter().zip(&numbers) {
-                if *v < 0.0 || v.fract() != 0.0 || *v > u32::MAX as f64 {
-                    return Err(bad(
-                        line_no,
-                        format!("label {text} is not a class (a whole number ≥ 0, or a name)"),
-                    ));
-                }
-            }
-            let mut classes: Vec<u64> = numbers.iter().map(|&v| v as u64).collect();
-            classes.sort_unstable();
-            classes.dedup();
-            let labels = numbers
-                .iter()
-                .map(|&v| classes.binary_search(&(v as u64)).expect("a class") as u32)
-                .collect();
-            (labels, classes.iter().map(u64::to_string).collect())
-        }
-        // Class names, in alphabetical order.
-        None => {
-            let mut classes: Vec<&str> = raw_labels.iter().map(|(_, t)| *t).collect();
-            classes.sort_unstable();
-            classes.dedup();
-            let labels = raw_labels
-                .iter()
-                .map(|(_, t)| classes.binary_search(t).expect("a class") as u32)
-                .collect();
-            (labels, classes.iter().map(|c| c.to_string()).collect())
-        }
-    };
-    let mut data = Dataset::new(name, features, width - 1, labels, None)?;
-    data.class_names = class_names;
-    if let (Some(h), Some(y)) = (header, label.index(width)) {
-        data.feature_names = h
-            .into_iter()
-            .enumerate()
-            .filter_map(|(c, n)| (c != y).then_some(n))
-            .collect();
-    }
-    Ok(data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,84 +283,5 @@ mod tests {
             assert!(parse_idx_pair("t", &c, &labels).is_err(), "accepted {c:?}");
         }
         assert!(parse_idx_pair("t", &idx(&[2, 1], &[0, 1]), &idx(&[2, 1], &[0, 1])).is_err());
-    }
-
-    #[test]
-    fn parses_csv_with_header_and_remaps_labels() {
-        let text = b"a,b,label\n0.5,1,7\n-1,2e1,3\n\n4,5,7\n";
-        let d = parse_csv("c", text, LabelColumn::Last).unwrap();
-        assert_eq!(d.n_features, 2);
-        assert_eq!(d.labels, vec![1, 0, 1]);
-        assert_eq!(d.n_classes, 2);
-        assert_eq!(*d.row(1), [-1.0, 20.0]);
-        assert_eq!(d.class_names, ["3", "7"]);
-        assert_eq!(d.feature_names, ["a", "b"]);
-        let d = parse_csv("c", b"2,0.1\n0,0.2\n", LabelColumn::First).unwrap();
-        assert_eq!(d.labels, vec![1, 0]);
-    }
-
-    #[test]
-    fn csv_labels_may_be_names_and_any_column() {
-        let text = b"a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n";
-        let d = parse_csv("c", text, LabelColumn::Last).unwrap();
-        assert_eq!((d.n_features, d.n_classes), (2, 2));
-        assert_eq!(d.labels, vec![0, 1, 0]);
-        assert_eq!(*d.row(1), [3.0, 4.0]);
-        assert_eq!(
-            (d.class_name(1), d.class_name(5)),
-            ("dog".into(), "5".into())
-        );
-        let d = parse_csv("c", b"1,x,2\n3,y,4\n", LabelColumn::Index(1)).unwrap();
-        assert_eq!(
-            (d.labels.clone(), d.row(1).to_vec()),
-            (vec![0, 1], vec![3.0, 4.0])
-        );
-        assert_eq!(
-            (d.class_names, d.feature_names.len()),
-            (vec!["x".into(), "y".into()], 0)
-        );
-        // Mixed labels are all names.
-        let d = parse_csv("c", b"1,2,x\n1,2,3\n1,2,x\n", LabelColumn::Last).unwrap();
-        assert_eq!(d.labels, vec![1, 0, 1]);
-    }
-
-    #[test]
-    fn csv_errors_name_the_real_line_and_column() {
-        let err = |text: &[u8]| {
-            parse_csv("c", text, LabelColumn::Last)
-                .unwrap_err()
-                .to_string()
-        };
-        let e = err(b"a,b,label\n1,2\n3,4,dog\n");
-        assert!(e.contains("line 2: 2 columns, expected 3"), "{e}");
-        let e = err(b"a,b,label\n\n1,2,cat\n3,x,dog\n");
-        assert!(
-            e.contains("line 4: column 2 (b): \"x\" is not a number"),
-            "{e}"
-        );
-        let e = err(b"1,2,cat\n1,2,\n");
-        assert!(e.contains("line 2: the label is empty"), "{e}");
-        let e = err(b"1,2,3\n1,2,0.5\n");
-        assert!(e.contains("line 2: label 0.5 is not a class"), "{e}");
-        assert!(err(b"a,b,label\n").contains("no data rows"));
-    }
-
-    #[test]
-    fn rejects_malformed_csv() {
-        for bad in [
-            &b""[..],
-            b"a,b\n",
-            b"1,2,3\n1,2\n",
-            b"1,2,-1\n",
-            b"1,2,0.5\n",
-            b"1,nan,1\n",
-            b"5\n",
-            &[0xff, 0xfe, 0x00],
-        ] {
-            assert!(
-                parse_csv("c", bad, LabelColumn::Last).is_err(),
-                "accepted {bad:?}"
-            );
-        }
     }
 }

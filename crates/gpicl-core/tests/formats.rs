@@ -310,8 +310,11 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
             .map(|i| format!("{},{},{}\n", i % 7, i * 3, i % 3))
             .collect(),
         "x, y ,z,class\n\n0.1,0.2,0.3,1\n0.4,0.5,0.6,0\n".to_string(),
+        // Quotes, missing values, a text column; semicolons with decimal commas.
+        "\"a\",b,c,label\n1,NA,red,\"x, y\"\n2,?,blue,z\n,3,,x\n4,5,red,\n".to_string(),
+        "a;b;label\n1,5;2;x\n3;4,25;y\n".to_string(),
     ];
-    let csv_alphabet = b",.-e0123456789\nabc \"\r";
+    let csv_alphabet = b",;\t.-e0123456789\nabc \"\r?";
     let mut rv = rng(6);
     let labels = [LabelColumn::Last, LabelColumn::First, LabelColumn::Index(1)];
     fuzz(
@@ -320,8 +323,10 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
         |i| random_or_mutated(&mut rv, i, 200, &tables, csv_alphabet),
         |b| match parse_csv("f.csv", b, labels[b.len() % 3]) {
             // A table that parses is whole: every row as wide as the first, labels in range.
-            Ok(d) => {
+            Ok(t) => {
+                let d = t.data;
                 assert_eq!(d.features.len(), d.len() * d.n_features);
+                assert!(d.feature_names.is_empty() || d.feature_names.len() == d.n_features);
                 assert!(d.labels.iter().all(|&y| (y as usize) < d.n_classes));
                 true
             }

@@ -131,8 +131,10 @@ pub fn your_data(p: &YourDataProps) -> Html {
             ondragover={on_drag_over} ondragleave={on_drag_leave} ondrop={on_drop}>
             <h2>{"Your data"}</h2>
             <p class="hint">{format!(
-                "Drop or choose a table of numbers (CSV, up to {} MiB): one row per example, numeric features, \
-                 one label column (numbers or names; a header row is optional); or images with \
+                "Drop or choose a table (CSV, up to {} MiB): one row per example, one label column \
+                 (numbers or names), features of numbers or of text categories; a header, \
+                 missing values and semicolons or tabs between cells are fine (the page says how \
+                 it read them). Or images with \
                  their labels as MNIST ships them (two IDX files, raw or gzipped, chosen \
                  together). The pretrained learner learns it from examples in its context, with \
                  no training on it, and the step-through above takes its tasks from it. The \
@@ -169,6 +171,12 @@ pub fn your_data(p: &YourDataProps) -> Html {
                         format!("{} is not the link's file: its fingerprint is {}, the link's {} ({}).", r.name, r.hash, w.hash, w.name)
                     }
                 }</p>
+            }
+            if let Some(r) = state.report.as_ref().filter(|r| !r.notes.is_empty()) {
+                <div id="data-notes" class="notice">
+                    {format!("How {} was read:", r.name)}
+                    <ul>{ for r.notes.iter().map(|n| html! { <li>{n}</li> }) }</ul>
+                </div>
             }
             { for chart }
             if let Some(p) = state.report.as_ref().and_then(|r| r.paired.as_ref()) {

@@ -16,7 +16,7 @@
 use burn::prelude::Device;
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
 use gpicl_core::eval::{Hits, Verdict, evaluate_with_hits, last_quarter, mean_and_se};
-use gpicl_core::parse::{LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
+use gpicl_core::parse::{CsvTable, LabelColumn, maybe_gunzip, parse_csv, parse_idx_pair};
 use gpicl_core::share::TableRef;
 use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
 use serde::{Deserialize, Serialize};
@@ -177,6 +177,9 @@ pub struct Report {
     pub paired: Option<Paired>,
     /// How the file was read.
     pub format: Format,
+    /// How its cells were read where not as written: missing values filled, text columns
+    /// encoded or left out ([`CsvTable::notes`]).
+    pub notes: Vec<String>,
     /// The file's fingerprint ([`TableRef::fingerprint`]; of both files for IDX, images first).
     pub hash: String,
     /// Rows for the step-through.
@@ -198,15 +201,31 @@ impl Report {
     }
 }
 
-/// Reads a visitor's file: the dataset as read and its fingerprint.
-pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<(Dataset, String), Error> {
+/// A visitor's file as read.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// The dataset, as the file holds it (not yet prepared).
+    pub data: Dataset,
+    /// How a table's cells were read where not as written ([`CsvTable::notes`]).
+    pub notes: Vec<String>,
+    /// The file's fingerprint ([`TableRef::fingerprint`]).
+    pub hash: String,
+}
+
+/// Reads a visitor's file.
+pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<Read, Error> {
     match format {
         Format::Csv { label_column } => {
             let label = match label_column {
                 None => LabelColumn::Last,
                 Some(n) => LabelColumn::Index(n.saturating_sub(1)),
             };
-            Ok((parse_csv(name, bytes, label)?, TableRef::fingerprint(bytes)))
+            let CsvTable { data, notes } = parse_csv(name, bytes, label)?;
+            Ok(Read {
+                data,
+                notes,
+                hash: TableRef::fingerprint(bytes),
+            })
         }
         Format::IdxPair { second_at } => {
             let (a, b) = bytes.split_at(second_at.min(bytes.len()));
@@ -222,11 +241,11 @@ pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<(Dataset, String
                     )));
                 }
             };
-            let data = parse_idx_pair(name, images, labels)?;
-            Ok((
-                data,
-                TableRef::fingerprint(&[raw_images, raw_labels].concat()),
-            ))
+            Ok(Read {
+                data: parse_idx_pair(name, images, labels)?,
+                notes: Vec::new(),
+                hash: TableRef::fingerprint(&[raw_images, raw_labels].concat()),
+            })
         }
     }
 }
@@ -248,7 +267,11 @@ pub async fn learn(
             MAX_BYTES / 1048576
         )));
     }
-    let (raw, hash) = read(name, bytes, format)?;
+    let Read {
+        data: raw,
+        notes,
+        hash,
+    } = read(name, bytes, format)?;
     let data = raw.clone().prepared(config.tasks.image_pool)?;
     let n_classes = config.model.n_classes;
     data.check_classes(n_classes)?;
@@ -303,6 +326,7 @@ pub async fn learn(
         baselines,
         paired,
         format,
+        notes,
         hash,
         sample: Sample::of(&raw, &data, SAMPLE_ROWS),
     })
@@ -401,6 +425,21 @@ mod tests {
             positions: positions.to_vec(),
             values: values.to_vec(),
         }
+    }
+
+    #[test]
+    fn a_table_is_read_with_its_notes_and_fingerprint() {
+        let csv = b"size;colour;label\n1,5;red;x\n2;;y\nNA;blue;x\n";
+        let column = |label_column| Format::Csv { label_column };
+        let r = read("t.csv", csv, column(None)).unwrap();
+        assert_eq!(r.data.feature_names, ["size", "colour=blue", "colour=red"]);
+        assert_eq!(r.data.row(2).to_vec(), [1.75, 1.0, 0.0]);
+        assert_eq!(r.notes.len(), 3, "{:?}", r.notes);
+        assert!(r.notes[0].contains("semicolons"), "{:?}", r.notes);
+        assert_eq!(r.hash, TableRef::fingerprint(csv));
+        // The label in the first column: "size" as classes, "label" a text feature.
+        let r = read("t.csv", b"y,x\n0,a\n1,b\n", column(Some(1))).unwrap();
+        assert_eq!((r.data.labels.clone(), r.data.n_features), (vec![0, 1], 2));
     }
 
     #[test]
