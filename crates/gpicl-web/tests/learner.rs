@@ -298,19 +298,17 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
                 .unwrap()
         )
     );
-    // Bad tables: one class, too many classes, too few rows, a text feature.
+    // Bad tables: one class, too many classes, too few rows, a ragged row, an open quote.
     let one = "a,b\n1,x\n2,x\n";
     assert!(run(one).unwrap_err().to_string().contains("one class"));
     let many: String = (0..40).map(|i| format!("{i},c{i}\n")).collect();
     assert!(run(&many).unwrap_err().to_string().contains("40 classes"));
     assert!(run("1,a\n2,b\n").unwrap_err().to_string().contains("rows"));
-    let text_feature = "a,b,y\n1,2,p\n1,q,p\n";
-    assert!(
-        run(text_feature)
-            .unwrap_err()
-            .to_string()
-            .contains("line 3: column 2 (b)")
-    );
+    let ragged = "a,b,y\n1,2,p\n1,p\n";
+    let e = run(ragged).unwrap_err().to_string();
+    assert!(e.contains("line 3: 2 columns, expected 3"), "{e}");
+    let e = run("a,b,y\n1,2,p\n1,\"2,p\n").unwrap_err().to_string();
+    assert!(e.contains("line 3: a quote is never closed"), "{e}");
 }
 
 /// Where the shipped learner looks when it predicts: over many sequences and positions, how
