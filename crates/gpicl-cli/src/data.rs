@@ -42,11 +42,12 @@ pub fn file_dataset_name(path: &Path) -> String {
     )
 }
 
-/// Whether `path` names a CSV table (`.csv` or `.csv.gz`, in any case), the files `load_csv`
-/// reads.
+/// Whether `path` names a table (`.csv` or `.tsv`, maybe gzipped as `.csv.gz`, in any case),
+/// the files `load_csv` reads.
 pub fn is_csv(path: &Path) -> bool {
     let name = path.to_string_lossy().to_lowercase();
-    name.ends_with(".csv") || name.ends_with(".csv.gz")
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with(".csv") || name.ends_with(".tsv")
 }
 
 /// Loads a CSV file (the label in `label`), prepared as a table (each column standardised:
@@ -103,4 +104,19 @@ pub fn load_run_data(dir: &Path, pool: usize) -> Result<RunData> {
         test: pair("mnist-test", 2)?,
         unseen: pair("fashion-mnist", 4)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_known_by_their_suffix() {
+        for table in ["a.csv", "B.CSV", "a.csv.gz", "a.tsv", "a.TSV.GZ"] {
+            assert!(is_csv(Path::new(table)), "{table}");
+        }
+        for other in ["a.gz", "a-images-idx3-ubyte.gz", "a.csv.zip", "csv"] {
+            assert!(!is_csv(Path::new(other)), "{other}");
+        }
+    }
 }

@@ -22,7 +22,8 @@ pub struct EvalArgs {
     /// A checkpoint: a `.gpicl` file (from `gpicl train` or the page) or a run directory.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Dataset file: CSV (`.csv`, `.csv.gz`) or IDX images (then pass --labels). Without it:
+    /// Dataset file: a table (`.csv` or `.tsv`, maybe `.gz`; a header, missing values and text
+    /// columns are read, and how is said on stderr) or IDX images (then pass --labels). Without it:
     /// the run's own evaluation sets (seen tasks, unseen tasks, Fashion-MNIST), as in training.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -104,7 +105,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             },
         )?,
         None => bail!(
-            "{}: not a .csv file; for IDX images pass --labels",
+            "{}: not a .csv or .tsv file; for IDX images pass --labels",
             data_file.display()
         ),
     };

@@ -49,8 +49,8 @@ pub struct SuiteArgs {
     /// Directory of the data bundles (for UCI digits).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// A table of your own to read beside the suite's datasets (CSV, `.csv` or `.csv.gz`, one
-    /// row per example, the label in the last column: class numbers or names), standardised
+    /// A table of your own to read beside the suite's datasets (`.csv` or `.tsv`, maybe `.gz`;
+    /// one row per example, the label in the last column: class numbers or names), standardised
     /// column by column as `gpicl eval --data` reads it; repeat for more. Not with `--record`.
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     data: Vec<PathBuf>,
@@ -143,7 +143,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     for path in &args.data {
         if !is_csv(path) {
             bail!(
-                "{}: --data reads tables (.csv or .csv.gz); `gpicl eval --data` also reads IDX images",
+                "{}: --data reads tables (.csv or .tsv, maybe gzipped); `gpicl eval --data` also reads IDX images",
                 path.display()
             );
         }

@@ -8,7 +8,7 @@ use std::io::Read;
 
 mod csv;
 
-pub use csv::{CsvTable, LabelColumn, MAX_CATEGORIES, parse_csv};
+pub use csv::{CsvTable, LabelColumn, MAX_CATEGORIES, MAX_VALUES, parse_csv};
 
 use crate::{Dataset, Error};
 

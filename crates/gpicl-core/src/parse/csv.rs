@@ -16,6 +16,10 @@ use crate::{Dataset, Error};
 /// each, one-hot); a text column with more (names, identifiers, free text) is left out.
 pub const MAX_CATEGORIES: usize = 32;
 
+/// The most feature values a table may make (256 MiB of f32): text columns, one feature per
+/// category, can make many more values than the file has cells.
+pub const MAX_VALUES: usize = 1 << 26;
+
 /// Cells that mean "no value", compared ignoring case (besides the empty cell).
 const MISSING: [&str; 5] = ["na", "n/a", "nan", "null", "?"];
 
@@ -488,6 +492,8 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
             "CSV {name}: no feature column holds numbers or a few categories"
         )));
     }
+    let rows = rows_below + usize::from(header.is_none());
+    check_size(rows, n_features).map_err(|e| Error::Parse(format!("CSV {name}: {e}")))?;
 
     // Second reading: the features and labels.
     let mut features = Vec::new();
@@ -555,6 +561,17 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
             .collect();
     }
     Ok(CsvTable { data, notes })
+}
+
+/// Refuses `rows` of `n_features` that would make more than [`MAX_VALUES`] values.
+fn check_size(rows: usize, n_features: usize) -> Result<(), String> {
+    match rows.checked_mul(n_features) {
+        Some(values) if values <= MAX_VALUES => Ok(()),
+        _ => Err(format!(
+            "{rows} rows of {n_features} features (a text column makes one per category) are \
+             more than {MAX_VALUES} values, the most that are read"
+        )),
+    }
 }
 
 /// Each label's class and the classes' names: whole non-negative numbers in numeric order or,
@@ -788,6 +805,14 @@ mod tests {
             .sum::<f64>()
             / 39.0;
         assert_eq!(t.data.row(7).to_vec(), [mean as f32]);
+    }
+
+    #[test]
+    fn a_table_may_not_grow_past_max_values() {
+        assert!(check_size(MAX_VALUES / 32, 32).is_ok());
+        let e = check_size(MAX_VALUES / 32 + 1, 32).unwrap_err();
+        assert!(e.contains("more than 67108864 values"), "{e}");
+        assert!(check_size(usize::MAX, 2).is_err());
     }
 
     #[test]
