@@ -50,6 +50,17 @@ pub fn is_csv(path: &Path) -> bool {
     name.ends_with(".csv") || name.ends_with(".tsv")
 }
 
+/// The label's column from the command line: `--label-first`, or `--label-column N` (1-based),
+/// else the last.
+pub fn label_column(first: bool, column: Option<usize>) -> Result<LabelColumn> {
+    Ok(match (first, column) {
+        (_, Some(0)) => anyhow::bail!("--label-column counts from 1"),
+        (_, Some(n)) => LabelColumn::Index(n - 1),
+        (true, None) => LabelColumn::First,
+        (false, None) => LabelColumn::Last,
+    })
+}
+
 /// Loads a CSV file (the label in `label`), prepared as a table (each column standardised:
 /// [`Dataset::prepared`]). How its cells were read, where not as written (missing values,
 /// text columns: [`gpicl_core::parse::CsvTable::notes`]), goes to stderr.

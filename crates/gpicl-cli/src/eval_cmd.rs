@@ -9,11 +9,10 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use gpicl_core::baselines::{Baseline, Inputs, curve_positions};
 use gpicl_core::eval::{Hits, Reading, evaluate, evaluate_with_hits, mean_and_se};
-use gpicl_core::parse::LabelColumn;
 use gpicl_core::{Curve, EvalSet};
 
 use crate::backend::Backend;
-use crate::data::{file_dataset_name, is_csv, load_csv, load_idx};
+use crate::data::{file_dataset_name, is_csv, label_column, load_csv, load_idx};
 use crate::train_cmd::load_checkpoint_model;
 
 /// Arguments of `gpicl eval`.
@@ -97,12 +96,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?,
         None if is_csv(data_file) => load_csv(
             data_file,
-            match (args.label_first, args.label_column) {
-                (_, Some(0)) => bail!("--label-column counts from 1"),
-                (_, Some(n)) => LabelColumn::Index(n - 1),
-                (true, None) => LabelColumn::First,
-                (false, None) => LabelColumn::Last,
-            },
+            label_column(args.label_first, args.label_column)?,
         )?,
         None => bail!(
             "{}: not a .csv or .tsv file; for IDX images pass --labels",

@@ -15,7 +15,7 @@ use gpicl_core::suite::{self, SYNTHETIC};
 use gpicl_core::{Curve, Dataset, EvalSet, Manifest};
 
 use crate::backend::Backend;
-use crate::data::{is_csv, load_csv};
+use crate::data::{is_csv, label_column, load_csv};
 use crate::train_cmd::load_checkpoint_model;
 
 /// The shipped table that joins the synthetic datasets (in the data directory).
@@ -50,10 +50,22 @@ pub struct SuiteArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// A table of your own to read beside the suite's datasets (`.csv` or `.tsv`, maybe `.gz`;
-    /// one row per example, the label in the last column: class numbers or names), standardised
-    /// column by column as `gpicl eval --data` reads it; repeat for more. Not with `--record`.
+    /// one row per example, the label in the last column unless `--label-column` says: class
+    /// numbers or names), standardised column by column as `gpicl eval --data` reads it;
+    /// repeat for more. Not with `--record`.
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     data: Vec<PathBuf>,
+    /// The `--data` tables' label is their first column (default: last).
+    #[arg(long, requires = "data")]
+    label_first: bool,
+    /// The `--data` tables' label is column N (1-based; default: the last).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "data",
+        conflicts_with = "label_first"
+    )]
+    label_column: Option<usize>,
     /// Only the `--data` tables: the suite's own datasets left out.
     #[arg(long, requires = "data")]
     only_data: bool,
@@ -147,7 +159,10 @@ pub fn run(args: SuiteArgs) -> Result<()> {
                 path.display()
             );
         }
-        datasets.push(load_csv(path, LabelColumn::Last)?);
+        datasets.push(load_csv(
+            path,
+            label_column(args.label_first, args.label_column)?,
+        )?);
     }
     let quarter = last_quarter(seq_len);
     // Evenly spaced, each position once (a short sequence's quarter has fewer than

@@ -271,6 +271,46 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         &ours,
         "Paired by sequence (the baselines' 2 sequences and 3 positions",
     );
+    // A table as a spreadsheet might save it: tab-separated, the label first, a text column
+    // and a missing value; what was done with them goes to stderr.
+    let tsv = dir.join("c.tsv");
+    let rows: String = (0..60)
+        .map(|i| {
+            let a = if i == 5 {
+                "NA".into()
+            } else {
+                (2 * (i % 3) + i % 2).to_string()
+            };
+            format!("kind{}\t{a}\t{}\t{}\n", i % 3, i % 7, ["in", "out"][i % 2])
+        })
+        .collect();
+    std::fs::write(&tsv, format!("label\ta\tb\tzone\n{rows}")).unwrap();
+    let tsv_read = gpicl_ok(&[
+        "suite",
+        "--checkpoint",
+        out_s,
+        "--only-data",
+        "--data",
+        tsv.to_str().unwrap(),
+        "--label-first",
+        "--seq-len",
+        "12",
+        "--sequences",
+        "4",
+        "--no-baselines",
+    ]);
+    let (text, err) = (
+        String::from_utf8_lossy(&tsv_read.stdout),
+        String::from_utf8_lossy(&tsv_read.stderr),
+    );
+    assert!(text.contains("| c.tsv | 3 | 4 |"), "{text}");
+    for note in [
+        "note: c.tsv: cells are separated by tabs",
+        "note: c.tsv: column 2 (a): 1 missing value filled with the column's mean",
+        "note: c.tsv: column 4 (zone): text, read as 2 categories (one feature each)",
+    ] {
+        assert!(err.contains(note), "{note}: {err}");
+    }
     // Not a table, or into a manifest: refused, naming why.
     let refused = gpicl(&["suite", "--checkpoint", out_s, "--data", "x.idx"]);
     let err = String::from_utf8_lossy(&refused.stderr);
