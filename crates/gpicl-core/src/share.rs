@@ -587,10 +587,17 @@ pub const FIELDS: &[Field] = &[
         get: |c| match c.tasks.table_prior {
             TablePrior::Net => "net".into(),
             TablePrior::Mixed => "mixed".into(),
+            TablePrior::Categorical => "categorical".into(),
         },
         set: |c, t, _| {
-            c.tasks.table_prior =
-                one_of(t, &[("net", TablePrior::Net), ("mixed", TablePrior::Mixed)])?;
+            c.tasks.table_prior = one_of(
+                t,
+                &[
+                    ("net", TablePrior::Net),
+                    ("mixed", TablePrior::Mixed),
+                    ("categorical", TablePrior::Categorical),
+                ],
+            )?;
             Ok(())
         },
     },

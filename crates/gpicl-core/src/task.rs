@@ -142,6 +142,9 @@ pub enum TablePrior {
     /// 2 classes, the other features noise); rings (the distance to a random centre cut into
     /// `k` bands of equal count).
     Mixed,
+    /// The four kinds of [`TablePrior::Mixed`] over rows some of whose columns are categories,
+    /// as a table's text columns reach the learner ([`categorical_columns`]).
+    Categorical,
 }
 
 /// The labelling function of one random table.
@@ -209,7 +212,7 @@ fn table_rows(
     let scale = (0.3f64.ln() + (10.0f64).ln() * r.random::<f64>()).exp() as f32;
     let kind = match prior {
         TablePrior::Net => TableKind::Net,
-        TablePrior::Mixed => [
+        TablePrior::Mixed | TablePrior::Categorical => [
             TableKind::Net,
             TableKind::Linear,
             TableKind::Parity,
@@ -234,6 +237,9 @@ fn table_rows(
             for v in &mut row[..features] {
                 *v = normal(r, 1.0);
             }
+        }
+        if prior == TablePrior::Categorical {
+            categorical_columns(r, &mut x, n_in, features);
         }
         x
     };
@@ -306,6 +312,59 @@ fn table_rows(
     names.shuffle(&mut r);
     let labels = classes.into_iter().map(|c| names[c]).collect();
     (x, labels, features, r)
+}
+
+/// Makes some of the first `features` columns of the rows `x` (row-major, `n_in` wide) one
+/// categorical column each, as the CSV reader makes a text column ([`crate::parse::parse_csv`])
+/// and [`Dataset::prepared`] standardises it: the table draws a share `p` (uniform in 0…1);
+/// slot after slot, with probability `p` the next 2…6 slots become one column of as many
+/// categories (their frequencies random), one-hot, each slot standardised over the rows (a
+/// slot all one value is 0).
+fn categorical_columns(r: &mut ChaCha8Rng, x: &mut [f32], n_in: usize, features: usize) {
+    let rows = (x.len() / n_in).max(1) as f32;
+    let share: f64 = r.random();
+    let mut j = 0;
+    while j < features {
+        let q = r.random_range(2..=6usize).min(features - j);
+        if q < 2 || r.random::<f64>() >= share {
+            j += 1;
+            continue;
+        }
+        // Category frequencies: exponential weights, so some categories are rare.
+        let weights: Vec<f64> = (0..q).map(|_| -r.random::<f64>().max(1e-9).ln()).collect();
+        let total: f64 = weights.iter().sum();
+        for row in x.chunks_exact_mut(n_in) {
+            let mut u = r.random::<f64>() * total;
+            let mut category = q - 1;
+            for (c, w) in weights.iter().enumerate() {
+                if u < *w {
+                    category = c;
+                    break;
+                }
+                u -= w;
+            }
+            for (c, v) in row[j..j + q].iter_mut().enumerate() {
+                *v = if c == category { 1.0 } else { 0.0 };
+            }
+        }
+        for column in j..j + q {
+            let mean = x.chunks_exact(n_in).map(|row| row[column]).sum::<f32>() / rows;
+            let variance = x
+                .chunks_exact(n_in)
+                .map(|row| (row[column] - mean) * (row[column] - mean))
+                .sum::<f32>()
+                / rows;
+            let sd = variance.sqrt();
+            for row in x.chunks_exact_mut(n_in) {
+                row[column] = if sd > 0.0 {
+                    (row[column] - mean) / sd
+                } else {
+                    0.0
+                };
+            }
+        }
+        j += q;
+    }
 }
 
 /// For each row of `k` outputs (`out`, row-major), the class whose output is largest once each
@@ -865,7 +924,7 @@ mod tests {
             random_table(5, t, n_in, d_in, 10, TablePrior::Net),
             random_table(6, t, n_in, d_in, 10, TablePrior::Net)
         );
-        for prior in [TablePrior::Net, TablePrior::Mixed] {
+        for prior in [TablePrior::Net, TablePrior::Mixed, TablePrior::Categorical] {
             let mut largest = 0.0;
             let mut counts = std::collections::BTreeSet::new();
             for seed in 0..300 {
@@ -894,7 +953,18 @@ mod tests {
                 largest < 0.75,
                 "the largest class holds {largest:.2} of a table on average"
             );
-            assert_eq!(counts.len(), 9, "class counts seen: {counts:?}");
+            // Every class count 2…10; a categorical table whose columns are nearly all one
+            // category may come out of one class.
+            assert!(
+                (2..=10).all(|k| counts.contains(&k)) && counts.len() <= 10,
+                "class counts seen: {counts:?}"
+            );
+            if prior != TablePrior::Categorical {
+                assert!(
+                    !counts.contains(&1),
+                    "{prior:?}: class counts seen: {counts:?}"
+                );
+            }
         }
         // The mixed prior draws other tables from the same seeds than the network alone.
         assert_ne!(
@@ -903,14 +973,49 @@ mod tests {
         );
     }
 
+    /// The categorical prior's tables: some columns one-hot categories, each slot standardised
+    /// (two values, mean 0, deviation 1), the others Gaussian; in most tables some of each.
+    #[test]
+    fn categorical_tables_hold_one_hot_columns_standardised() {
+        let (t, n_in) = (100, 49);
+        let (mut categorical, mut numeric) = (0, 0);
+        for seed in 0..100 {
+            let (x, _, _) = random_table(seed, t, n_in, 49, 10, TablePrior::Categorical);
+            for column in 0..n_in {
+                let values: Vec<f32> = x.chunks_exact(n_in).map(|row| row[column]).collect();
+                let mut distinct = values.clone();
+                distinct.sort_by(f32::total_cmp);
+                distinct.dedup();
+                if distinct.len() == 2 {
+                    categorical += 1;
+                    let mean = values.iter().sum::<f32>() / t as f32;
+                    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / t as f32;
+                    assert!(
+                        mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
+                        "{mean} {var}"
+                    );
+                } else if distinct.len() > 2 {
+                    numeric += 1;
+                }
+            }
+        }
+        assert!(
+            categorical > 500 && numeric > 300,
+            "{categorical} {numeric}"
+        );
+    }
+
     /// Each prior draws the tables it always drew (the `Net` prior those of runs made before
     /// the mixed prior existed; the `Mixed` prior those the shipped learner's last stage
-    /// trained on), so their commands reproduce: a checksum of a few tables each.
+    /// trained on; the `Categorical` prior those of the stage in
+    /// `docs/results/suite-views/categorical-2026-12-03.md`), so their commands reproduce: a
+    /// checksum of a few tables each.
     #[test]
     fn the_priors_draw_the_tables_they_always_drew() {
         for (prior, seeds, expected) in [
             (TablePrior::Net, 20, 7150.611631),
             (TablePrior::Mixed, 40, 12381.469313),
+            (TablePrior::Categorical, 40, 12260.069089),
         ] {
             let mut sum = 0.0f64;
             for seed in 0..seeds {

@@ -57,11 +57,8 @@ fn random_config(r: &mut ChaCha8Rng) -> RunConfig {
     c.tasks.varied_classes = r.random_bool(0.5);
     c.tasks.low_rank = r.random_bool(0.5);
     c.tasks.random_tables = r.random_range(0..=8) as f32 / 8.0;
-    c.tasks.table_prior = if r.random_bool(0.5) {
-        TablePrior::Mixed
-    } else {
-        TablePrior::Net
-    };
+    c.tasks.table_prior =
+        [TablePrior::Net, TablePrior::Mixed, TablePrior::Categorical][r.random_range(0..3)];
     // Drawn on the device only without low-rank projections (which stay on the host).
     c.tasks.projections = if !c.tasks.low_rank && r.random_bool(0.5) {
         ProjectionSource::Device

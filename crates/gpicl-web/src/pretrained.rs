@@ -5,6 +5,7 @@
 
 use gpicl_core::Manifest;
 use gpicl_core::eval::Verdict;
+use gpicl_core::task::TablePrior;
 
 use crate::chart::{accuracy_chart, escape, signed};
 
@@ -58,8 +59,12 @@ fn training(m: &Manifest) -> String {
             " with {:.0} % of each batch random tables",
             100.0 * tables
         ));
-        if m.config.tasks.table_prior == gpicl_core::task::TablePrior::Mixed {
-            text.push_str(" (networks, linear maps, parities, rings)");
+        match m.config.tasks.table_prior {
+            TablePrior::Net => {}
+            TablePrior::Mixed => text.push_str(" (networks, linear maps, parities, rings)"),
+            TablePrior::Categorical => {
+                text.push_str(" (networks, linear maps, parities, rings; some columns categories)")
+            }
         }
     }
     text
@@ -315,7 +320,7 @@ mod tests {
         let mut m = Manifest::from_json(MANIFEST_JSON).unwrap();
         m.init = None;
         m.config.tasks.random_tables = 0.5;
-        m.config.tasks.table_prior = gpicl_core::task::TablePrior::Net;
+        m.config.tasks.table_prior = TablePrior::Net;
         m.steps = 1000;
         m.train_time_s = 1800.0;
         m.hardware = "a laptop".into();
@@ -347,7 +352,7 @@ mod tests {
             hardware: Some("a CPU".into()),
             before: first,
         });
-        m.config.tasks.table_prior = gpicl_core::task::TablePrior::Mixed;
+        m.config.tasks.table_prior = TablePrior::Mixed;
         assert_eq!(title(&m), "Pretrained learner (2761 meta-training steps)");
         assert!(
             caption(&m).contains(
@@ -358,6 +363,8 @@ mod tests {
             "{}",
             caption(&m)
         );
+        m.config.tasks.table_prior = TablePrior::Categorical;
+        assert!(caption(&m).contains("parities, rings; some columns categories)."));
     }
 
     /// `index.html` inlines `web/pretrained/curves.html`: it must be what this module makes of
