@@ -4,7 +4,7 @@
 //!
 //! The format is a table of properties ([`FIELDS`]), one short key each, written in full so a
 //! link does not depend on any preset staying as it is. It grows by adding keys: a key missing
-//! from an older link takes the behaviour from before the key existed ([`ADDED`]), and a key this version does not know is skipped with a note. Decoding checks every
+//! from an older link takes the behaviour from before the key existed (`ADDED`), and a key this version does not know is skipped with a note. Decoding checks every
 //! value against [`Limits`] (a hand-edited link cannot ask for a model or batch that would
 //! exhaust the device's memory) and replaces a bad one with the default, naming the field.
 //! Decoding never panics, whatever the input (see the fuzz test).

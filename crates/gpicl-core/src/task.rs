@@ -143,7 +143,8 @@ pub enum TablePrior {
     /// `k` bands of equal count).
     Mixed,
     /// The four kinds of [`TablePrior::Mixed`] over rows some of whose columns are categories,
-    /// as a table's text columns reach the learner ([`categorical_columns`]).
+    /// as a table's text columns reach the learner: one-hot, each slot standardised over the
+    /// table's rows (`categorical_columns`).
     Categorical,
 }
 

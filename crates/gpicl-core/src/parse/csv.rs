@@ -2,8 +2,8 @@
 //! missing values; text columns. How each column was read, where that is not as written, is
 //! said in [`CsvTable::notes`], for the page and the CLI to show.
 //!
-//! The text is read twice, a record at a time, so that no more than the features' floats are
-//! ever held (a WebAssembly memory never shrinks): first to learn each column's kind (numbers,
+//! The text is read twice, a record at a time, so that besides it no more than the features'
+//! floats are ever held (a WebAssembly memory never shrinks): first to learn each column's kind (numbers,
 //! text, or empty) and whether the first row is a header, then to write the features.
 
 use std::borrow::Cow;
@@ -297,9 +297,10 @@ enum Encoding {
 ///   distinct labels, numbered `0..n_classes` in sorted order (numerically for numbers,
 ///   alphabetically for names), and the dataset keeps each as written
 ///   ([`Dataset::class_names`]). A row without a label is left out.
+/// - **Size**: at most [`MAX_VALUES`] feature values, one-hot columns counted.
 ///
 /// Each of these that changed something is one of the table's [`CsvTable::notes`]. Errors
-/// name the line (1-based, counting blank lines) and the column.
+/// name the line (1-based, counting blank lines).
 pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTable, Error> {
     let bytes = maybe_gunzip(bytes)?;
     let text = std::str::from_utf8(&bytes)
