@@ -437,7 +437,7 @@ mod tests {
         assert_eq!(r.notes.len(), 3, "{:?}", r.notes);
         assert!(r.notes[0].contains("semicolons"), "{:?}", r.notes);
         assert_eq!(r.hash, TableRef::fingerprint(csv));
-        // The label in the first column: "size" as classes, "label" a text feature.
+        // The label in the first column (`y`, class numbers); `x`, text, two features.
         let r = read("t.csv", b"y,x\n0,a\n1,b\n", column(Some(1))).unwrap();
         assert_eq!((r.data.labels.clone(), r.data.n_features), (vec![0, 1], 2));
     }

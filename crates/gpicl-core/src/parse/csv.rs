@@ -502,7 +502,7 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
     let mut unlabelled = Vec::new();
     let records = Records::new(text, separator).skip(usize::from(header.is_some()));
     for record in records {
-        let (line, cells) = record.map_err(parse)?;
+        let (line, mut cells) = record.map_err(parse)?;
         if Cell::of(&cells[y], false) == Cell::Missing {
             unlabelled.push(line);
             continue;
@@ -521,7 +521,6 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
                 Encoding::LeftOut => {}
             }
         }
-        let mut cells = cells;
         raw_labels.push((line, cells.swap_remove(y)));
     }
     if !unlabelled.is_empty() {
