@@ -88,11 +88,11 @@ test('the page meta-trains on WebGPU: pretrained curves first, steps, loss plot,
     assert.match(await page.textContent('#pretrained-chart figcaption'), /50th example: unseen MNIST tasks \d+\.\d%/);
     report.pretrained_curves_on_screen_ms = Number(await (await page.waitForSelector('.pretrained[data-loaded-ms]')).getAttribute('data-loaded-ms'));
     report.pretrained_curves_painted_ms = Math.round(await page.evaluate(() => window.__painted.pretrained));
-    // Under it, folded: the shipped learner on the held-out suite (from its manifest), nine
+    // Under it, folded: the shipped learner on the held-out suite (from its manifest), thirteen
     // datasets and their mean, and its paired difference from each baseline on the mean.
     await page.waitForSelector('.pretrained[data-loaded-ms] #pretrained-suite');
     await page.click('#pretrained-suite summary');
-    assert.equal(await page.locator('#pretrained-suite tbody tr').count(), 10);
+    assert.equal(await page.locator('#pretrained-suite tbody tr').count(), 14);
     const suitePaired = await page.textContent('#pretrained-suite-paired');
     report.pretrained_suite_paired = suitePaired;
     assert.match(suitePaired, /minus each baseline: 1-NN [+−]\d+\.\d ± \d+\.\d, logistic regression .* points/);

@@ -65,13 +65,19 @@ pub fn label_column(first: bool, column: Option<usize>) -> Result<LabelColumn> {
 /// [`Dataset::prepared`]). How its cells were read, where not as written (missing values,
 /// text columns: [`gpicl_core::parse::CsvTable::notes`]), goes to stderr.
 pub fn load_csv(path: &Path, label: LabelColumn) -> Result<Dataset> {
+    let (data, notes) = read_csv(path, label)?;
+    for note in &notes {
+        eprintln!("note: {}: {note}", data.name);
+    }
+    Ok(data)
+}
+
+/// [`load_csv`]'s dataset and notes, the notes left to the caller.
+pub fn read_csv(path: &Path, label: LabelColumn) -> Result<(Dataset, Vec<String>)> {
     let name = file_dataset_name(path);
     let table =
         parse_csv(&name, &read(path)?, label).with_context(|| format!("in {}", path.display()))?;
-    for note in &table.notes {
-        eprintln!("note: {name}: {note}");
-    }
-    Ok(table.data.prepared(1)?)
+    Ok((table.data.prepared(1)?, table.notes))
 }
 
 /// The bundles of a run, in `web/data`: MNIST train images and labels, MNIST test images and

@@ -1,5 +1,5 @@
 //! `gpicl suite`: a learner on the held-out suite (`gpicl_core::suite`: synthetic datasets
-//! from seeds, and UCI digits where the data directory has it) and on any tables given with
+//! from seeds, and the UCI tables the data directory has) and on any tables given with
 //! `--data`, beside 1-NN, logistic regression and an MLP fit on the same contexts: one table,
 //! one row per dataset.
 
@@ -15,11 +15,19 @@ use gpicl_core::suite::{self, SYNTHETIC};
 use gpicl_core::{Curve, Dataset, EvalSet, Manifest};
 
 use crate::backend::Backend;
-use crate::data::{is_csv, label_column, load_csv};
+use crate::data::{is_csv, label_column, load_csv, read_csv};
 use crate::train_cmd::load_checkpoint_model;
 
-/// The shipped table that joins the synthetic datasets (in the data directory).
-const UCI_DIGITS: &str = "uci-digits.csv.gz";
+/// The shipped tables that join the synthetic datasets (in the data directory; the original
+/// UCI files, gzipped, see `cargo xtask data`) and where each keeps its label: handwritten
+/// digits (numbers), then four tables of categories.
+const SHIPPED_TABLES: [(&str, LabelColumn); 5] = [
+    ("uci-digits.csv.gz", LabelColumn::Last),
+    ("uci-car.csv.gz", LabelColumn::Last),
+    ("uci-tic-tac-toe.csv.gz", LabelColumn::Last),
+    ("uci-votes.csv.gz", LabelColumn::First),
+    ("uci-mushroom.csv.gz", LabelColumn::First),
+];
 
 /// Positions of the last quarter at which the baselines are fit (evenly spaced; the learner is
 /// read at every position).
@@ -46,7 +54,7 @@ pub struct SuiteArgs {
     /// Seed the synthetic datasets are made from.
     #[arg(long, default_value_t = suite::SEED)]
     data_seed: u64,
-    /// Directory of the data bundles (for UCI digits).
+    /// Directory of the data bundles (for the UCI tables).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// A table of your own to read beside the suite's datasets (`.csv` or `.tsv`, maybe `.gz`;
@@ -245,22 +253,25 @@ pub fn run(args: SuiteArgs) -> Result<()> {
     Ok(())
 }
 
-/// The suite's own datasets: the synthetic ones from `--data-seed`, and UCI digits where the
-/// data directory has it.
+/// The suite's own datasets: the synthetic ones from `--data-seed`, and the shipped UCI tables
+/// the data directory has (read as `--data` reads a table; how their cells were read is not
+/// repeated on every run: `gpicl eval --data FILE` prints it).
 fn suite_datasets(args: &SuiteArgs) -> Result<Vec<Dataset>> {
     let mut datasets: Vec<Dataset> = SYNTHETIC
         .iter()
         .map(|s| Ok(s.make(args.data_seed)?.prepared(1)?))
         .collect::<Result<_>>()?;
-    let uci = args
+    let dir = args
         .data_dir
         .clone()
-        .unwrap_or_else(crate::default_data_dir)
-        .join(UCI_DIGITS);
-    if uci.is_file() {
-        datasets.push(load_csv(&uci, LabelColumn::Last)?);
-    } else {
-        println!("({} not found: the suite runs without it)", uci.display());
+        .unwrap_or_else(crate::default_data_dir);
+    for (file, label) in SHIPPED_TABLES {
+        let path = dir.join(file);
+        if path.is_file() {
+            datasets.push(read_csv(&path, label)?.0);
+        } else {
+            println!("({} not found: the suite runs without it)", path.display());
+        }
     }
     Ok(datasets)
 }

@@ -138,7 +138,8 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     let recorded =
         Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let record = recorded.suite.as_ref().expect("the suite is recorded");
-    assert_eq!((record.views, record.rows.len()), (2, 9));
+    // Eight synthetic datasets and five UCI tables.
+    assert_eq!((record.views, record.rows.len()), (2, 13));
     // The paired differences on the mean, one per baseline, as the line below the table says.
     assert_eq!(record.paired.len(), 3);
     assert!(record.command.contains("--views 2"), "{}", record.command);
@@ -223,7 +224,7 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         .skip_while(|l| !l.starts_with("| dataset | first | second | first − second |"))
         .skip(2)
         .collect();
-    assert_eq!(rows.len(), 10, "nine datasets and the mean: {same}");
+    assert_eq!(rows.len(), 14, "thirteen datasets and the mean: {same}");
     for row in rows {
         assert!(row.contains("+0.00 ± 0.00"), "{row}");
     }

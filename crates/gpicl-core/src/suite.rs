@@ -1,8 +1,9 @@
 //! The held-out suite: small classification datasets no learner meta-trains on, made
 //! reproducibly from seeds (Gaussian mixtures, XOR-like, linearly separable, rings; several
 //! dimensions and class counts), to measure how general an in-context learner is against
-//! learners fit on the same context (`gpicl suite`, README "A held-out suite"). A shipped
-//! table (UCI digits) joins them where the CLI finds it.
+//! learners fit on the same context (`gpicl suite`, README "A held-out suite"). Shipped
+//! tables join them where the CLI finds them: UCI digits, and four UCI tables of categories
+//! (car evaluation, tic-tac-toe endgames, congressional votes, mushrooms).
 
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};

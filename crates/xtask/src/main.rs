@@ -58,7 +58,12 @@ enum Source {
     Debian(&'static str),
     /// The standard output of a Python script (scikit-learn's bundled copy of a dataset).
     Python(&'static str),
+    /// A file of the UCI Machine Learning Repository's archive (fetched with `curl`).
+    Uci(&'static str),
 }
+
+/// Where the UCI archive keeps its datasets' original files.
+const UCI_ARCHIVE: &str = "https://archive.ics.uci.edu/ml/machine-learning-databases";
 
 /// UCI "Optical Recognition of Handwritten Digits" (8×8, 1797 examples; CC BY 4.0), as CSV
 /// with the label last, from the copy that ships inside scikit-learn (`pip install scikit-learn`).
@@ -108,6 +113,28 @@ const BUNDLES: &[Bundle] = &[
         file: "uci-digits.csv.gz",
         source: Source::Python(DIGITS_CSV),
         content_sha256: "d7ff1341011182b7af3733b201a919cea2ffe00f25ff23ba48c5e791daffb498",
+    },
+    // Four UCI tables of categories (CC BY 4.0) for the held-out suite: the original files,
+    // no header, the label last (car, tic-tac-toe) or first (votes, mushroom).
+    Bundle {
+        file: "uci-car.csv.gz",
+        source: Source::Uci("car/car.data"),
+        content_sha256: "b703a9ac69f11e64ce8c223c0a40de4d2e9d769f7fb20be5f8f2e8a619893d83",
+    },
+    Bundle {
+        file: "uci-tic-tac-toe.csv.gz",
+        source: Source::Uci("tic-tac-toe/tic-tac-toe.data"),
+        content_sha256: "a996a756484d0cf8cbad1680d823aadbfcff8ae2d78c450e6999362d580301c5",
+    },
+    Bundle {
+        file: "uci-votes.csv.gz",
+        source: Source::Uci("voting-records/house-votes-84.data"),
+        content_sha256: "c87c14110a5ba91d4a1e313ec7392824458152bf071fa5f5452340488337936e",
+    },
+    Bundle {
+        file: "uci-mushroom.csv.gz",
+        source: Source::Uci("mushroom/agaricus-lepiota.data"),
+        content_sha256: "e65d082030501a3ebcbcd7c9f7c71aa9d28fdfff463bf4cf4716a3fe13ac360e",
     },
 ];
 
@@ -246,6 +273,21 @@ fn data(check_only: bool) -> Result<()> {
                 if !out.status.success() {
                     bail!(
                         "{}: python3 failed (pip install scikit-learn): {}",
+                        b.file,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                out.stdout
+            }
+            Source::Uci(path) => {
+                let url = format!("{UCI_ARCHIVE}/{path}");
+                let out = Command::new("curl")
+                    .args(["--fail", "--silent", "--show-error", "--location", &url])
+                    .output()
+                    .context("cannot run curl")?;
+                if !out.status.success() {
+                    bail!(
+                        "{}: cannot fetch {url}: {}",
                         b.file,
                         String::from_utf8_lossy(&out.stderr)
                     );
