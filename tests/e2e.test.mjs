@@ -314,7 +314,7 @@ function blobsCsv(rows = 240, messy = false) {
   return Buffer.from(lines.join('\n') + '\n');
 }
 
-test('your data: a CSV made up here, with a text column and missing values, is learnt in context above chance, beside the baselines; a malformed one changes nothing', async () => {
+test('your data: a CSV made up here, with a text column and missing values, is learnt in context above chance, beside the baselines, then again with another label column; a malformed one changes nothing', async () => {
   const { page, errors, close } = await open(false, '');
   try {
     await page.waitForSelector('#backend', { timeout: 120_000 });
@@ -348,6 +348,14 @@ test('your data: a CSV made up here, with a text column and missing values, is l
     report.your_data_paired = paired;
     assert.match(paired, /on 64 sequences at positions 39–50 \(the best baseline here, (1-NN|logistic regression|MLP.*), fit again on each of them\): the learner with 8 views minus it is [+−]\d+\.\d ± \d+\.\d points/);
     assert.ok(['above', 'level', 'below'].includes(await page.getAttribute('#data-paired', 'data-verdict')));
+    // Another label column for the same file, chosen by its name: the zone (column 5, two
+    // categories) learnt instead of the animal, which becomes three features.
+    assert.match(await page.textContent('#data-columns'), /label was read from column 6 \(animal\)/);
+    await page.selectOption('#data-relabel', '5');
+    await page.waitForFunction(() => /240 rows, 7 features, 2 classes/.test(document.querySelector('#data-chart figcaption')?.textContent ?? ''),
+      null, { timeout: 240_000, polling: 250 });
+    assert.match(await page.textContent('#data-columns'), /label was read from column 5 \(zone\)/);
+    assert.equal(await page.inputValue('#data-label'), '5', 'the next file is read with it too');
     const chart = await page.innerHTML('#data-chart');
     // A ragged row: the message names its line; the chart stays as it was.
     const bad = Buffer.from('w,x,y,z,animal\n1,2,3,4,ant\n1,2,3,bee\n');

@@ -24,7 +24,7 @@ use gpicl_core::Results;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
-    /// Name (run names are `<name>-<index>`).
+    /// Name (run names are NAME-INDEX).
     pub name: String,
     /// Preset every run starts from.
     pub preset: String,

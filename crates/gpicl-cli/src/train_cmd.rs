@@ -33,7 +33,7 @@ pub struct TrainArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
-    /// Output directory (default: runs/<name>-seed<seed>).
+    /// Output directory (default: runs/PRESET-seedSEED).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue a run from its checkpoint: a run directory, or a `.gpicl` file (one the page

@@ -3,7 +3,7 @@
 //! MLP on the same contexts. The file never leaves the browser: a share link names it, and a
 //! page opened from such a link asks for it.
 
-use web_sys::{File, FileList, HtmlInputElement};
+use web_sys::{File, FileList, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::chart::signed;
@@ -60,6 +60,8 @@ fn paired_sentence(p: &Paired) -> String {
 pub fn your_data(p: &YourDataProps) -> Html {
     let label = use_node_ref();
     let dragging = use_state(|| false);
+    // The files last chosen or dropped, to learn again with another label column.
+    let last = use_mut_ref(Vec::<File>::new);
     let state = &p.state;
     let column = {
         let label = label.clone();
@@ -70,11 +72,12 @@ pub fn your_data(p: &YourDataProps) -> Html {
         }
     };
     let on_change = {
-        let (column, on_file) = (column.clone(), p.on_file.clone());
+        let (column, on_file, last) = (column.clone(), p.on_file.clone(), last.clone());
         Callback::from(move |e: Event| {
             let input = e.target_unchecked_into::<HtmlInputElement>();
             let chosen = files(input.files());
             if !chosen.is_empty() {
+                *last.borrow_mut() = chosen.clone();
                 on_file.emit((chosen, column()));
             }
             // The same file may be chosen again.
@@ -93,16 +96,56 @@ pub fn your_data(p: &YourDataProps) -> Html {
         Callback::from(move |_: DragEvent| dragging.set(false))
     };
     let on_drop = {
-        let (dragging, on_file) = (dragging.clone(), p.on_file.clone());
+        let (dragging, on_file, last) = (dragging.clone(), p.on_file.clone(), last.clone());
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             dragging.set(false);
             let dropped = files(e.data_transfer().and_then(|d| d.files()));
             if !dropped.is_empty() {
+                *last.borrow_mut() = dropped.clone();
                 on_file.emit((dropped, column()));
             }
         })
     };
+    // Another label column for the table just read: the same files learnt again, the column
+    // written into the box above too (what a next file is read with).
+    let on_relabel = {
+        let (label, on_file, last) = (label.clone(), p.on_file.clone(), last.clone());
+        Callback::from(move |e: Event| {
+            let select = e.target_unchecked_into::<HtmlSelectElement>();
+            let Ok(column) = select.value().parse::<usize>() else {
+                return;
+            };
+            if let Some(input) = label.cast::<HtmlInputElement>() {
+                input.set_value(&column.to_string());
+            }
+            let files = last.borrow().clone();
+            if !files.is_empty() {
+                on_file.emit((files, Some(column)));
+            }
+        })
+    };
+    let relabel = state
+        .report
+        .as_ref()
+        .filter(|r| r.columns.len() > 1)
+        .map(|r| {
+            let busy = state.busy.is_some();
+            html! {
+                <p id="data-columns" class="toolbar">
+                    <label>{format!(
+                        "Its label was read from column {} ({}). Read it again with the label in ",
+                        r.label + 1, r.columns[r.label])}
+                        <select id="data-relabel" onchange={on_relabel} disabled={busy}>
+                            { for r.columns.iter().enumerate().map(|(i, name)| html! {
+                                <option value={(i + 1).to_string()} selected={i == r.label}>
+                                    {format!("column {}: {name}", i + 1)}</option>
+                            }) }
+                        </select>
+                    </label>
+                </p>
+            }
+        });
     let chart = state.report.as_ref().map(|r| {
         curves_figure(
             "data-chart",
@@ -172,6 +215,7 @@ pub fn your_data(p: &YourDataProps) -> Html {
                     }
                 }</p>
             }
+            { for relabel }
             if let Some(r) = state.report.as_ref().filter(|r| !r.notes.is_empty()) {
                 <div id="data-notes" class="notice">
                     {format!("How {} was read:", r.name)}

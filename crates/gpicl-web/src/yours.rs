@@ -180,6 +180,11 @@ pub struct Report {
     /// How its cells were read where not as written: missing values filled, text columns
     /// encoded or left out ([`CsvTable::notes`]).
     pub notes: Vec<String>,
+    /// A table's columns, the label's too ([`CsvTable::columns`]; empty for images), for
+    /// choosing another label column.
+    pub columns: Vec<String>,
+    /// The label's column among them (0-based).
+    pub label: usize,
     /// The file's fingerprint ([`TableRef::fingerprint`]; of both files for IDX, images first).
     pub hash: String,
     /// Rows for the step-through.
@@ -208,6 +213,10 @@ pub struct Read {
     pub data: Dataset,
     /// How a table's cells were read where not as written ([`CsvTable::notes`]).
     pub notes: Vec<String>,
+    /// A table's columns ([`CsvTable::columns`]; empty for images).
+    pub columns: Vec<String>,
+    /// The label's column among them (0-based).
+    pub label: usize,
     /// The file's fingerprint ([`TableRef::fingerprint`]).
     pub hash: String,
 }
@@ -220,10 +229,17 @@ pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<Read, Error> {
                 None => LabelColumn::Last,
                 Some(n) => LabelColumn::Index(n.saturating_sub(1)),
             };
-            let CsvTable { data, notes } = parse_csv(name, bytes, label)?;
+            let CsvTable {
+                data,
+                notes,
+                columns,
+                label,
+            } = parse_csv(name, bytes, label)?;
             Ok(Read {
                 data,
                 notes,
+                columns,
+                label,
                 hash: TableRef::fingerprint(bytes),
             })
         }
@@ -244,6 +260,8 @@ pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<Read, Error> {
             Ok(Read {
                 data: parse_idx_pair(name, images, labels)?,
                 notes: Vec::new(),
+                columns: Vec::new(),
+                label: 0,
                 hash: TableRef::fingerprint(&[raw_images, raw_labels].concat()),
             })
         }
@@ -270,6 +288,8 @@ pub async fn learn(
     let Read {
         data: raw,
         notes,
+        columns,
+        label,
         hash,
     } = read(name, bytes, format)?;
     let data = raw.clone().prepared(config.tasks.image_pool)?;
@@ -327,6 +347,8 @@ pub async fn learn(
         paired,
         format,
         notes,
+        columns,
+        label,
         hash,
         sample: Sample::of(&raw, &data, SAMPLE_ROWS),
     })
@@ -437,9 +459,14 @@ mod tests {
         assert_eq!(r.notes.len(), 3, "{:?}", r.notes);
         assert!(r.notes[0].contains("semicolons"), "{:?}", r.notes);
         assert_eq!(r.hash, TableRef::fingerprint(csv));
+        assert_eq!(
+            (r.columns.clone(), r.label),
+            (vec!["size".to_string(), "colour".into(), "label".into()], 2)
+        );
         // The label in the first column (`y`, class numbers); `x`, text, two features.
         let r = read("t.csv", b"y,x\n0,a\n1,b\n", column(Some(1))).unwrap();
         assert_eq!((r.data.labels.clone(), r.data.n_features), (vec![0, 1], 2));
+        assert_eq!(r.label, 0);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct CsvTable {
     /// missing values filled, text columns encoded or left out, rows without a label left out.
     /// Empty for a table of numbers read as written.
     pub notes: Vec<String>,
+    /// Every column's name in the file's order, the label's too: its header cell, else (no
+    /// header, or an empty cell) `column N`. For choosing another label column.
+    pub columns: Vec<String>,
+    /// The label's column (0-based, into [`CsvTable::columns`]).
+    pub label: usize,
 }
 
 /// What one cell holds.
@@ -543,11 +548,11 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
     let any_categories = encodings
         .iter()
         .any(|e| matches!(e, Encoding::Categories(_)));
+    let named = |c: usize| match &header {
+        Some(h) if !h[c].is_empty() => h[c].clone(),
+        _ => format!("column {}", c + 1),
+    };
     if header.is_some() || any_categories {
-        let named = |c: usize| match &header {
-            Some(h) if !h[c].is_empty() => h[c].clone(),
-            _ => format!("column {}", c + 1),
-        };
         data.feature_names = encodings
             .iter()
             .enumerate()
@@ -560,7 +565,12 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
             })
             .collect();
     }
-    Ok(CsvTable { data, notes })
+    Ok(CsvTable {
+        data,
+        notes,
+        columns: (0..width).map(named).collect(),
+        label: y,
+    })
 }
 
 /// Refuses `rows` of `n_features` that would make more than [`MAX_VALUES`] values.
@@ -657,9 +667,9 @@ mod tests {
             (d.class_name(1), d.class_name(5)),
             ("dog".into(), "5".into())
         );
-        let d = parse_csv("c", b"1,x,2\n3,y,4\n", LabelColumn::Index(1))
-            .unwrap()
-            .data;
+        let t = parse_csv("c", b"1,x,2\n3,y,4\n", LabelColumn::Index(1)).unwrap();
+        assert_eq!(t.label, 1);
+        let d = t.data;
         assert_eq!(
             (d.labels.clone(), d.row(1).to_vec()),
             (vec![0, 1], vec![3.0, 4.0])
@@ -746,6 +756,11 @@ mod tests {
         let t = read("size,colour,label\n1,red,x\n2,blue,y\n3,,x\n4,red,y\n");
         let d = &t.data;
         assert_eq!(d.feature_names, ["size", "colour=blue", "colour=red"]);
+        // Every column, the label's too, for choosing another.
+        assert_eq!(
+            (t.columns.clone(), t.label),
+            (vec!["size".to_string(), "colour".into(), "label".into()], 2)
+        );
         assert_eq!(d.row(0).to_vec(), [1.0, 0.0, 1.0]);
         assert_eq!(d.row(1).to_vec(), [2.0, 1.0, 0.0]);
         assert_eq!(d.row(2).to_vec(), [3.0, 0.0, 0.0]);
@@ -764,6 +779,7 @@ mod tests {
             t.data.feature_names,
             ["column 1", "column 2=blue", "column 2=red"]
         );
+        assert_eq!(t.columns, ["column 1", "column 2", "column 3"]);
         let t = read("colour,shape,label\nred,round,x\nblue,flat,y\nred,flat,x\n");
         assert_eq!(t.data.len(), 3);
         assert_eq!(t.data.feature_names[0], "colour=blue");
