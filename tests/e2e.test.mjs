@@ -357,6 +357,14 @@ test('your data: a CSV made up here, with a text column and missing values, is l
     assert.match(await page.textContent('#data-columns'), /label was read from column 5 \(zone\)/);
     assert.equal(await page.inputValue('#data-label'), '5', 'the next file is read with it too');
     const chart = await page.innerHTML('#data-chart');
+    // A column that cannot be a label (w: measurements, not classes) is refused with the line
+    // named; the page keeps the table it had, and the list its column.
+    await page.selectOption('#data-relabel', '1');
+    await page.waitForSelector('#data-error', { timeout: 120_000 });
+    assert.match(await page.textContent('#data-error'), /blobs\.csv was not loaded: .*line 2: label -?\d+\.\d+ is not a class/);
+    assert.equal(await page.innerHTML('#data-chart'), chart, 'the chart changed');
+    assert.equal(await page.inputValue('#data-relabel'), '5');
+    assert.equal(await page.inputValue('#data-label'), '5');
     // A ragged row: the message names its line; the chart stays as it was.
     const bad = Buffer.from('w,x,y,z,animal\n1,2,3,4,ant\n1,2,3,bee\n');
     await page.setInputFiles('#data-file', { name: 'ragged.csv', mimeType: 'text/csv', buffer: bad });

@@ -107,24 +107,39 @@ pub fn your_data(p: &YourDataProps) -> Html {
             }
         })
     };
-    // Another label column for the table just read: the same files learnt again, the column
-    // written into the box above too (what a next file is read with).
+    // Another label column for the table just read: the same files learnt again. The list
+    // keeps showing the column the shown table was read with until another table is learnt
+    // (a column that cannot be a label is refused, and the page keeps what it had).
+    let shown_label = state.report.as_ref().map_or(0, |r| r.label + 1);
     let on_relabel = {
-        let (label, on_file, last) = (label.clone(), p.on_file.clone(), last.clone());
+        let (on_file, last) = (p.on_file.clone(), last.clone());
         Callback::from(move |e: Event| {
             let select = e.target_unchecked_into::<HtmlSelectElement>();
             let Ok(column) = select.value().parse::<usize>() else {
                 return;
             };
-            if let Some(input) = label.cast::<HtmlInputElement>() {
-                input.set_value(&column.to_string());
-            }
+            select.set_value(&shown_label.to_string());
             let files = last.borrow().clone();
             if !files.is_empty() {
                 on_file.emit((files, Some(column)));
             }
         })
     };
+    // The box above follows the label column of the table learnt, when one was named: a next
+    // file is read the same way.
+    {
+        let label = label.clone();
+        let named = state.report.as_ref().and_then(|r| match r.format {
+            yours::Format::Csv { label_column } => label_column,
+            yours::Format::IdxPair { .. } => None,
+        });
+        let key = state.report.as_ref().map(|r| (r.hash.clone(), r.label));
+        use_effect_with(key, move |_| {
+            if let (Some(column), Some(input)) = (named, label.cast::<HtmlInputElement>()) {
+                input.set_value(&column.to_string());
+            }
+        });
+    }
     let relabel = state
         .report
         .as_ref()
@@ -136,7 +151,8 @@ pub fn your_data(p: &YourDataProps) -> Html {
                     <label>{format!(
                         "Its label was read from column {} ({}). Read it again with the label in ",
                         r.label + 1, r.columns[r.label])}
-                        <select id="data-relabel" onchange={on_relabel} disabled={busy}>
+                        <select id="data-relabel" key={format!("{}:{}", r.hash, r.label)}
+                            onchange={on_relabel} disabled={busy}>
                             { for r.columns.iter().enumerate().map(|(i, name)| html! {
                                 <option value={(i + 1).to_string()} selected={i == r.label}>
                                     {format!("column {}: {name}", i + 1)}</option>
