@@ -50,12 +50,16 @@ pub fn is_csv(path: &Path) -> bool {
     name.ends_with(".csv") || name.ends_with(".tsv")
 }
 
-/// The label's column from the command line: `--label-first`, or `--label-column N` (1-based),
-/// else the last.
-pub fn label_column(first: bool, column: Option<usize>) -> Result<LabelColumn> {
-    Ok(match (first, column) {
-        (_, Some(0)) => anyhow::bail!("--label-column counts from 1"),
-        (_, Some(n)) => LabelColumn::Index(n - 1),
+/// The label's column from the command line: `--label-first`, or `--label-column N` (1-based)
+/// or `--label-column NAME` (the header's name for it), else the last.
+pub fn label_column(first: bool, column: Option<&str>) -> Result<LabelColumn> {
+    Ok(match (first, column.map(str::trim)) {
+        (_, Some("")) => anyhow::bail!("--label-column needs a number or a name"),
+        (_, Some(c)) => match c.parse::<usize>() {
+            Ok(0) => anyhow::bail!("--label-column counts from 1"),
+            Ok(n) => LabelColumn::Index(n - 1),
+            Err(_) => LabelColumn::Named(c.to_string()),
+        },
         (true, None) => LabelColumn::First,
         (false, None) => LabelColumn::Last,
     })

@@ -38,10 +38,10 @@ pub struct EvalArgs {
     /// CSV: the label is the first column (default: last).
     #[arg(long)]
     label_first: bool,
-    /// CSV: the label is column N (1-based; default: the last). Labels are class numbers or
-    /// names.
-    #[arg(long, value_name = "N", conflicts_with = "label_first")]
-    label_column: Option<usize>,
+    /// CSV: the label is column N (1-based) or the column the header names NAME (default: the
+    /// last). Labels are class numbers or names.
+    #[arg(long, value_name = "N|NAME", conflicts_with = "label_first")]
+    label_column: Option<String>,
     /// Number of evaluation sequences (unseen tasks).
     #[arg(long, default_value_t = 256)]
     sequences: usize,
@@ -96,7 +96,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?,
         None if is_csv(data_file) => load_csv(
             data_file,
-            label_column(args.label_first, args.label_column)?,
+            label_column(args.label_first, args.label_column.as_deref())?,
         )?,
         None => bail!(
             "{}: not a .csv or .tsv file; for IDX images pass --labels",

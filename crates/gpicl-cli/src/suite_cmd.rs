@@ -66,14 +66,15 @@ pub struct SuiteArgs {
     /// The `--data` tables' label is their first column (default: last).
     #[arg(long, requires = "data")]
     label_first: bool,
-    /// The `--data` tables' label is column N (1-based; default: the last).
+    /// The `--data` tables' label is column N (1-based) or the column their header names NAME
+    /// (default: the last).
     #[arg(
         long,
-        value_name = "N",
+        value_name = "N|NAME",
         requires = "data",
         conflicts_with = "label_first"
     )]
-    label_column: Option<usize>,
+    label_column: Option<String>,
     /// Only the `--data` tables: the suite's own datasets left out.
     #[arg(long, requires = "data")]
     only_data: bool,
@@ -169,7 +170,7 @@ pub fn run(args: SuiteArgs) -> Result<()> {
         }
         datasets.push(load_csv(
             path,
-            label_column(args.label_first, args.label_column)?,
+            label_column(args.label_first, args.label_column.as_deref())?,
         )?);
     }
     let quarter = last_quarter(seq_len);

@@ -312,6 +312,36 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
     ] {
         assert!(err.contains(note), "{note}: {err}");
     }
+    // The label named by the header: the zone (2 classes), the first column now 3 features.
+    let by_name = |name: &str| {
+        gpicl(&[
+            "suite",
+            "--checkpoint",
+            out_s,
+            "--only-data",
+            "--data",
+            tsv.to_str().unwrap(),
+            "--label-column",
+            name,
+            "--seq-len",
+            "12",
+            "--sequences",
+            "4",
+            "--no-baselines",
+        ])
+    };
+    let zone = by_name("zone");
+    let text = String::from_utf8_lossy(&zone.stdout);
+    assert!(
+        zone.status.success() && text.contains("| c.tsv | 2 | 5 |"),
+        "{text}"
+    );
+    let refused = by_name("species");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("no column named \"species\""),
+        "{err}"
+    );
     // Not a table, or into a manifest: refused, naming why.
     let refused = gpicl(&["suite", "--checkpoint", out_s, "--data", "x.idx"]);
     let err = String::from_utf8_lossy(&refused.stderr);

@@ -313,14 +313,20 @@ fn decoders_never_panic_on_arbitrary_or_mutated_input() {
     ];
     let csv_alphabet = b",;\t.-e0123456789\nabc \"\r?";
     let mut rv = rng(6);
-    let labels = [LabelColumn::Last, LabelColumn::First, LabelColumn::Index(1)];
+    let labels = [
+        LabelColumn::Last,
+        LabelColumn::First,
+        LabelColumn::Index(1),
+        LabelColumn::Named("a".into()),
+    ];
     fuzz(
         "csv",
         n,
         |i| random_or_mutated(&mut rv, i, 200, &tables, csv_alphabet),
-        |b| match parse_csv("f.csv", b, labels[b.len() % 3]) {
+        |b| match parse_csv("f.csv", b, labels[b.len() % 4].clone()) {
             // A table that parses is whole: every row as wide as the first, labels in range.
             Ok(t) => {
+                assert!(t.label < t.columns.len());
                 let d = t.data;
                 assert_eq!(d.features.len(), d.len() * d.n_features);
                 assert!(d.feature_names.is_empty() || d.feature_names.len() == d.n_features);

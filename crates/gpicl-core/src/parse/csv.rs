@@ -24,7 +24,7 @@ pub const MAX_VALUES: usize = 1 << 26;
 const MISSING: [&str; 5] = ["na", "n/a", "nan", "null", "?"];
 
 /// Which CSV column holds the label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LabelColumn {
     /// The first column.
     First,
@@ -32,15 +32,19 @@ pub enum LabelColumn {
     Last,
     /// The column at this index (0-based).
     Index(usize),
+    /// The column of this name in the header (the first row is then the header).
+    Named(String),
 }
 
 impl LabelColumn {
-    /// The label's column in a row of `width` columns, if there is one.
-    fn index(self, width: usize) -> Option<usize> {
+    /// The label's column in the first row's `cells`, if there is one.
+    fn index(&self, cells: &[impl AsRef<str>]) -> Option<usize> {
+        let width = cells.len();
         match self {
             LabelColumn::First => (width > 0).then_some(0),
             LabelColumn::Last => width.checked_sub(1),
-            LabelColumn::Index(i) => (i < width).then_some(i),
+            LabelColumn::Index(i) => (*i < width).then_some(*i),
+            LabelColumn::Named(name) => cells.iter().position(|c| c.as_ref().trim() == name),
         }
     }
 }
@@ -328,10 +332,14 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
         None => return Err(Error::Parse(format!("CSV {name}: no data rows"))),
     };
     let width = first.len();
-    let y = label.index(width).ok_or_else(|| {
-        parse(format!(
+    let y = label.index(&first).ok_or_else(|| match &label {
+        LabelColumn::Named(name) => parse(format!(
+            "line {first_line}: no column named \"{name}\" (the first row's cells are the \
+             header's names)"
+        )),
+        _ => parse(format!(
             "line {first_line}: {width} columns, no label column {label:?}"
-        ))
+        )),
     })?;
     if width < 2 {
         return Err(parse(format!(
@@ -364,8 +372,10 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
             .iter()
             .zip(&columns)
             .all(|(&cell, column)| cell != Cell::Text || !column.first_again);
-    let header: Option<Vec<String>> =
-        (text_above_numbers || all_new_text).then(|| first.iter().map(|t| t.to_string()).collect());
+    // A label named by its column's name says the first row is the header.
+    let by_name = matches!(label, LabelColumn::Named(_));
+    let header: Option<Vec<String>> = (text_above_numbers || all_new_text || by_name)
+        .then(|| first.iter().map(|t| t.to_string()).collect());
     if header.is_none() {
         for (c, column) in columns.iter_mut().enumerate() {
             column.add(&first[c], first_cells[c], first_line);
@@ -681,6 +691,20 @@ mod tests {
         // Mixed labels are all names.
         let d = read("1,2,x\n1,2,3\n1,2,x\n").data;
         assert_eq!(d.labels, vec![1, 0, 1]);
+        // A label named by the header: its column wherever it is, and the first row the header
+        // even where it would not be taken for one (text names written again below).
+        let named = |text: &str, name: &str| {
+            parse_csv("n", text.as_bytes(), LabelColumn::Named(name.into()))
+        };
+        let t = named("a,species,b\n1,cat,2\n3,dog,4\n", "species").unwrap();
+        assert_eq!(
+            (t.label, t.data.feature_names.clone()),
+            (1, vec!["a".into(), "b".into()])
+        );
+        let t = named("x,y\nx,y\ny,x\n", "y").unwrap();
+        assert_eq!((t.label, t.data.len()), (1, 2));
+        let e = named("a,b\n1,2\n", "species").unwrap_err().to_string();
+        assert!(e.contains("line 1: no column named \"species\""), "{e}");
     }
 
     #[test]
