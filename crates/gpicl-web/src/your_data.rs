@@ -60,8 +60,10 @@ fn paired_sentence(p: &Paired) -> String {
 pub fn your_data(p: &YourDataProps) -> Html {
     let label = use_node_ref();
     let dragging = use_state(|| false);
-    // The files last chosen or dropped, to learn again with another label column.
+    // The files last chosen or dropped, and those of the table shown (learnt again with
+    // another label column: a file dropped since may have been refused).
     let last = use_mut_ref(Vec::<File>::new);
+    let shown = use_mut_ref(Vec::<File>::new);
     let state = &p.state;
     let column = {
         let label = label.clone();
@@ -112,31 +114,31 @@ pub fn your_data(p: &YourDataProps) -> Html {
     // (a column that cannot be a label is refused, and the page keeps what it had).
     let shown_label = state.report.as_ref().map_or(0, |r| r.label + 1);
     let on_relabel = {
-        let (on_file, last) = (p.on_file.clone(), last.clone());
+        let (on_file, last, shown) = (p.on_file.clone(), last.clone(), shown.clone());
         Callback::from(move |e: Event| {
             let select = e.target_unchecked_into::<HtmlSelectElement>();
             let Ok(column) = select.value().parse::<usize>() else {
                 return;
             };
             select.set_value(&shown_label.to_string());
-            let files = last.borrow().clone();
+            let files = shown.borrow().clone();
             if !files.is_empty() {
+                *last.borrow_mut() = files.clone();
                 on_file.emit((files, Some(column)));
             }
         })
     };
-    // The box above follows the label column of the table learnt, when one was named: a next
-    // file is read the same way.
+    // A table learnt: its files are the ones shown (those last sent, if the report names
+    // them). The box above stays as the visitor left it: it is for the next file, which may
+    // be of another shape.
     {
-        let label = label.clone();
-        let named = state.report.as_ref().and_then(|r| match r.format {
-            yours::Format::Csv { label_column } => label_column,
-            yours::Format::IdxPair { .. } => None,
-        });
+        let (last, shown) = (last.clone(), shown.clone());
+        let name = state.report.as_ref().map(|r| r.name.clone());
         let key = state.report.as_ref().map(|r| (r.hash.clone(), r.label));
         use_effect_with(key, move |_| {
-            if let (Some(column), Some(input)) = (named, label.cast::<HtmlInputElement>()) {
-                input.set_value(&column.to_string());
+            let sent = last.borrow().clone();
+            if sent.first().map(File::name) == name {
+                *shown.borrow_mut() = sent;
             }
         });
     }
