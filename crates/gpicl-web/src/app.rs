@@ -115,6 +115,8 @@ pub enum Msg {
     /// "Your data": their names and bytes (or why they could not be read), and the label's
     /// column.
     DataRead(Result<Vec<(String, Vec<u8>)>, String>, Option<usize>),
+    /// "Your data": the table shown learnt again with its label in this column (1-based).
+    Relabel(usize),
     /// The step-through's tasks: from the visitor's data (else MNIST).
     WalkYours(bool),
 }
@@ -301,10 +303,7 @@ impl Component for App {
             error: None,
             notice: None,
             io_error: link_error,
-            yours: yours::YourData {
-                wanted: shared.as_ref().and_then(|s| s.link.table.clone()),
-                ..Default::default()
-            },
+            yours: yours::YourData::new(shared.as_ref().and_then(|s| s.link.table.clone())),
             walk_yours: false,
             base_title: base_title.clone(),
             tab_title: base_title,
@@ -405,19 +404,11 @@ impl Component for App {
                 });
             }
             Msg::DataRead(Err(e), _) => self.yours.refused(format!("Could not read the file: {e}")),
-            Msg::DataRead(Ok(files), label_column) => {
-                match (&self.worker, learn_command(files, label_column)) {
-                    (_, Err(e)) => self.yours.refused(e),
-                    // Not one of the run's commands (`sent` counts those).
-                    (Some(w), Ok((name, command))) => {
-                        w.send(command);
-                        self.yours.learning(name);
-                    }
-                    (None, Ok(_)) => self
-                        .yours
-                        .refused("The worker is starting; try again in a moment.".into()),
-                }
-            }
+            Msg::DataRead(Ok(files), label_column) => self.learn(Rc::new(files), label_column),
+            Msg::Relabel(label_column) => match self.yours.shown() {
+                Some(files) => self.learn(files, Some(label_column)),
+                None => return false,
+            },
             Msg::WalkYours(on) => self.walk_yours = on,
         }
         true
@@ -496,7 +487,8 @@ impl Component for App {
                     <TrainingCharts record={charts.0} baselines={charts.1} overlay={charts.2} />
                 </div>
                 { walk }
-                <YourData state={self.yours.clone()} on_file={link.callback(Msg::DataChosen)} />
+                <YourData state={self.yours.clone()} on_file={link.callback(Msg::DataChosen)}
+                    on_relabel={link.callback(Msg::Relabel)} />
                 if let Some(Ok(learner)) = &self.learner {
                     <Pad learner={learner.clone()} />
                 }
@@ -568,6 +560,22 @@ fn describe(saved: Saved) -> (Saved, String) {
 }
 
 impl App {
+    /// Sends "your data"'s `files` to the worker to be learnt, the label in `label_column`
+    /// (1-based; the last if `None`), or says why not.
+    fn learn(&mut self, files: yours::Files, label_column: Option<usize>) {
+        match (&self.worker, learn_command(files.to_vec(), label_column)) {
+            (_, Err(e)) => self.yours.refused(e),
+            // Not one of the run's commands (`sent` counts those).
+            (Some(w), Ok((name, command))) => {
+                w.send(command);
+                self.yours.learning(name, files);
+            }
+            (None, Ok(_)) => self
+                .yours
+                .refused("The worker is starting; try again in a moment.".into()),
+        }
+    }
+
     /// Starts a training worker (the first, or a fresh one after a lost device).
     fn spawn_worker(&mut self, ctx: &Context<Self>) {
         self.generation += 1;
@@ -804,7 +812,7 @@ impl App {
                 // The step-through shows the new data.
                 self.walk_yours = self.yours.walk.is_some();
             }
-            WorkerEvent::LearnRefused { name, message } => self.yours.refused(format!(
+            WorkerEvent::LearnRefused { name, message } => self.yours.learn_refused(format!(
                 "{name} was not loaded: {message}. The page keeps what it had."
             )),
             WorkerEvent::Refused { run, message } => self.refused(run, message),

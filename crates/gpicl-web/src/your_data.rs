@@ -18,6 +18,8 @@ pub struct YourDataProps {
     pub state: yours::YourData,
     /// Files were chosen or dropped, with the label's column (1-based; the last if `None`).
     pub on_file: Callback<(Vec<File>, Option<usize>)>,
+    /// The table shown is to be learnt again with its label in this column (1-based).
+    pub on_relabel: Callback<usize>,
 }
 
 fn files(list: Option<FileList>) -> Vec<File> {
@@ -60,10 +62,6 @@ fn paired_sentence(p: &Paired) -> String {
 pub fn your_data(p: &YourDataProps) -> Html {
     let label = use_node_ref();
     let dragging = use_state(|| false);
-    // The files last chosen or dropped, and those of the table shown (learnt again with
-    // another label column: a file dropped since may have been refused).
-    let last = use_mut_ref(Vec::<File>::new);
-    let shown = use_mut_ref(Vec::<File>::new);
     let state = &p.state;
     let column = {
         let label = label.clone();
@@ -74,12 +72,11 @@ pub fn your_data(p: &YourDataProps) -> Html {
         }
     };
     let on_change = {
-        let (column, on_file, last) = (column.clone(), p.on_file.clone(), last.clone());
+        let (column, on_file) = (column.clone(), p.on_file.clone());
         Callback::from(move |e: Event| {
             let input = e.target_unchecked_into::<HtmlInputElement>();
             let chosen = files(input.files());
             if !chosen.is_empty() {
-                *last.borrow_mut() = chosen.clone();
                 on_file.emit((chosen, column()));
             }
             // The same file may be chosen again.
@@ -98,56 +95,39 @@ pub fn your_data(p: &YourDataProps) -> Html {
         Callback::from(move |_: DragEvent| dragging.set(false))
     };
     let on_drop = {
-        let (dragging, on_file, last) = (dragging.clone(), p.on_file.clone(), last.clone());
+        let (dragging, on_file) = (dragging.clone(), p.on_file.clone());
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             dragging.set(false);
             let dropped = files(e.data_transfer().and_then(|d| d.files()));
             if !dropped.is_empty() {
-                *last.borrow_mut() = dropped.clone();
                 on_file.emit((dropped, column()));
             }
         })
     };
-    // Another label column for the table just read: the same files learnt again. The list
+    // Another label column for the table shown: the page learns its files again. The list
     // keeps showing the column the shown table was read with until another table is learnt
-    // (a column that cannot be a label is refused, and the page keeps what it had).
+    // (a column that cannot be a label is refused, and the page keeps what it had). The box
+    // above stays as the visitor left it: it is for the next file, which may be of another
+    // shape.
     let shown_label = state.report.as_ref().map_or(0, |r| r.label + 1);
     let on_relabel = {
-        let (on_file, last, shown) = (p.on_file.clone(), last.clone(), shown.clone());
+        let on_relabel = p.on_relabel.clone();
         Callback::from(move |e: Event| {
             let select = e.target_unchecked_into::<HtmlSelectElement>();
             let Ok(column) = select.value().parse::<usize>() else {
                 return;
             };
             select.set_value(&shown_label.to_string());
-            let files = shown.borrow().clone();
-            if !files.is_empty() {
-                *last.borrow_mut() = files.clone();
-                on_file.emit((files, Some(column)));
-            }
+            on_relabel.emit(column);
         })
     };
-    // A table learnt: its files are the ones shown (those last sent, if the report names
-    // them). The box above stays as the visitor left it: it is for the next file, which may
-    // be of another shape.
-    {
-        let (last, shown) = (last.clone(), shown.clone());
-        let name = state.report.as_ref().map(|r| r.name.clone());
-        let key = state.report.as_ref().map(|r| (r.hash.clone(), r.label));
-        use_effect_with(key, move |_| {
-            let sent = last.borrow().clone();
-            if sent.first().map(File::name) == name {
-                *shown.borrow_mut() = sent;
-            }
-        });
-    }
     let relabel = state
         .report
         .as_ref()
         .filter(|r| r.columns.len() > 1)
         .map(|r| {
-            let busy = state.busy.is_some();
+            let busy = state.busy().is_some();
             html! {
                 <p id="data-columns" class="toolbar">
                     <label>{format!(
@@ -217,7 +197,7 @@ pub fn your_data(p: &YourDataProps) -> Html {
                 <label class="upload">{"File(s): "}
                     <input id="data-file" type="file" multiple=true onchange={on_change} />
                 </label>
-                if let Some(name) = &state.busy {
+                if let Some(name) = state.busy() {
                     <span id="data-busy" class="stat">{format!("learning {name}…")}</span>
                 }
             </div>

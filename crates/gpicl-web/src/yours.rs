@@ -20,6 +20,7 @@ use gpicl_core::parse::{CsvTable, LabelColumn, maybe_gunzip, parse_csv, parse_id
 use gpicl_core::share::TableRef;
 use gpicl_core::{Curve, Dataset, Error, EvalSet, RunConfig, Transformer};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::data::WalkData;
@@ -375,16 +376,35 @@ fn best_over_last_quarter(baselines: &[(String, Hits)], seq_len: usize) -> Optio
     Some(best)
 }
 
+/// Files the page read, by name, with their bytes: what a `Learn` command is made of.
+pub type Files = Rc<Vec<(String, Vec<u8>)>>;
+
+/// Files sent to the worker to be learnt, under the name the page shows for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    /// The name the page shows ("a.csv", "images + labels").
+    pub name: String,
+    /// The files, kept to learn them again with another label column.
+    pub files: Files,
+}
+
 /// What the page knows of "your data": the last table learnt and its step-through data, the
-/// file being learnt, why the last one was refused, and the table a share link asked for.
+/// files being learnt, why the last one was refused, and the table a share link asked for.
+///
+/// The worker answers the files sent in the order they were sent, one answer each (a report
+/// or a refusal), so the files behind a report are the oldest of those not yet answered: the
+/// page keeps them with the table shown ([`YourData::shown`]), and relabelling learns exactly
+/// those again, whatever was dropped since.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct YourData {
     /// What the learner made of the last table.
     pub report: Option<Rc<Report>>,
     /// That table's rows for the step-through.
     pub walk: Option<Rc<WalkData>>,
-    /// The file being learnt now.
-    pub busy: Option<String>,
+    /// The files sent and not yet answered, the oldest (being learnt now) first.
+    sent: VecDeque<Sent>,
+    /// The files of the table shown.
+    shown: Option<Files>,
     /// Why the last file was refused (the page keeps what it had).
     pub error: Option<String>,
     /// The table the page's link names (its owner kept the file).
@@ -392,21 +412,44 @@ pub struct YourData {
 }
 
 impl YourData {
-    /// `name` went to the worker.
-    pub fn learning(&mut self, name: String) {
-        self.busy = Some(name);
+    /// Nothing learnt yet; the page's link names `wanted` (or no table).
+    pub fn new(wanted: Option<TableRef>) -> Self {
+        Self {
+            wanted,
+            ..Self::default()
+        }
+    }
+
+    /// `files` went to the worker as `name`.
+    pub fn learning(&mut self, name: String, files: Files) {
+        self.sent.push_back(Sent { name, files });
         self.error = None;
     }
 
-    /// A file could not be read or sent; nothing else changes.
+    /// The file being learnt now (the oldest not yet answered).
+    pub fn busy(&self) -> Option<&str> {
+        self.sent.front().map(|s| s.name.as_str())
+    }
+
+    /// The files of the table shown, to learn again with another label column.
+    pub fn shown(&self) -> Option<Files> {
+        self.shown.clone()
+    }
+
+    /// Files could not be read or sent (nothing went to the worker); nothing else changes.
     pub fn refused(&mut self, message: String) {
-        self.busy = None;
         self.error = Some(message);
     }
 
-    /// The worker's report on the file being learnt.
+    /// The worker refused the oldest files sent; the page keeps what it had.
+    pub fn learn_refused(&mut self, message: String) {
+        self.sent.pop_front();
+        self.error = Some(message);
+    }
+
+    /// The worker's report on the oldest files sent.
     pub fn learnt(&mut self, report: Report) {
-        self.busy = None;
+        let files = self.sent.pop_front().map(|s| s.files);
         match report.sample.datasets(&report.name) {
             Ok((inputs, shown)) => {
                 self.walk = Some(Rc::new(WalkData {
@@ -416,19 +459,22 @@ impl YourData {
                     named: true,
                 }));
                 self.report = Some(Rc::new(report));
+                self.shown = files;
                 self.error = None;
             }
             Err(e) => self.error = Some(format!("{} was not loaded: {e}", report.name)),
         }
     }
 
-    /// The worker stopped (lost device, crash) while learning a file: say so, keep the rest.
+    /// The worker stopped (lost device, crash): what it was learning is lost (say so); the
+    /// rest stays.
     pub fn worker_lost(&mut self) {
-        if let Some(name) = self.busy.take() {
+        if let Some(name) = self.busy() {
             self.error = Some(format!(
                 "The worker restarted while learning {name}; choose the file again."
             ));
         }
+        self.sent.clear();
     }
 
     /// Whether the last table is the one the link names: `None` without both.

@@ -283,6 +283,31 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
     assert_eq!(sample.class_names, ["ant", "bee", "cow"]);
     assert_eq!(sample.feature_names, ["f1", "f2", "f3", "f4", "f5"]);
     assert_eq!(report.hash, TableRef::fingerprint(csv.as_bytes()));
+    // The page keeps the files behind the table it shows. The worker answers in the order
+    // sent, so the refusal of a file dropped later does not take the shown table's files'
+    // place, and relabelling learns those again.
+    let files = |name: &str| std::rc::Rc::new(vec![(name.to_string(), name.as_bytes().to_vec())]);
+    let mut page = yours::YourData::default();
+    page.learning("blobs.csv".into(), files("blobs.csv"));
+    page.learning("other.csv".into(), files("other.csv"));
+    assert_eq!(page.busy(), Some("blobs.csv"));
+    page.learnt(report.clone());
+    assert_eq!(page.busy(), Some("other.csv"));
+    assert_eq!(page.shown(), Some(files("blobs.csv")));
+    page.learn_refused("other.csv was not loaded".into());
+    assert_eq!(
+        (page.busy(), page.shown()),
+        (None, Some(files("blobs.csv")))
+    );
+    assert!(page.error.is_some() && page.report.is_some());
+    // A worker lost drops what it was learning, and says so; the table shown stays.
+    page.learning("third.csv".into(), files("third.csv"));
+    page.worker_lost();
+    assert_eq!(
+        (page.busy(), page.shown()),
+        (None, Some(files("blobs.csv")))
+    );
+    assert!(page.error.as_deref().unwrap().contains("third.csv"));
     let (inputs, shown) = sample.datasets("blobs.csv").unwrap();
     assert_eq!(
         (inputs.len(), shown.row(1)[0]),
