@@ -31,7 +31,7 @@
 # same minutes each: the `pretrained` preset from scratch on MNIST tasks for STAGE1_MINUTES,
 # then half of each batch random tables from the mixed prior (lr 3e-4) for STAGE2_MINUTES;
 # then each learner on the held-out suite with 8 views (the learner's columns; the baselines do
-# not depend on it and are in docs/results/suite-views/shipped-8-views.md) and on the three
+# not depend on it and are in docs/results/suite-views/shipped-8-views-suite13.md) and on the three
 # public tables (scikit-learn's copies, written here: docs/results/suite-views/
 # public-tables-2026-12-03.md; `gpicl suite --only-data`), each shape after the first also
 # paired against the first (`--against`), and packed (`gpicl package`, f16) to be read at home. Writes
