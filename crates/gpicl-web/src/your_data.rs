@@ -107,7 +107,8 @@ pub fn your_data(p: &YourDataProps) -> Html {
     };
     // Another label column for the table shown: the page learns its files again. The list
     // keeps showing the column the shown table was read with until another table is learnt
-    // (a column that cannot be a label is refused, and the page keeps what it had). The box
+    // (it offers only columns that can be labels; one the worker still refuses leaves the
+    // page as it was). The box
     // above stays as the visitor left it: it is for the next file, which may be of another
     // shape.
     let shown_label = state.report.as_ref().map_or(0, |r| r.label + 1);
@@ -135,9 +136,17 @@ pub fn your_data(p: &YourDataProps) -> Html {
                         r.label + 1, r.columns[r.label])}
                         <select id="data-relabel" key={format!("{}:{}", r.hash, r.label)}
                             onchange={on_relabel} disabled={busy}>
-                            { for r.columns.iter().enumerate().map(|(i, name)| html! {
-                                <option value={(i + 1).to_string()} selected={i == r.label}>
-                                    {format!("column {}: {name}", i + 1)}</option>
+                            { for r.columns.iter().enumerate().map(|(i, name)| {
+                                // A column that cannot be the label is listed, not offered.
+                                let why = r.not_labels.get(i).cloned().flatten();
+                                let text = match &why {
+                                    Some(why) => format!("column {}: {name} ({why})", i + 1),
+                                    None => format!("column {}: {name}", i + 1),
+                                };
+                                html! {
+                                    <option value={(i + 1).to_string()} selected={i == r.label}
+                                        disabled={why.is_some()}>{text}</option>
+                                }
                             }) }
                         </select>
                     </label>

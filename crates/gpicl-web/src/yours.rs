@@ -186,6 +186,9 @@ pub struct Report {
     pub columns: Vec<String>,
     /// The label's column among them (0-based).
     pub label: usize,
+    /// For each of the columns, why it cannot be the label, or `None` if it can
+    /// ([`why_not_label`]).
+    pub not_labels: Vec<Option<String>>,
     /// The file's fingerprint ([`TableRef::fingerprint`]; of both files for IDX, images first).
     pub hash: String,
     /// Rows for the step-through.
@@ -218,6 +221,9 @@ pub struct Read {
     pub columns: Vec<String>,
     /// The label's column among them (0-based).
     pub label: usize,
+    /// Each column's classes were it the label ([`CsvTable::label_classes`]; empty for
+    /// images).
+    pub label_classes: Vec<Option<usize>>,
     /// The file's fingerprint ([`TableRef::fingerprint`]).
     pub hash: String,
 }
@@ -235,12 +241,14 @@ pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<Read, Error> {
                 notes,
                 columns,
                 label,
+                label_classes,
             } = parse_csv(name, bytes, label)?;
             Ok(Read {
                 data,
                 notes,
                 columns,
                 label,
+                label_classes,
                 hash: TableRef::fingerprint(bytes),
             })
         }
@@ -263,6 +271,7 @@ pub fn read(name: &str, bytes: &[u8], format: Format) -> Result<Read, Error> {
                 notes: Vec::new(),
                 columns: Vec::new(),
                 label: 0,
+                label_classes: Vec::new(),
                 hash: TableRef::fingerprint(&[raw_images, raw_labels].concat()),
             })
         }
@@ -291,6 +300,7 @@ pub async fn learn(
         notes,
         columns,
         label,
+        label_classes,
         hash,
     } = read(name, bytes, format)?;
     let data = raw.clone().prepared(config.tasks.image_pool)?;
@@ -350,9 +360,25 @@ pub async fn learn(
         notes,
         columns,
         label,
+        not_labels: label_classes
+            .iter()
+            .map(|&classes| why_not_label(classes, n_classes))
+            .collect(),
         hash,
         sample: Sample::of(&raw, &data, SAMPLE_ROWS),
     })
+}
+
+/// Why a column of `classes` classes were it the label ([`CsvTable::label_classes`]) cannot be
+/// the label of a learner of `outputs` classes, or `None` if it can.
+pub fn why_not_label(classes: Option<usize>, outputs: usize) -> Option<String> {
+    match classes {
+        None => Some("not classes".into()),
+        Some(0) => Some("no values".into()),
+        Some(1) => Some("one value".into()),
+        Some(n) if n > outputs => Some(format!("{n} classes; the learner has {outputs}")),
+        Some(_) => None,
+    }
 }
 
 /// Which of `baselines` (each one's name and hits) has the highest mean accuracy at its
@@ -513,6 +539,27 @@ mod tests {
         let r = read("t.csv", b"y,x\n0,a\n1,b\n", column(Some(1))).unwrap();
         assert_eq!((r.data.labels.clone(), r.data.n_features), (vec![0, 1], 2));
         assert_eq!(r.label, 0);
+    }
+
+    #[test]
+    fn a_column_is_offered_as_the_label_if_the_learner_can_learn_its_classes() {
+        assert_eq!(why_not_label(Some(2), 10), None);
+        assert_eq!(why_not_label(Some(10), 10), None);
+        assert_eq!(
+            why_not_label(Some(12), 10).as_deref(),
+            Some("12 classes; the learner has 10")
+        );
+        assert_eq!(why_not_label(Some(1), 10).as_deref(), Some("one value"));
+        assert_eq!(why_not_label(Some(0), 10).as_deref(), Some("no values"));
+        assert_eq!(why_not_label(None, 10).as_deref(), Some("not classes"));
+        // What the reader says of each column reaches the report's list.
+        let r = read(
+            "t.csv",
+            b"w,zone,animal\n0.5,n,ant\n1.5,s,bee\n",
+            Format::Csv { label_column: None },
+        )
+        .unwrap();
+        assert_eq!(r.label_classes, [None, Some(2), Some(2)]);
     }
 
     #[test]

@@ -281,6 +281,11 @@ fn learns_a_visitors_table_in_context_and_refuses_bad_ones() {
         (300, 5, 5)
     );
     assert_eq!(sample.class_names, ["ant", "bee", "cow"]);
+    // The measurements cannot be the label (the page lists them, not offers them); the kind
+    // can.
+    let not_classes = Some("not classes".to_string());
+    assert_eq!(report.not_labels[..5], vec![not_classes; 5]);
+    assert_eq!(report.not_labels[5], None);
     assert_eq!(sample.feature_names, ["f1", "f2", "f3", "f4", "f5"]);
     assert_eq!(report.hash, TableRef::fingerprint(csv.as_bytes()));
     // The page keeps the files behind the table it shows. The worker answers in the order

@@ -63,6 +63,10 @@ pub struct CsvTable {
     pub columns: Vec<String>,
     /// The label's column (0-based, into [`CsvTable::columns`]).
     pub label: usize,
+    /// Each column's classes were it the label (read by the labels' rule, [`parse_csv`]):
+    /// `None` where it cannot be one (numbers that are not whole and ≥ 0, or more than
+    /// [`MAX_CATEGORIES`] distinct values). For offering only columns that can be labels.
+    pub label_classes: Vec<Option<usize>>,
 }
 
 /// What one cell holds.
@@ -272,6 +276,20 @@ impl Column {
         if self.values.len() <= MAX_CATEGORIES && !self.values.contains(text) {
             self.values.insert(text.to_string());
         }
+    }
+
+    /// The classes this column would make as the label (the labels' rule on its distinct
+    /// values), or `None` if it cannot be one.
+    fn classes_as_label(&self) -> Option<usize> {
+        if self.values.len() > MAX_CATEGORIES {
+            return None;
+        }
+        let distinct: Vec<(usize, Cow<str>)> = self
+            .values
+            .iter()
+            .map(|t| (0, Cow::Borrowed(t.as_str())))
+            .collect();
+        classes(&distinct).ok().map(|(_, names)| names.len())
     }
 }
 
@@ -580,6 +598,7 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
         notes,
         columns: (0..width).map(named).collect(),
         label: y,
+        label_classes: columns.iter().map(Column::classes_as_label).collect(),
     })
 }
 
@@ -705,6 +724,23 @@ mod tests {
         assert_eq!((t.label, t.data.len()), (1, 2));
         let e = named("a,b\n1,2\n", "species").unwrap_err().to_string();
         assert!(e.contains("line 1: no column named \"species\""), "{e}");
+
+        // Which columns could be the label, and with how many classes: names (any text),
+        // whole numbers ≥ 0 (3 and 3.0 one class); not measurements, nor more than
+        // MAX_CATEGORIES distinct values (an identifier).
+        let rows: String = (0..40)
+            .map(|i| {
+                format!(
+                    "{i},{}.5,{},{},x{}\n",
+                    i % 3,
+                    i % 2,
+                    ["3", "3.0", "4"][i % 3],
+                    i % 5
+                )
+            })
+            .collect();
+        let t = parse_csv("n", rows.as_bytes(), LabelColumn::Last).unwrap();
+        assert_eq!(t.label_classes, [None, None, Some(2), Some(2), Some(5)]);
     }
 
     #[test]
