@@ -570,7 +570,21 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
         return Err(Error::Parse(format!("CSV {name}: no rows with a label")));
     }
 
-    let (labels, class_names) = classes(&raw_labels).map_err(parse)?;
+    let (labels, class_names) = classes(&raw_labels).map_err(|e| {
+        // Name the columns that could be the label instead.
+        let could: Vec<String> = (0..width)
+            .filter(|&c| c != y && columns[c].classes_as_label().is_some_and(|n| n >= 2))
+            .map(column_name)
+            .collect();
+        if could.is_empty() {
+            parse(e)
+        } else {
+            parse(format!(
+                "{e}; columns that could be the label: {}",
+                could.join(", ")
+            ))
+        }
+    })?;
     let mut data = Dataset::new(name, features, n_features, labels, None)?;
     data.class_names = class_names;
     let any_categories = encodings
@@ -749,6 +763,13 @@ mod tests {
         assert!(e.contains("line 2: 2 columns, expected 3"), "{e}");
         let e = err("1,2,3\n1,2,0.5\n");
         assert!(e.contains("line 2: label 0.5 is not a class"), "{e}");
+        assert!(!e.contains("could be the label"), "{e}");
+        // With columns that could be the label, they are named.
+        let e = err("size,kind,weight\n1.5,cat,0.5\n2.5,dog,1.5\n");
+        assert!(
+            e.ends_with("is not a class (a whole number ≥ 0, or a name); columns that could be the label: column 2 (kind)"),
+            "{e}"
+        );
         let e = err("a,b,label\n\n1,\"2,cat\n3,4,dog\n");
         assert!(e.contains("line 3: a quote is never closed"), "{e}");
         let e = err("a,b,label\n1,\"2\"x,cat\n");
