@@ -108,9 +108,8 @@ pub fn your_data(p: &YourDataProps) -> Html {
     // Another label column for the table shown: the page learns its files again. The list
     // keeps showing the column the shown table was read with until another table is learnt
     // (it offers only columns that can be labels; one the worker still refuses leaves the
-    // page as it was). The box
-    // above stays as the visitor left it: it is for the next file, which may be of another
-    // shape.
+    // page as it was). The box above stays as the visitor left it: it is for the next file,
+    // which may be of another shape.
     let shown_label = state.report.as_ref().map_or(0, |r| r.label + 1);
     let on_relabel = {
         let on_relabel = p.on_relabel.clone();
