@@ -570,10 +570,11 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
         return Err(Error::Parse(format!("CSV {name}: no rows with a label")));
     }
 
+    let label_classes: Vec<Option<usize>> = columns.iter().map(Column::classes_as_label).collect();
     let (labels, class_names) = classes(&raw_labels).map_err(|e| {
         // Name the columns that could be the label instead.
         let could: Vec<String> = (0..width)
-            .filter(|&c| c != y && columns[c].classes_as_label().is_some_and(|n| n >= 2))
+            .filter(|&c| c != y && label_classes[c].is_some_and(|n| n >= 2))
             .map(column_name)
             .collect();
         if could.is_empty() {
@@ -612,7 +613,7 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: LabelColumn) -> Result<CsvTabl
         notes,
         columns: (0..width).map(named).collect(),
         label: y,
-        label_classes: columns.iter().map(Column::classes_as_label).collect(),
+        label_classes,
     })
 }
 
