@@ -407,11 +407,11 @@ pub type Files = Rc<Vec<(String, Vec<u8>)>>;
 
 /// Files sent to the worker to be learnt, under the name the page shows for them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sent {
+struct Sent {
     /// The name the page shows ("a.csv", "images + labels").
-    pub name: String,
+    name: String,
     /// The files, kept to learn them again with another label column.
-    pub files: Files,
+    files: Files,
 }
 
 /// What the page knows of "your data": the last table learnt and its step-through data, the
